@@ -1,0 +1,140 @@
+"""Convex, differentiable losses of the model output and their Fenchel-conjugate lower bounds.
+
+A loss acts on the *output representation* chosen by the map (see :mod:`homfact.maps`): a dense
+array for a full matrix, or the 1-D vector of model values at the observed entries for a masked
+problem.  Masking is therefore a property of the map, and the same :class:`SquaredLoss` serves
+low-rank approximation (dense ``Y``) and matrix completion (``Y`` restricted to the observed set).
+
+Every loss implements (``R = y - z`` is the residual, ``G = -∇ℓ(z)``)::
+
+    value(z)             ℓ(z)
+    neg_gradient(z)      G = -∇ℓ(z)
+    dual_value(Λ)        -ℓ*(-Λ), a lower bound on the optimum when Λ is dual feasible
+    best_dual_scale(G,c) argmax_{0 ≤ c' ≤ c} -ℓ*(-c' G)
+    line_search(z, d, w) argmin_{s ≥ 0} ℓ(z + s d) + w s
+
+The dual value is only a valid lower bound for ``Λ`` in the loss's dual domain (for Huber,
+``‖Λ‖_∞ ≤ δ``); ``best_dual_scale`` respects that domain.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+from scipy.optimize import brentq
+
+__all__ = ["HuberLoss", "Loss", "SquaredLoss"]
+
+
+def _vdot(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.vdot(a.ravel(), b.ravel()))
+
+
+class Loss(ABC):
+    """A convex, once-differentiable loss ``ℓ(z)`` with data ``y`` folded in."""
+
+    #: Lipschitz constant of ``∇ℓ`` with respect to ``z`` (Euclidean).
+    lipschitz: float = 1.0
+
+    def __init__(self, y: np.ndarray):
+        self.y = np.asarray(y, dtype=float)
+
+    @abstractmethod
+    def value(self, z: np.ndarray) -> float:
+        """Return ``ℓ(z)``."""
+
+    @abstractmethod
+    def neg_gradient(self, z: np.ndarray) -> np.ndarray:
+        """Return ``G = -∇ℓ(z)``."""
+
+    @abstractmethod
+    def dual_value(self, lam_dual: np.ndarray) -> float:
+        """Return ``-ℓ*(-Λ)``: a lower bound on ``min ℓ + λΩ`` when ``Ω°(Λ) ≤ λ``."""
+
+    @abstractmethod
+    def best_dual_scale(self, g: np.ndarray, c_max: float) -> float:
+        """Return ``c ∈ [0, c_max]`` maximizing ``-ℓ*(-c G)`` inside the loss's dual domain."""
+
+    @abstractmethod
+    def line_search(self, z: np.ndarray, d: np.ndarray, weight: float) -> float:
+        """Return ``argmin_{s ≥ 0} ℓ(z + s d) + weight·s``."""
+
+
+class SquaredLoss(Loss):
+    r"""``ℓ(z) = ½‖y − z‖²``; conjugate bound ``-ℓ*(-Λ) = ⟨Λ, y⟩ − ½‖Λ‖²``.
+
+    With a masked map ``y`` holds the observed entries only, which gives the completion loss
+    ``½‖P_Ω(Y − Z)‖²`` and its dual (``Λ`` supported on ``Ω``).
+    """
+
+    def value(self, z: np.ndarray) -> float:
+        r = self.y - z
+        return 0.5 * _vdot(r, r)
+
+    def neg_gradient(self, z: np.ndarray) -> np.ndarray:
+        return self.y - z
+
+    def dual_value(self, lam_dual: np.ndarray) -> float:
+        return _vdot(lam_dual, self.y) - 0.5 * _vdot(lam_dual, lam_dual)
+
+    def best_dual_scale(self, g: np.ndarray, c_max: float) -> float:
+        # L(c) = c⟨G,y⟩ − c²‖G‖²/2 is a concave parabola: clip its vertex to [0, c_max].
+        gg = _vdot(g, g)
+        if gg == 0.0:
+            return float(c_max)
+        return float(np.clip(_vdot(g, self.y) / gg, 0.0, c_max))
+
+    def line_search(self, z: np.ndarray, d: np.ndarray, weight: float) -> float:
+        # ½‖r − s d‖² + w s is quadratic in s: s* = (⟨r, d⟩ − w)/‖d‖², clipped at 0.
+        dd = _vdot(d, d)
+        if dd == 0.0:
+            return 0.0
+        return max(0.0, (_vdot(self.y - z, d) - weight) / dd)
+
+
+class HuberLoss(Loss):
+    r"""``ℓ(z) = Σ h_δ(y − z)`` with ``h_δ(t) = t²/2`` for ``|t| ≤ δ`` and ``δ|t| − δ²/2`` else.
+
+    ``G = clip(y − z, −δ, δ)``; conjugate bound ``⟨Λ, y⟩ − ½‖Λ‖²`` on the domain ``‖Λ‖_∞ ≤ δ``.
+    """
+
+    def __init__(self, y: np.ndarray, delta: float = 1.0):
+        super().__init__(y)
+        if not np.isfinite(delta) or delta <= 0:
+            raise ValueError(f"delta must be a positive finite number, got {delta!r}")
+        self.delta = float(delta)
+
+    def value(self, z: np.ndarray) -> float:
+        a = np.abs(self.y - z)
+        d = self.delta
+        return float(np.sum(np.where(a <= d, 0.5 * a * a, d * a - 0.5 * d * d)))
+
+    def neg_gradient(self, z: np.ndarray) -> np.ndarray:
+        return np.clip(self.y - z, -self.delta, self.delta)
+
+    def dual_value(self, lam_dual: np.ndarray) -> float:
+        return _vdot(lam_dual, self.y) - 0.5 * _vdot(lam_dual, lam_dual)
+
+    def best_dual_scale(self, g: np.ndarray, c_max: float) -> float:
+        gmax = float(np.max(np.abs(g))) if g.size else 0.0
+        if gmax > 0:
+            c_max = min(c_max, self.delta / gmax)
+        gg = _vdot(g, g)
+        if gg == 0.0:
+            return float(c_max)
+        return float(np.clip(_vdot(g, self.y) / gg, 0.0, c_max))
+
+    def line_search(self, z: np.ndarray, d: np.ndarray, weight: float) -> float:
+        # g(s) = ℓ(z + s d) + w s is convex; find the root of g'(s) = w − ⟨ψ_δ(y − z − s d), d⟩.
+        def slope(s: float) -> float:
+            return weight - _vdot(np.clip(self.y - z - s * d, -self.delta, self.delta), d)
+
+        if slope(0.0) >= 0.0 or not np.any(d):
+            return 0.0
+        hi = 1.0
+        while slope(hi) < 0.0:
+            hi *= 2.0
+            if hi > 1e300:
+                raise FloatingPointError("Huber line search diverged: the loss is unbounded")
+        return float(brentq(slope, 0.0, hi, xtol=1e-14 * hi, rtol=1e-12))

@@ -1,0 +1,261 @@
+"""The meta-algorithm: descend → prune/rebalance → polar → certify → grow (DESIGN §4).
+
+:class:`Problem` bundles a loss, a map, one gauge per factor block, ``λ`` and a polar solver.
+:func:`grow` runs the loop from any start (rank 0 included) and always returns factors together
+with the certificate computed *for those factors*.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .certificate import Certificate, certificate_from_bound
+from .gauges import L2, Gauge
+from .losses import Loss, SquaredLoss
+from .maps import Bilinear, MaskedBilinear
+from .polar import PolarBound, polar_solver_for
+from .solvers import als_dense, als_masked, orthogonalize_l2, prox_linear
+from .solvers.prox_linear import rebalance_columns
+
+__all__ = ["GrowResult", "Problem", "certify_factors", "grow"]
+
+#: local descent is never asked for a relative decrease below this multiple of ``tol``
+_INNER_TOL_FLOOR = 1e-6
+
+
+@dataclass
+class Problem:
+    """``min_X ℓ(Φ(X)) + λ Σᵢ Πₖ κₖ(xᵢᵏ)`` with its polar solver.
+
+    ``local_solver`` is ``"auto"`` (ALS for the squared loss with ℓ2/ℓ2 bilinear atoms, block
+    prox-linear otherwise), ``"als"``, ``"als-exact"`` (row-wise exact ALS for completion) or
+    ``"prox_linear"``.
+    """
+
+    loss: Loss
+    mapping: Bilinear
+    gauges: tuple[Gauge, ...]
+    lam: float
+    polar: Callable[..., PolarBound] | None = None
+    local_solver: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lam, int | float | np.floating | np.integer)
+                and math.isfinite(self.lam) and self.lam >= 0):
+            raise ValueError(f"lam must be a finite number >= 0, got {self.lam!r}")
+        self.lam = float(self.lam)
+        if len(self.gauges) != self.mapping.n_blocks:
+            raise ValueError(f"need {self.mapping.n_blocks} gauges, got {len(self.gauges)}")
+        if self.polar is None:
+            self.polar = polar_solver_for(*self.gauges)
+        if self.local_solver == "auto":
+            self.local_solver = "als" if self.is_nuclear_squared else "prox_linear"
+        valid = ("als", "als-exact", "prox_linear")
+        if self.local_solver not in valid:
+            raise ValueError(f"local_solver must be one of {valid}, got {self.local_solver!r}")
+        if self.local_solver.startswith("als") and not self.is_nuclear_squared:
+            raise ValueError("ALS needs the squared loss with L2/L2 bilinear atoms")
+
+    @property
+    def is_nuclear_squared(self) -> bool:
+        return (type(self.loss) is SquaredLoss and isinstance(self.mapping, Bilinear)
+                and all(type(g) is L2 for g in self.gauges))
+
+    @property
+    def degree(self) -> int:
+        return self.mapping.degree
+
+    def penalty(self, factors: list[np.ndarray]) -> float:
+        """``Σᵢ Πₖ κₖ(xᵢᵏ)`` (product form)."""
+        if factors[0].shape[1] == 0:
+            return 0.0
+        vals = np.ones(factors[0].shape[1])
+        for g, X in zip(self.gauges, factors, strict=True):
+            vals = vals * g.value(X)
+        return float(vals.sum())
+
+    def objective(self, factors: list[np.ndarray]) -> float:
+        return self.loss.value(self.mapping.forward(factors)) + self.lam * self.penalty(factors)
+
+    def descend(self, factors: list[np.ndarray], *, tol: float, max_sweeps: int,
+                deadline: float):
+        """Local descent from ``factors`` (no growth)."""
+        if factors[0].shape[1] == 0:
+            return factors, 0
+        if self.local_solver == "prox_linear":
+            res = prox_linear(self.loss, self.mapping, list(self.gauges), self.lam, factors,
+                              max_sweeps=max_sweeps, tol=tol, deadline=deadline)
+        elif isinstance(self.mapping, MaskedBilinear):
+            method = "exact" if self.local_solver == "als-exact" else "softimpute"
+            res = als_masked(self.mapping, self.loss.y, *factors, self.lam, method=method,
+                             max_sweeps=max_sweeps, tol=tol, deadline=deadline)
+        else:
+            res = als_dense(self.loss.y, *factors, self.lam, max_sweeps=max_sweeps, tol=tol,
+                            deadline=deadline)
+        return res.factors, res.n_sweeps
+
+    def prune(self, factors: list[np.ndarray], rtol: float = 1e-10) -> list[np.ndarray]:
+        """Rebalance every slice and drop slices whose ``θᵢ`` is negligible (whole slices)."""
+        if factors[0].shape[1] == 0:
+            return factors
+        if all(type(g) is L2 for g in self.gauges) and len(factors) == 2:
+            return list(orthogonalize_l2(*factors, prune_rtol=rtol))
+        factors, _ = rebalance_columns(list(self.gauges), factors)
+        theta = np.ones(factors[0].shape[1])
+        for g, X in zip(self.gauges, factors, strict=True):
+            theta = theta * g.value(X)
+        keep = theta > rtol * max(theta.max(initial=0.0), 0.0)
+        return [X[:, keep] for X in factors]
+
+
+@dataclass
+class GrowResult:
+    """Result of :func:`grow`: factors, their certificate, the per-iteration history."""
+
+    factors: list[np.ndarray]
+    certificate: Certificate
+    history: list[dict] = field(default_factory=list)
+    n_iter: int = 0
+    stop_reason: str = ""
+    elapsed: float = 0.0
+
+    @property
+    def rank(self) -> int:
+        return int(self.factors[0].shape[1])
+
+
+def _empty_factors(problem: Problem) -> list[np.ndarray]:
+    return [np.zeros((n, 0)) for n in problem.mapping.block_sizes]
+
+
+def certify_factors(problem: Problem, factors: list[np.ndarray], *, tol: float = 1e-6,
+                    polar_rtol: float = 1e-6, rng=None, n_candidates: int = 1,
+                    warm_start=None) -> tuple[Certificate, PolarBound, np.ndarray, np.ndarray]:
+    """Certificate of given factors (no descent): ``(certificate, polar bound, z, G)``."""
+    z = problem.mapping.forward(factors)
+    g = problem.loss.neg_gradient(z)
+    bound = problem.polar(problem.mapping.operator(g), n_candidates=n_candidates, rng=rng,
+                          warm_start=warm_start)
+    cert = certificate_from_bound(problem.loss, z, g, bound, problem.penalty(factors),
+                                  problem.lam, tol=tol, polar_rtol=polar_rtol)
+    return cert, bound, z, g
+
+
+def _append_atoms(problem: Problem, factors: list[np.ndarray], z: np.ndarray, g: np.ndarray,
+                  bound: PolarBound, room: int) -> tuple[list[np.ndarray], int]:
+    """Append the polar maximizer (and further candidates) with an exact line search each.
+
+    Atom ``x`` has ``θ(x) = 1``; the step minimizes ``ℓ(z + s φ(x)) + λ s`` over ``s ≥ 0`` and the
+    slice ``s^{1/p} x`` is appended (every block scaled by ``s^{1/p}``).  Each candidate is
+    searched at the output updated by the previous ones, so every append decreases ``F``.
+    For the squared loss the step is closed-form, ``s = (⟨G, A(φ)⟩ − λ)/‖A(φ)‖²``, and ``G`` is
+    updated in place (``g`` is consumed).
+    """
+    atoms = [(bound.maximizer, bound.lower), *bound.candidates]
+    new_cols: list[list[np.ndarray]] = [[] for _ in factors]
+    p = problem.degree
+    mapping, lam = problem.mapping, problem.lam
+    quadratic = type(problem.loss) is SquaredLoss
+    for cols, _ in atoms[:room]:
+        cols = [np.asarray(c, dtype=float) for c in cols]
+        if quadratic:
+            nrm2 = mapping.atom_sqnorm(cols)
+            s = max(0.0, (mapping.atom_inner(g, cols) - lam) / nrm2) if nrm2 > 0 else 0.0
+            if s > 0:
+                g = mapping.subtract_atom(g, s, cols)
+        else:
+            d = mapping.atom(cols)
+            s = problem.loss.line_search(z, d, lam)
+            if s > 0:
+                z = z + s * d
+        if s <= 0:
+            continue
+        scale = s ** (1.0 / p)
+        for k, c in enumerate(cols):
+            new_cols[k].append(scale * c)
+    n_added = len(new_cols[0])
+    if n_added:
+        factors = [np.column_stack([X, *cols]) for X, cols in zip(factors, new_cols, strict=True)]
+    return factors, n_added
+
+
+def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: float = 1e-6,
+         max_rank: int | None = None, max_iter: int = 200, time_limit: float | None = None,
+         polar_rtol: float = 1e-6, max_sweeps: int = 500, block_size: int = 16,
+         random_state=None, callback: Callable[[dict], None] | None = None) -> GrowResult:
+    """Descend → prune → polar → certify → grow, until certified or a budget runs out.
+
+    Parameters
+    ----------
+    problem : the problem to solve.
+    factors : starting factors (one ``n_k × r`` array per block); ``None`` starts from rank 0.
+    tol : target relative duality gap for the ``"global"`` status.
+    max_rank : cap on the number of slices (``None``: no cap).
+    max_iter : cap on outer iterations (one certificate each).
+    time_limit : wall-clock budget in seconds.
+    polar_rtol : ``ε`` of the status rule ``ρ_up ≤ λ(1+ε)``.
+    max_sweeps : cap on local sweeps per outer iteration.
+    block_size : largest number of atoms appended per outer iteration when the polar solver
+        offers several candidates (ℓ2/ℓ2: the next singular pairs).  It doubles while every
+        candidate is accepted and drops to 1 otherwise.
+    callback : called with each history record.
+    """
+    rng = np.random.default_rng(random_state)
+    t0 = time.perf_counter()
+    deadline = t0 + time_limit if time_limit is not None else math.inf
+    max_rank = math.inf if max_rank is None else int(max_rank)
+    X = _empty_factors(problem) if factors is None else [np.asarray(f, float) for f in factors]
+    history: list[dict] = []
+    inner_tol = 1e-3
+    k_cand = min(8, block_size)
+    bound = None
+    stop = "max_iter"
+    cert = None
+    it = 0
+    for it in range(1, max_iter + 1):
+        X, sweeps = problem.descend(X, tol=inner_tol, max_sweeps=max_sweeps, deadline=deadline)
+        X = problem.prune(X)
+        warm = bound.maximizer if bound is not None else None
+        cert, bound, z, g = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol, rng=rng,
+                                         n_candidates=k_cand, warm_start=warm)
+        rank = int(X[0].shape[1])
+        record = {
+            "iteration": it, "objective": cert.objective, "lower_bound": cert.lower_bound,
+            "rank": rank, "polar_lower": cert.polar_lower, "polar_upper": cert.polar_upper,
+            "gap": cert.gap, "relative_gap": cert.relative_gap, "status": cert.status,
+            "sweeps": sweeps, "inner_tol": inner_tol, "added": 0,
+            "elapsed": time.perf_counter() - t0,
+        }
+        history.append(record)
+        if cert.status == "global":
+            stop = "certified"
+        elif time.perf_counter() > deadline:
+            stop = "time_limit"
+        elif it == max_iter:
+            stop = "max_iter"
+        elif cert.status == "not_optimal":
+            if rank >= max_rank:
+                stop = "max_rank"
+            else:
+                room = int(min(k_cand, max_rank - rank))
+                X, n_added = _append_atoms(problem, X, z, g, bound, room)
+                record["added"] = n_added
+                if n_added == 0:
+                    stop = "line_search_failed"
+                else:
+                    k_cand = min(2 * k_cand, block_size) if n_added == k_cand else 1
+                    inner_tol = min(inner_tol, max(1e-2 * cert.relative_gap, 1e-3 * tol))
+        elif inner_tol <= _INNER_TOL_FLOOR * tol:
+            stop = "stalled"  # no descent direction known, and descent is already run to the floor
+        else:
+            inner_tol = max(min(inner_tol, 1e-2 * cert.relative_gap) / 100, _INNER_TOL_FLOOR * tol)
+        if callback is not None:
+            callback(record)
+        if stop != "max_iter" or it == max_iter:
+            break
+    return GrowResult(X, cert, history, it, stop, time.perf_counter() - t0)
