@@ -186,7 +186,7 @@ def _append_atoms(problem: Problem, factors: list[np.ndarray], z: np.ndarray, g:
 
 def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: float = 1e-6,
          max_rank: int | None = None, max_iter: int = 200, time_limit: float | None = None,
-         polar_rtol: float = 1e-6, max_sweeps: int = 500, block_size: int = 16,
+         polar_rtol: float | None = None, max_sweeps: int = 500, block_size: int = 16,
          random_state=None, callback: Callable[[dict], None] | None = None) -> GrowResult:
     """Descend → prune → polar → certify → grow, until certified or a budget runs out.
 
@@ -198,7 +198,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     max_rank : cap on the number of slices (``None``: no cap).
     max_iter : cap on outer iterations (one certificate each).
     time_limit : wall-clock budget in seconds.
-    polar_rtol : ``ε`` of the status rule ``ρ_up ≤ λ(1+ε)``.
+    polar_rtol : ``ε`` of the status rule ``ρ_up ≤ λ(1+ε)`` (default: ``tol``).
     max_sweeps : cap on local sweeps per outer iteration.
     block_size : largest number of atoms appended per outer iteration when the polar solver
         offers several candidates (ℓ2/ℓ2: the next singular pairs).  It doubles while every
@@ -206,6 +206,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     callback : called with each history record.
     """
     rng = np.random.default_rng(random_state)
+    polar_rtol = tol if polar_rtol is None else polar_rtol
     t0 = time.perf_counter()
     deadline = t0 + time_limit if time_limit is not None else math.inf
     max_rank = math.inf if max_rank is None else int(max_rank)
@@ -225,7 +226,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                                          n_candidates=k_cand, warm_start=warm)
         rank = int(X[0].shape[1])
         record = {
-            "iteration": it, "objective": cert.objective, "lower_bound": cert.lower_bound,
+            "iteration": it, "lam": problem.lam, "objective": cert.objective, "lower_bound": cert.lower_bound,
             "rank": rank, "polar_lower": cert.polar_lower, "polar_upper": cert.polar_upper,
             "gap": cert.gap, "relative_gap": cert.relative_gap, "status": cert.status,
             "sweeps": sweeps, "inner_tol": inner_tol, "added": 0,

@@ -27,9 +27,6 @@ from ..maps import MaskedBilinear, masked_dot
 
 __all__ = ["LocalResult", "als_dense", "als_masked", "orthogonalize_l2"]
 
-_GRAM_CHUNK = 1 << 16
-
-
 @dataclass
 class LocalResult:
     """Outcome of a local solver: factors, number of sweeps, last relative decrease."""
@@ -65,7 +62,7 @@ def orthogonalize_l2(U: np.ndarray, V: np.ndarray, prune_rtol: float = 1e-10,
         return U, V
     Qu, Ru = np.linalg.qr(U)
     Qv, Rv = np.linalg.qr(V)
-    A, s, Bt = np.linalg.svd(Ru @ Rv.T)
+    A, s, Bt = np.linalg.svd(Ru @ Rv.T, full_matrices=False)
     keep = s > max(prune_rtol * (s[0] if s.size else 0.0), prune_atol, 0.0)
     root = np.sqrt(s[keep])
     return (Qu @ A[:, keep]) * root, (Qv @ Bt.T[:, keep]) * root
@@ -97,33 +94,25 @@ def als_dense(Y: np.ndarray, U: np.ndarray, V: np.ndarray, lam: float, *, max_sw
     return LocalResult([U, V], sweeps, float(rel), float(f))
 
 
-def _row_grams(F: np.ndarray, idx: np.ndarray, indptr: np.ndarray) -> np.ndarray:
-    """``Σ_{t ∈ row i} F[idx_t] F[idx_t]ᵀ`` for each row segment ``indptr[i]:indptr[i+1]``."""
-    n_seg = indptr.shape[0] - 1
-    r = F.shape[1]
-    out = np.zeros((n_seg, r, r))
-    seg = np.repeat(np.arange(n_seg), np.diff(indptr))
-    for start in range(0, idx.shape[0], _GRAM_CHUNK):
-        sl = slice(start, start + _GRAM_CHUNK)
-        Fi = F[idx[sl]]
-        outer = np.einsum("ti,tj->tij", Fi, Fi)
-        s = seg[sl]
-        # segments are contiguous: reduce each run of equal segment ids at once
-        bounds = np.flatnonzero(np.diff(s)) + 1
-        starts = np.concatenate(([0], bounds))
-        out[s[starts]] += np.add.reduceat(outer, starts, axis=0)
-    return out
+def _row_grams(F: np.ndarray, pattern) -> np.ndarray:
+    """``Gram_i = Σ_{j : pattern_ij = 1} f_j f_jᵀ`` for every row ``i`` of a 0/1 sparse pattern.
 
-
-def _exact_rows(rhs: np.ndarray, F: np.ndarray, idx: np.ndarray, indptr: np.ndarray,
-                lam: float) -> np.ndarray:
-    """Row-wise ridge: ``x_i = (Σ_t f_t f_tᵀ + λI)⁻¹ rhs_i`` over the row's entries ``t``.
-
-    ``rhs_i = Σ_t y_t f_t`` is passed in (one sparse product).  ``λ = 0`` uses a ``1e-12``
-    ridge so rows without observations stay at zero.
+    One sparse-times-dense product with the ``n × r²`` matrix of outer products ``f_j f_jᵀ``:
+    cost ``O(|Ω| r²)`` with no ``|Ω| × r²`` temporary.
     """
     r = F.shape[1]
-    grams = _row_grams(F, idx, indptr)
+    W = (F[:, :, None] * F[:, None, :]).reshape(F.shape[0], r * r)
+    return np.asarray(pattern @ W).reshape(pattern.shape[0], r, r)
+
+
+def _exact_rows(rhs: np.ndarray, F: np.ndarray, pattern, lam: float) -> np.ndarray:
+    """Row-wise ridge: ``x_i = (Σ_{j ∈ Ω_i} f_j f_jᵀ + λI)⁻¹ rhs_i``.
+
+    ``rhs_i = Σ_{j ∈ Ω_i} y_ij f_j`` is passed in (one sparse product).  ``λ = 0`` uses a
+    ``1e-12`` ridge so rows without observations stay at zero.
+    """
+    r = F.shape[1]
+    grams = _row_grams(F, pattern)
     grams += max(lam, 1e-12) * np.eye(r)
     return np.linalg.solve(grams, rhs[..., None])[..., 0]
 
@@ -140,8 +129,9 @@ def als_masked(mapping: MaskedBilinear, y: np.ndarray, U: np.ndarray, V: np.ndar
     sweeps = 0
     f = np.inf
     if method == "exact":
-        rows_csc = rows[mapping.csc_order]
         Ay = mapping.operator(y)
+        pattern = mapping.operator(np.ones_like(y))
+        pattern_t = pattern.T.tocsr()
     for sweeps in range(1, max_sweeps + 1):
         if method == "softimpute":
             R = y - masked_dot(U, V, rows, cols)
@@ -151,8 +141,8 @@ def als_masked(mapping: MaskedBilinear, y: np.ndarray, U: np.ndarray, V: np.ndar
             UtU = U.T @ U
             V = _ridge_right(mapping.operator(R).T @ U + V @ UtU, UtU, lam)
         else:
-            U = _exact_rows(Ay @ V, V, cols, mapping.indptr, lam)
-            V = _exact_rows(Ay.T @ U, U, rows_csc, mapping.col_indptr, lam)
+            U = _exact_rows(Ay @ V, V, pattern, lam)
+            V = _exact_rows(Ay.T @ U, U, pattern_t, lam)
         R = y - masked_dot(U, V, rows, cols)
         f = 0.5 * float(R @ R) + 0.5 * lam * float(np.vdot(U, U) + np.vdot(V, V))
         rel = (f_old - f) / max(1.0, abs(f))

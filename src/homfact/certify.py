@@ -1,0 +1,60 @@
+"""Certify factors that came from anywhere (another library, an earlier run)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .certificate import Certificate
+from .meta import Problem, certify_factors
+from .problems import completion_problem, low_rank_problem
+
+__all__ = ["certify"]
+
+_MODELS = {"low_rank": low_rank_problem, "lowrank": low_rank_problem,
+           "completion": completion_problem}
+
+
+def certify(model, Y=None, factors=None, lam: float | None = None, *, tol: float = 1e-6,
+            random_state=None) -> Certificate:
+    """Certificate of the factorization ``Y ≈ U Vᵀ`` for a model's objective.
+
+    Parameters
+    ----------
+    model : "low_rank", "completion" or a :class:`homfact.meta.Problem`
+        The objective: ``½‖Y − UVᵀ‖² + λΣ‖uᵢ‖‖vᵢ‖`` or its observed-entries version.
+    Y : data (dense/sparse for ``"low_rank"``; sparse observed entries or NaN-masked array for
+        ``"completion"``); ignored when ``model`` is a Problem.
+    factors : (U, V) with ``U`` of shape ``(m, r)`` and ``V`` of shape ``(n, r)``.  They are
+        used as given: the objective uses their product-form penalty ``Σᵢ‖uᵢ‖‖vᵢ‖``
+        (unbalanced factors are penalized as they stand, never rebalanced silently).
+    lam : regularization weight (required unless ``model`` is a Problem).
+    tol : relative-gap tolerance for the ``"global"`` status.
+    """
+    if isinstance(model, Problem):
+        problem = model
+    else:
+        if model not in _MODELS:
+            raise ValueError(f"model must be one of {sorted(set(_MODELS))} or a Problem, "
+                             f"got {model!r}")
+        if lam is None:
+            raise ValueError("lam is required to certify factors for a named model")
+        if Y is None:
+            raise ValueError("Y is required to certify factors for a named model")
+        problem = _MODELS[model](Y, lam)
+    if factors is None or len(factors) != problem.mapping.n_blocks:
+        raise ValueError(f"factors must be a sequence of {problem.mapping.n_blocks} arrays")
+    fs = []
+    for k, (F, n_k) in enumerate(zip(factors, problem.mapping.block_sizes, strict=True)):
+        F = np.asarray(F, dtype=float)
+        if F.ndim == 1:
+            F = F[:, None]
+        if F.ndim != 2 or F.shape[0] != n_k:
+            raise ValueError(f"factors[{k}] must have {n_k} rows, got shape {F.shape}")
+        if not np.all(np.isfinite(F)):
+            raise ValueError(f"factors[{k}] contains NaN or infinite values")
+        fs.append(F)
+    if len({F.shape[1] for F in fs}) != 1:
+        raise ValueError("all factors must have the same number of columns")
+    cert, *_ = certify_factors(problem, fs, tol=tol, polar_rtol=tol,
+                               rng=np.random.default_rng(random_state))
+    return cert
