@@ -76,7 +76,7 @@ class Gauge(ABC):
 
     @abstractmethod
     def lmo(self, g: np.ndarray) -> tuple[np.ndarray, float]:
-        """Return ``(x*, κ°(g))`` with ``x* ∈ argmax_{κ(x) ≤ 1} ⟨g, x⟩`` (``x* = 0`` if κ°(g) = 0)."""
+        """Return ``(x*, κ°(g))``, ``x* ∈ argmax_{κ(x) ≤ 1} ⟨g, x⟩`` (``x* = 0`` if κ°(g) = 0)."""
 
     @abstractmethod
     def _value(self, cols: np.ndarray) -> np.ndarray: ...

@@ -26,7 +26,7 @@ _CHUNK = 1 << 18
 
 
 def masked_dot(U: np.ndarray, V: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Return ``(U Vᵀ)[rows[t], cols[t]]`` for every t, in ``O(len(rows)·r)`` time and chunked memory."""
+    """Return ``(U Vᵀ)[rows[t], cols[t]]`` for every t: ``O(len(rows)·r)`` time, chunked memory."""
     out = np.empty(rows.shape[0], dtype=float)
     for start in range(0, rows.shape[0], _CHUNK):
         sl = slice(start, start + _CHUNK)
@@ -107,7 +107,7 @@ class MaskedBilinear(Bilinear):
         cols = np.asarray(cols, dtype=np.int64)
         key = rows * self.shape[1] + cols
         if key.size > 1 and np.any(np.diff(key) <= 0):
-            raise ValueError("MaskedBilinear expects unique entries sorted in CSR (row-major) order")
+            raise ValueError("MaskedBilinear expects unique entries in CSR (row-major) order")
         self.rows = rows
         self.cols = cols
         self.indptr = np.zeros(self.shape[0] + 1, dtype=np.int64)

@@ -226,7 +226,8 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                                          n_candidates=k_cand, warm_start=warm)
         rank = int(X[0].shape[1])
         record = {
-            "iteration": it, "lam": problem.lam, "objective": cert.objective, "lower_bound": cert.lower_bound,
+            "iteration": it, "lam": problem.lam, "objective": cert.objective,
+            "lower_bound": cert.lower_bound,
             "rank": rank, "polar_lower": cert.polar_lower, "polar_upper": cert.polar_upper,
             "gap": cert.gap, "relative_gap": cert.relative_gap, "status": cert.status,
             "sweeps": sweeps, "inner_tol": inner_tol, "added": 0,
@@ -254,7 +255,8 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
         elif inner_tol <= _INNER_TOL_FLOOR * tol:
             stop = "stalled"  # no descent direction known, and descent is already run to the floor
         else:
-            inner_tol = max(min(inner_tol, 1e-2 * cert.relative_gap) / 100, _INNER_TOL_FLOOR * tol)
+            inner_tol = max(min(inner_tol, 1e-2 * cert.relative_gap) / 100,
+                            _INNER_TOL_FLOOR * tol)
         if callback is not None:
             callback(record)
         if stop != "max_iter" or it == max_iter:

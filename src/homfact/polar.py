@@ -197,7 +197,7 @@ class AlternatingPolar:
             A_up = op.maximum(0) if sp.issparse(op) else np.maximum(op, 0.0)
         else:
             A_up = op
-        U, s, _, sig_upper, method = spectral_norm(A_up, k=1, rng=rng)
+        U, _, _, sig_upper, method = spectral_norm(A_up, k=1, rng=rng)
         upper = sig_upper / (self.gauge_u.l2_floor * self.gauge_v.l2_floor)
         starts = [U[:, 0], -U[:, 0]]
         if warm_start is not None:

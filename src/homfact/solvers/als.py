@@ -80,7 +80,8 @@ def als_dense(Y: np.ndarray, U: np.ndarray, V: np.ndarray, lam: float, *, max_sw
     rel = np.inf
     sweeps = 0
     f = np.inf
-    for sweeps in range(1, max_sweeps + 1):
+    for sweep in range(1, max_sweeps + 1):
+        sweeps = sweep
         U = _ridge_right(Y @ V, V.T @ V, lam)
         YtU = Y.T @ U
         UtU = U.T @ U
@@ -132,7 +133,8 @@ def als_masked(mapping: MaskedBilinear, y: np.ndarray, U: np.ndarray, V: np.ndar
         Ay = mapping.operator(y)
         pattern = mapping.operator(np.ones_like(y))
         pattern_t = pattern.T.tocsr()
-    for sweeps in range(1, max_sweeps + 1):
+    for sweep in range(1, max_sweeps + 1):
+        sweeps = sweep
         if method == "softimpute":
             R = y - masked_dot(U, V, rows, cols)
             VtV = V.T @ V

@@ -64,7 +64,8 @@ def prox_linear(loss: Loss, mapping, gauges: list[Gauge], lam: float, factors: l
     f_old = objective(loss, mapping, gauges, lam, X)
     rel = np.inf
     sweeps = 0
-    for sweeps in range(1, max_sweeps + 1):
+    for sweep in range(1, max_sweeps + 1):
+        sweeps = sweep
         t = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t_prev * t_prev))
         w_hat = (t_prev - 1.0) / t
         for extrapolate in (True, False):
@@ -74,7 +75,8 @@ def prox_linear(loss: Loss, mapping, gauges: list[Gauge], lam: float, factors: l
                 Lk = loss.lipschitz * mapping.block_lipschitz(new, k)
                 if Lk <= 0:
                     continue
-                w = min(w_hat, delta_w * np.sqrt(L_prev[k] / Lk)) if extrapolate and L_prev[k] else 0
+                use = extrapolate and L_prev[k] > 0
+                w = min(w_hat, delta_w * np.sqrt(L_prev[k] / Lk)) if use else 0.0
                 xhat = new[k] + w * (X[k] - X_prev[k]) if w > 0 else new[k]
                 trial = [*new[:k], xhat, *new[k + 1:]]
                 g = loss.neg_gradient(mapping.forward(trial))
