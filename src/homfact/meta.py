@@ -70,14 +70,16 @@ class Problem:
     def degree(self) -> int:
         return self.mapping.degree
 
-    def penalty(self, factors: list[np.ndarray]) -> float:
-        """``Σᵢ Πₖ κₖ(xᵢᵏ)`` (product form)."""
-        if factors[0].shape[1] == 0:
-            return 0.0
+    def slice_penalties(self, factors: list[np.ndarray]) -> np.ndarray:
+        """``θᵢ = Πₖ κₖ(xᵢᵏ)`` for every slice ``i``."""
         vals = np.ones(factors[0].shape[1])
         for g, X in zip(self.gauges, factors, strict=True):
             vals = vals * g.value(X)
-        return float(vals.sum())
+        return vals
+
+    def penalty(self, factors: list[np.ndarray]) -> float:
+        """``Σᵢ θᵢ`` (product form)."""
+        return float(self.slice_penalties(factors).sum())
 
     def objective(self, factors: list[np.ndarray]) -> float:
         return self.loss.value(self.mapping.forward(factors)) + self.lam * self.penalty(factors)
@@ -106,9 +108,7 @@ class Problem:
         if all(type(g) is L2 for g in self.gauges) and len(factors) == 2:
             return list(orthogonalize_l2(*factors, prune_rtol=rtol))
         factors, _ = rebalance_columns(list(self.gauges), factors)
-        theta = np.ones(factors[0].shape[1])
-        for g, X in zip(self.gauges, factors, strict=True):
-            theta = theta * g.value(X)
+        theta = self.slice_penalties(factors)
         keep = theta > rtol * max(theta.max(initial=0.0), 0.0)
         return [X[:, keep] for X in factors]
 
@@ -184,6 +184,35 @@ def _append_atoms(problem: Problem, factors: list[np.ndarray], z: np.ndarray, g:
     return factors, n_added
 
 
+def _drop_negligible(problem: Problem, X: list[np.ndarray], cert: Certificate, record: dict, *,
+                     tol: float, polar_rtol: float, rng, max_sweeps: int, deadline: float,
+                     rtol: float = 1e-3):
+    """Try removing slices with ``θᵢ ≤ rtol·maxⱼ θⱼ`` from a certified point.
+
+    Local descent only shrinks such slices geometrically (ridge ALS never reaches zero), so
+    they would inflate the reported rank.  They are removed, the rest is polished and
+    recertified, and the smaller factorization is kept only if it is certified ``"global"``
+    too; otherwise the original point and its certificate are returned unchanged.
+    """
+    theta = problem.slice_penalties(X)
+    small = theta <= rtol * theta.max(initial=0.0)
+    if not np.any(small) or np.all(small):
+        return X, cert, record
+    X2 = [F[:, ~small] for F in X]
+    X2, sweeps = problem.descend(X2, tol=_INNER_TOL_FLOOR * tol, max_sweeps=max_sweeps,
+                                 deadline=deadline)
+    X2 = problem.prune(X2)
+    cert2, *_ = certify_factors(problem, X2, tol=tol, polar_rtol=polar_rtol, rng=rng)
+    if cert2.status != "global":
+        return X, cert, record
+    record = {**record, "objective": cert2.objective, "lower_bound": cert2.lower_bound,
+              "rank": int(X2[0].shape[1]), "polar_lower": cert2.polar_lower,
+              "polar_upper": cert2.polar_upper, "gap": cert2.gap,
+              "relative_gap": cert2.relative_gap, "sweeps": record["sweeps"] + sweeps,
+              "dropped": int(small.sum())}
+    return X2, cert2, record
+
+
 def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: float = 1e-6,
          max_rank: int | None = None, max_iter: int = 200, time_limit: float | None = None,
          polar_rtol: float | None = None, max_sweeps: int = 500, block_size: int = 16,
@@ -218,47 +247,58 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     stop = "max_iter"
     cert = None
     it = 0
-    for it in range(1, max_iter + 1):
-        X, sweeps = problem.descend(X, tol=inner_tol, max_sweeps=max_sweeps, deadline=deadline)
-        X = problem.prune(X)
-        warm = bound.maximizer if bound is not None else None
-        cert, bound, z, g = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol, rng=rng,
-                                         n_candidates=k_cand, warm_start=warm)
-        rank = int(X[0].shape[1])
-        record = {
-            "iteration": it, "lam": problem.lam, "objective": cert.objective,
-            "lower_bound": cert.lower_bound,
-            "rank": rank, "polar_lower": cert.polar_lower, "polar_upper": cert.polar_upper,
-            "gap": cert.gap, "relative_gap": cert.relative_gap, "status": cert.status,
-            "sweeps": sweeps, "inner_tol": inner_tol, "added": 0,
-            "elapsed": time.perf_counter() - t0,
-        }
-        history.append(record)
-        if cert.status == "global":
-            stop = "certified"
-        elif time.perf_counter() > deadline:
-            stop = "time_limit"
-        elif it == max_iter:
-            stop = "max_iter"
-        elif cert.status == "not_optimal":
-            if rank >= max_rank:
-                stop = "max_rank"
-            else:
-                room = int(min(k_cand, max_rank - rank))
-                X, n_added = _append_atoms(problem, X, z, g, bound, room)
-                record["added"] = n_added
-                if n_added == 0:
-                    stop = "line_search_failed"
+    try:
+        for it in range(1, max_iter + 1):
+            X, sweeps = problem.descend(X, tol=inner_tol, max_sweeps=max_sweeps,
+                                        deadline=deadline)
+            X = problem.prune(X)
+            warm = bound.maximizer if bound is not None else None
+            cert, bound, z, g = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol,
+                                                rng=rng, n_candidates=k_cand, warm_start=warm)
+            rank = int(X[0].shape[1])
+            record = {
+                "iteration": it, "lam": problem.lam, "objective": cert.objective,
+                "lower_bound": cert.lower_bound,
+                "rank": rank, "polar_lower": cert.polar_lower, "polar_upper": cert.polar_upper,
+                "gap": cert.gap, "relative_gap": cert.relative_gap, "status": cert.status,
+                "sweeps": sweeps, "inner_tol": inner_tol, "added": 0,
+                "elapsed": time.perf_counter() - t0,
+            }
+            history.append(record)
+            if cert.status == "global":
+                stop = "certified"
+                X, cert, record = _drop_negligible(problem, X, cert, record, tol=tol,
+                                                   polar_rtol=polar_rtol, rng=rng,
+                                                   max_sweeps=max_sweeps, deadline=deadline)
+                history[-1] = record
+            elif time.perf_counter() > deadline:
+                stop = "time_limit"
+            elif it == max_iter:
+                stop = "max_iter"
+            elif cert.status == "not_optimal":
+                if rank >= max_rank:
+                    stop = "max_rank"
                 else:
-                    k_cand = min(2 * k_cand, block_size) if n_added == k_cand else 1
-                    inner_tol = min(inner_tol, max(1e-2 * cert.relative_gap, 1e-3 * tol))
-        elif inner_tol <= _INNER_TOL_FLOOR * tol:
-            stop = "stalled"  # no descent direction known, and descent is already run to the floor
-        else:
-            inner_tol = max(min(inner_tol, 1e-2 * cert.relative_gap) / 100,
-                            _INNER_TOL_FLOOR * tol)
-        if callback is not None:
-            callback(record)
-        if stop != "max_iter" or it == max_iter:
-            break
+                    room = int(min(k_cand, max_rank - rank))
+                    X, n_added = _append_atoms(problem, X, z, g, bound, room)
+                    record["added"] = n_added
+                    if n_added == 0:
+                        stop = "line_search_failed"
+                    else:
+                        k_cand = min(2 * k_cand, block_size) if n_added == k_cand else 1
+                        inner_tol = min(inner_tol, max(1e-2 * cert.relative_gap, 1e-3 * tol))
+            elif inner_tol <= _INNER_TOL_FLOOR * tol:
+                # no descent direction is known and descent already ran to the floor
+                stop = "stalled"
+            else:
+                inner_tol = max(min(inner_tol, 1e-2 * cert.relative_gap) / 100,
+                                _INNER_TOL_FLOOR * tol)
+            if callback is not None:
+                callback(record)
+            if stop != "max_iter" or it == max_iter:
+                break
+    except KeyboardInterrupt:
+        # never lose work: certify whatever factors we hold and hand them back
+        stop = "interrupted"
+        cert, *_ = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol, rng=rng)
     return GrowResult(X, cert, history, it, stop, time.perf_counter() - t0)

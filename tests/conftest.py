@@ -1,0 +1,180 @@
+"""Shared oracles for the homfact test suite.
+
+Everything here is an *independent* reference implementation (numpy / CVXPY / brute force) used to
+check the library; nothing calls into homfact.  Test modules import these helpers with
+``from conftest import ...`` (pytest puts this directory on ``sys.path``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+
+try:  # CVXPY is a dev dependency; modules that need it skip cleanly without it
+    import cvxpy as cp
+except ImportError:  # pragma: no cover
+    cp = None
+
+#: preferred conic solver (interior point, ~1e-8 accuracy); SCS as a fallback
+CVX_SOLVER = None
+if cp is not None:
+    _installed = cp.installed_solvers()
+    CVX_SOLVER = "CLARABEL" if "CLARABEL" in _installed else ("SCS" if "SCS" in _installed else None)
+
+requires_cvxpy = pytest.mark.skipif(CVX_SOLVER is None, reason="cvxpy with CLARABEL/SCS needed")
+
+
+# --------------------------------------------------------------------------------------------
+# CVXPY oracles
+# --------------------------------------------------------------------------------------------
+def cvx_solve(problem) -> float:
+    """Solve a CVXPY problem with the preferred solver and return its optimal value."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if CVX_SOLVER == "CLARABEL":
+            problem.solve(solver="CLARABEL")
+        else:  # pragma: no cover
+            problem.solve(solver="SCS", eps=1e-10, max_iters=200_000)
+    assert problem.status in ("optimal", "optimal_inaccurate"), problem.status
+    return float(problem.value)
+
+
+def cvx_nuclear(Y: np.ndarray, lam: float, mask: np.ndarray | None = None,
+                loss: str = "squared", delta: float = 1.0) -> tuple[float, np.ndarray]:
+    """``min_Z ℓ(Y − Z) + λ‖Z‖_*`` (squared, masked squared, or Huber); returns (value, Z).
+
+    ``cvxpy.huber(x, M)`` equals ``2·h_M(x)`` (THEORY h.10), hence the factor ½.
+    """
+    Z = cp.Variable(Y.shape)
+    if mask is None:
+        R = Y - Z
+    else:
+        M = mask.astype(float)
+        R = cp.multiply(M, np.where(mask, Y, 0.0) - Z)
+    if loss == "squared":
+        fit = 0.5 * cp.sum_squares(R)
+    elif loss == "huber":
+        fit = 0.5 * cp.sum(cp.huber(R, delta))
+    else:  # pragma: no cover
+        raise ValueError(loss)
+    prob = cp.Problem(cp.Minimize(fit + lam * cp.normNuc(Z)))
+    return cvx_solve(prob), np.asarray(Z.value)
+
+
+# --------------------------------------------------------------------------------------------
+# Closed-form oracles
+# --------------------------------------------------------------------------------------------
+def svt(Y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Singular-value soft-thresholding: ``(U_bal, V_bal, Z*, P*)`` for ``½‖Y−Z‖² + λ‖Z‖_*``.
+
+    ``U_bal = U·sqrt(σ−λ)₊`` and ``V_bal = V·sqrt(σ−λ)₊`` restricted to the positive part.
+    """
+    U, s, Vt = np.linalg.svd(Y, full_matrices=False)
+    t = np.maximum(s - lam, 0.0)
+    keep = t > 0
+    root = np.sqrt(t[keep])
+    Ub, Vb = U[:, keep] * root, Vt[keep].T * root
+    Z = (U * t) @ Vt
+    P = 0.5 * float(np.sum((Y - Z) ** 2)) + lam * float(t.sum())
+    return Ub, Vb, Z, P
+
+
+def sigma_max(A) -> float:
+    """Exact top singular value of a small dense or sparse matrix (numpy LAPACK SVD)."""
+    A = A.toarray() if hasattr(A, "toarray") else np.asarray(A, dtype=float)
+    return float(np.linalg.svd(A, compute_uv=False)[0]) if A.size else 0.0
+
+
+def squared_dual_value(G: np.ndarray, y: np.ndarray, rho_upper: float, lam: float) -> tuple[
+        float, float]:
+    """Best Fenchel dual value over ``Λ = cG``, ``0 ≤ c ≤ min(1, λ/ρ)``, for ½‖y − z‖².
+
+    Returns ``(L, c)`` with ``L = c⟨G,y⟩ − c²‖G‖²/2`` (THEORY f.2).
+    """
+    G, y = np.ravel(G), np.ravel(y)
+    c_max = 1.0 if rho_upper <= lam else lam / rho_upper
+    gg = float(G @ G)
+    c = c_max if gg == 0 else float(np.clip(float(G @ y) / gg, 0.0, c_max))
+    return c * float(G @ y) - 0.5 * c * c * gg, c
+
+
+def row_group_shrink(Y: np.ndarray, lam: float, axis: int = 1) -> np.ndarray:
+    """Exact solution of ``½‖Y−Z‖² + λ Σ_rows ‖Z_i,:‖₂`` (axis=1) or over columns (axis=0)."""
+    norms = np.linalg.norm(Y, axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(norms > lam, 1.0 - lam / np.where(norms > 0, norms, 1.0), 0.0)
+    return Y * scale
+
+
+def row_group_objective(Y: np.ndarray, Z: np.ndarray, lam: float, axis: int = 1) -> float:
+    return 0.5 * float(np.sum((Y - Z) ** 2)) + lam * float(np.linalg.norm(Z, axis=axis).sum())
+
+
+# --------------------------------------------------------------------------------------------
+# Brute-force polars
+# --------------------------------------------------------------------------------------------
+def nmf_polar_bruteforce(G: np.ndarray) -> float:
+    """``max(0, sup_{u,v ≥ 0, ‖u‖=‖v‖=1} uᵀGv)`` by support enumeration (THEORY b.5).
+
+    For every pair of supports ``(S, T)`` every singular pair of ``G[S, T]`` whose vectors can be
+    signed to be entrywise non-negative is a KKT candidate; the maximum over candidates (and 0)
+    is the polar.  All singular pairs are checked, not only the top one.
+    """
+    m, n = G.shape
+    best = 0.0
+    for ks in range(1, m + 1):
+        for S in itertools.combinations(range(m), ks):
+            for kt in range(1, n + 1):
+                for T in itertools.combinations(range(n), kt):
+                    sub = G[np.ix_(S, T)]
+                    U, s, Vt = np.linalg.svd(sub)
+                    for j in range(min(len(S), len(T))):
+                        u, v = U[:, j], Vt[j]
+                        for sign in (1.0, -1.0):
+                            if np.all(sign * u >= -1e-12) and np.all(sign * v >= -1e-12):
+                                uu = np.clip(sign * u, 0, None)
+                                vv = np.clip(sign * v, 0, None)
+                                val = float(uu @ sub @ vv) / (
+                                    np.linalg.norm(uu) * np.linalg.norm(vv))
+                                best = max(best, val)
+    return best
+
+
+def l1_extreme_polar(G: np.ndarray, dual_v, nonneg_u: bool = False) -> float:
+    """``sup_{‖u‖₁ ≤ 1 [, u ≥ 0], κ_v(v) ≤ 1} uᵀGv = max_i κ_v°(±G_i,:)`` (extreme points of ℓ1)."""
+    vals = [0.0]
+    for i in range(G.shape[0]):
+        vals.append(dual_v(G[i]))
+        if not nonneg_u:
+            vals.append(dual_v(-G[i]))
+    return max(vals)
+
+
+# --------------------------------------------------------------------------------------------
+# Random instances
+# --------------------------------------------------------------------------------------------
+def random_low_rank(rng: np.random.Generator, m: int, n: int, rank: int,
+                    noise: float = 0.1) -> np.ndarray:
+    return rng.standard_normal((m, rank)) @ rng.standard_normal((rank, n)) + noise * (
+        rng.standard_normal((m, n)))
+
+
+def random_mask(rng: np.random.Generator, shape: tuple[int, int], frac: float) -> np.ndarray:
+    """A random observation mask with at least one observed entry in every row and column."""
+    mask = rng.random(shape) < frac
+    m, n = shape
+    for i in range(m):
+        if not mask[i].any():
+            mask[i, rng.integers(n)] = True
+    for j in range(n):
+        if not mask[:, j].any():
+            mask[rng.integers(m), j] = True
+    return mask
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
