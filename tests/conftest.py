@@ -8,6 +8,7 @@ check the library; nothing calls into homfact.  Test modules import these helper
 from __future__ import annotations
 
 import itertools
+import os
 import warnings
 
 import numpy as np
@@ -22,9 +23,17 @@ except ImportError:  # pragma: no cover
 CVX_SOLVER = None
 if cp is not None:
     _installed = cp.installed_solvers()
-    CVX_SOLVER = "CLARABEL" if "CLARABEL" in _installed else ("SCS" if "SCS" in _installed else None)
+    CVX_SOLVER = next((s for s in ("CLARABEL", "SCS") if s in _installed), None)
 
 requires_cvxpy = pytest.mark.skipif(CVX_SOLVER is None, reason="cvxpy with CLARABEL/SCS needed")
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, one BLAS thread per worker: avoids oversubscribing the cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        from threadpoolctl import threadpool_limits
+
+        config._homfact_blas_limits = threadpool_limits(limits=1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -43,8 +52,9 @@ def cvx_solve(problem) -> float:
 
 
 def cvx_nuclear(Y: np.ndarray, lam: float, mask: np.ndarray | None = None,
-                loss: str = "squared", delta: float = 1.0) -> tuple[float, np.ndarray]:
-    """``min_Z ℓ(Y − Z) + λ‖Z‖_*`` (squared, masked squared, or Huber); returns (value, Z).
+                loss: str = "squared", delta: float = 1.0,
+                weight: float = 1.0) -> tuple[float, np.ndarray]:
+    """``min_Z ℓ(Y − Z) + λ‖Z‖_*`` (squared, masked squared, or ``weight``·Huber); (value, Z).
 
     ``cvxpy.huber(x, M)`` equals ``2·h_M(x)`` (THEORY h.10), hence the factor ½.
     """
@@ -57,7 +67,7 @@ def cvx_nuclear(Y: np.ndarray, lam: float, mask: np.ndarray | None = None,
     if loss == "squared":
         fit = 0.5 * cp.sum_squares(R)
     elif loss == "huber":
-        fit = 0.5 * cp.sum(cp.huber(R, delta))
+        fit = 0.5 * weight * cp.sum(cp.huber(R, delta))
     else:  # pragma: no cover
         raise ValueError(loss)
     prob = cp.Problem(cp.Minimize(fit + lam * cp.normNuc(Z)))
@@ -114,6 +124,38 @@ def row_group_objective(Y: np.ndarray, Z: np.ndarray, lam: float, axis: int = 1)
 
 
 # --------------------------------------------------------------------------------------------
+# Dual gauges, computed independently of the library's LMOs
+# --------------------------------------------------------------------------------------------
+def elastic_net_dual_bisection(v: np.ndarray, gamma: float) -> float:
+    """Root μ of ``‖soft(v, γμ)‖₂ = μ`` (the dual of ‖·‖₂ + γ‖·‖₁) by bisection to roundoff."""
+    a = np.abs(np.asarray(v, dtype=float))
+    lo, hi = 0.0, float(np.linalg.norm(a)) + 1.0
+    for _ in range(300):
+        mid = 0.5 * (lo + hi)
+        if np.linalg.norm(np.maximum(a - gamma * mid, 0.0)) > mid:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def independent_dual(gauge, q: np.ndarray) -> float:
+    """κ°(q) for the library's gauges, by their definition (κ₊°(q) = κ°(q₊) with a sign
+    constraint); identified by class name so that this module never calls into homfact."""
+    q = np.asarray(q, dtype=float)
+    if getattr(gauge, "nonnegative", False):
+        gauge, q = gauge.base, np.maximum(q, 0.0)
+    name = type(gauge).__name__
+    if name == "L2":
+        return float(np.linalg.norm(q))
+    if name == "L1":
+        return float(np.max(np.abs(q), initial=0.0))
+    if name == "ElasticNet":
+        return elastic_net_dual_bisection(q, gauge.gamma)
+    raise TypeError(name)  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------
 # Brute-force polars
 # --------------------------------------------------------------------------------------------
 def nmf_polar_bruteforce(G: np.ndarray) -> float:
@@ -130,7 +172,7 @@ def nmf_polar_bruteforce(G: np.ndarray) -> float:
             for kt in range(1, n + 1):
                 for T in itertools.combinations(range(n), kt):
                     sub = G[np.ix_(S, T)]
-                    U, s, Vt = np.linalg.svd(sub)
+                    U, _, Vt = np.linalg.svd(sub)
                     for j in range(min(len(S), len(T))):
                         u, v = U[:, j], Vt[j]
                         for sign in (1.0, -1.0):

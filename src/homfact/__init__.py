@@ -11,7 +11,7 @@ from .certify import certify
 from .gauges import L1, L2, ElasticNet, NonNegative
 from .losses import HuberLoss, SquaredLoss
 from .meta import GrowResult, Problem, grow
-from .models import LowRankApproximation, MatrixCompletion
+from .models import LowRankApproximation, MatrixCompletion, RobustPCA
 from .path import PathResult, lam_max, regularization_path
 from .polar import PolarBound
 
@@ -30,6 +30,7 @@ __all__ = [
     "PathResult",
     "PolarBound",
     "Problem",
+    "RobustPCA",
     "SquaredLoss",
     "__version__",
     "certify",

@@ -91,7 +91,7 @@ def decide_status(polar_lower: float, polar_upper: float, lam: float, relative_g
 
 def certificate_from_bound(loss: Loss, z: np.ndarray, g: np.ndarray, bound: PolarBound,
                            penalty: float, lam: float, *, tol: float,
-                           polar_rtol: float = 1e-6) -> Certificate:
+                           polar_rtol: float = 1e-3) -> Certificate:
     """Build the certificate of an iterate from its output ``z``, ``G = −∇ℓ(z)`` and a polar bound.
 
     ``penalty`` is ``Σθ(Xᵢ)`` of the factorization (product form, after rebalancing).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .certificate import Certificate
-from .meta import Problem, certify_factors
+from .meta import DEFAULT_POLAR_RTOL, Problem, certify_factors
 from .problems import completion_problem, low_rank_problem
 
 __all__ = ["certify"]
@@ -55,6 +55,6 @@ def certify(model, Y=None, factors=None, lam: float | None = None, *, tol: float
         fs.append(F)
     if len({F.shape[1] for F in fs}) != 1:
         raise ValueError("all factors must have the same number of columns")
-    cert, *_ = certify_factors(problem, fs, tol=tol, polar_rtol=tol,
+    cert, *_ = certify_factors(problem, fs, tol=tol, polar_rtol=DEFAULT_POLAR_RTOL,
                                rng=np.random.default_rng(random_state))
     return cert

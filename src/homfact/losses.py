@@ -94,41 +94,47 @@ class SquaredLoss(Loss):
 
 
 class HuberLoss(Loss):
-    r"""``ℓ(z) = Σ h_δ(y − z)`` with ``h_δ(t) = t²/2`` for ``|t| ≤ δ`` and ``δ|t| − δ²/2`` else.
+    r"""``ℓ(z) = w·Σ h_δ(y − z)`` with ``h_δ(t) = t²/2`` for ``|t| ≤ δ`` and ``δ|t| − δ²/2`` else.
 
-    ``G = clip(y − z, −δ, δ)``; conjugate bound ``⟨Λ, y⟩ − ½‖Λ‖²`` on the domain ``‖Λ‖_∞ ≤ δ``.
+    ``G = w·clip(y − z, −δ, δ)``; conjugate bound ``⟨Λ, y⟩ − ‖Λ‖²/(2w)`` on the domain
+    ``‖Λ‖_∞ ≤ wδ`` (``(w h_δ)*(s) = s²/(2w) + ι{|s| ≤ wδ}``).  ``w = γ``, ``δ = 1/γ`` is the
+    robust-PCA loss ``min_E ‖E‖₁ + (γ/2)‖y − z − E‖²``.
     """
 
-    def __init__(self, y: np.ndarray, delta: float = 1.0):
+    def __init__(self, y: np.ndarray, delta: float = 1.0, weight: float = 1.0):
         super().__init__(y)
         if not np.isfinite(delta) or delta <= 0:
             raise ValueError(f"delta must be a positive finite number, got {delta!r}")
+        if not np.isfinite(weight) or weight <= 0:
+            raise ValueError(f"weight must be a positive finite number, got {weight!r}")
         self.delta = float(delta)
+        self.weight = float(weight)
+        self.lipschitz = self.weight
 
     def value(self, z: np.ndarray) -> float:
         a = np.abs(self.y - z)
         d = self.delta
-        return float(np.sum(np.where(a <= d, 0.5 * a * a, d * a - 0.5 * d * d)))
+        return self.weight * float(np.sum(np.where(a <= d, 0.5 * a * a, d * a - 0.5 * d * d)))
 
     def neg_gradient(self, z: np.ndarray) -> np.ndarray:
-        return np.clip(self.y - z, -self.delta, self.delta)
+        return self.weight * np.clip(self.y - z, -self.delta, self.delta)
 
     def dual_value(self, lam_dual: np.ndarray) -> float:
-        return _vdot(lam_dual, self.y) - 0.5 * _vdot(lam_dual, lam_dual)
+        return _vdot(lam_dual, self.y) - 0.5 * _vdot(lam_dual, lam_dual) / self.weight
 
     def best_dual_scale(self, g: np.ndarray, c_max: float) -> float:
         gmax = float(np.max(np.abs(g))) if g.size else 0.0
         if gmax > 0:
-            c_max = min(c_max, self.delta / gmax)
+            c_max = min(c_max, self.weight * self.delta / gmax)
         gg = _vdot(g, g)
         if gg == 0.0:
             return float(c_max)
-        return float(np.clip(_vdot(g, self.y) / gg, 0.0, c_max))
+        return float(np.clip(self.weight * _vdot(g, self.y) / gg, 0.0, c_max))
 
     def line_search(self, z: np.ndarray, d: np.ndarray, weight: float) -> float:
-        # g(s) = ℓ(z + s d) + w s is convex; find the root of g'(s) = w − ⟨ψ_δ(y − z − s d), d⟩.
+        # g(s) = ℓ(z + s d) + w s is convex; find the root of g'(s) = w − ⟨G(z + s d), d⟩.
         def slope(s: float) -> float:
-            return weight - _vdot(np.clip(self.y - z - s * d, -self.delta, self.delta), d)
+            return weight - _vdot(self.neg_gradient(z + s * d), d)
 
         if slope(0.0) >= 0.0 or not np.any(d):
             return 0.0

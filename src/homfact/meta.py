@@ -16,13 +16,18 @@ import numpy as np
 
 from .certificate import Certificate, certificate_from_bound
 from .gauges import L2, Gauge
-from .losses import Loss, SquaredLoss
+from .losses import HuberLoss, Loss, SquaredLoss
 from .maps import Bilinear, MaskedBilinear
 from .polar import PolarBound, polar_solver_for
 from .solvers import als_dense, als_masked, orthogonalize_l2, prox_linear
+from .solvers.huber_als import als_huber
 from .solvers.prox_linear import rebalance_columns
 
 __all__ = ["GrowResult", "Problem", "certify_factors", "grow"]
+
+#: ε of the status rule ``ρ_up ≤ λ(1+ε)``; soundness rests on the gap, whose dual point is
+#: scaled by ``c ≤ λ/ρ_up`` and so stays feasible for any ``ρ_up``.
+DEFAULT_POLAR_RTOL = 1e-3
 
 #: local descent is never asked for a relative decrease below this multiple of ``tol``
 _INNER_TOL_FLOOR = 1e-6
@@ -54,12 +59,19 @@ class Problem:
         if self.polar is None:
             self.polar = polar_solver_for(*self.gauges)
         if self.local_solver == "auto":
-            self.local_solver = "als" if self.is_nuclear_squared else "prox_linear"
-        valid = ("als", "als-exact", "prox_linear")
+            if self.is_nuclear_squared:
+                self.local_solver = "als"
+            elif self.is_nuclear_huber:
+                self.local_solver = "als-huber"
+            else:
+                self.local_solver = "prox_linear"
+        valid = ("als", "als-exact", "als-huber", "prox_linear")
         if self.local_solver not in valid:
             raise ValueError(f"local_solver must be one of {valid}, got {self.local_solver!r}")
-        if self.local_solver.startswith("als") and not self.is_nuclear_squared:
+        if self.local_solver in ("als", "als-exact") and not self.is_nuclear_squared:
             raise ValueError("ALS needs the squared loss with L2/L2 bilinear atoms")
+        if self.local_solver == "als-huber" and not self.is_nuclear_huber:
+            raise ValueError("als-huber needs the Huber loss with L2/L2 bilinear atoms")
 
     @property
     def is_nuclear_squared(self) -> bool:
@@ -67,8 +79,20 @@ class Problem:
                 and all(type(g) is L2 for g in self.gauges))
 
     @property
+    def is_nuclear_huber(self) -> bool:
+        return (type(self.loss) is HuberLoss and isinstance(self.mapping, Bilinear)
+                and all(type(g) is L2 for g in self.gauges))
+
+    @property
     def degree(self) -> int:
         return self.mapping.degree
+
+    @property
+    def negligible_penalty(self) -> float:
+        """Slices with ``θᵢ`` below ``1e-12·‖y‖`` are numerically zero and pruned."""
+        if not hasattr(self, "_negligible"):
+            self._negligible = 1e-12 * float(np.linalg.norm(np.ravel(self.loss.y)))
+        return self._negligible
 
     def slice_penalties(self, factors: list[np.ndarray]) -> np.ndarray:
         """``θᵢ = Πₖ κₖ(xᵢᵏ)`` for every slice ``i``."""
@@ -89,7 +113,11 @@ class Problem:
         """Local descent from ``factors`` (no growth)."""
         if factors[0].shape[1] == 0:
             return factors, 0
-        if self.local_solver == "prox_linear":
+        if self.local_solver == "als-huber":
+            res = als_huber(self.mapping, self.loss.y, *factors, self.lam,
+                            delta=self.loss.delta, weight=self.loss.weight,
+                            max_sweeps=max_sweeps, tol=tol, deadline=deadline)
+        elif self.local_solver == "prox_linear":
             res = prox_linear(self.loss, self.mapping, list(self.gauges), self.lam, factors,
                               max_sweeps=max_sweeps, tol=tol, deadline=deadline)
         elif isinstance(self.mapping, MaskedBilinear):
@@ -106,10 +134,11 @@ class Problem:
         if factors[0].shape[1] == 0:
             return factors
         if all(type(g) is L2 for g in self.gauges) and len(factors) == 2:
-            return list(orthogonalize_l2(*factors, prune_rtol=rtol))
+            return list(orthogonalize_l2(*factors, prune_rtol=rtol,
+                                         prune_atol=self.negligible_penalty))
         factors, _ = rebalance_columns(list(self.gauges), factors)
         theta = self.slice_penalties(factors)
-        keep = theta > rtol * max(theta.max(initial=0.0), 0.0)
+        keep = theta > max(rtol * theta.max(initial=0.0), self.negligible_penalty)
         return [X[:, keep] for X in factors]
 
 
@@ -134,7 +163,7 @@ def _empty_factors(problem: Problem) -> list[np.ndarray]:
 
 
 def certify_factors(problem: Problem, factors: list[np.ndarray], *, tol: float = 1e-6,
-                    polar_rtol: float = 1e-6, rng=None, n_candidates: int = 1,
+                    polar_rtol: float = DEFAULT_POLAR_RTOL, rng=None, n_candidates: int = 1,
                     warm_start=None) -> tuple[Certificate, PolarBound, np.ndarray, np.ndarray]:
     """Certificate of given factors (no descent): ``(certificate, polar bound, z, G)``."""
     z = problem.mapping.forward(factors)
@@ -195,8 +224,8 @@ def _drop_negligible(problem: Problem, X: list[np.ndarray], cert: Certificate, r
     too; otherwise the original point and its certificate are returned unchanged.
     """
     theta = problem.slice_penalties(X)
-    small = theta <= rtol * theta.max(initial=0.0)
-    if not np.any(small) or np.all(small):
+    small = theta <= max(rtol * theta.max(initial=0.0), problem.negligible_penalty)
+    if not np.any(small):
         return X, cert, record
     X2 = [F[:, ~small] for F in X]
     X2, sweeps = problem.descend(X2, tol=_INNER_TOL_FLOOR * tol, max_sweeps=max_sweeps,
@@ -227,7 +256,8 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     max_rank : cap on the number of slices (``None``: no cap).
     max_iter : cap on outer iterations (one certificate each).
     time_limit : wall-clock budget in seconds.
-    polar_rtol : ``ε`` of the status rule ``ρ_up ≤ λ(1+ε)`` (default: ``tol``).
+    polar_rtol : ``ε`` of the status rule ``ρ_up ≤ λ(1+ε)`` (default ``1e-3``; the gap accounts
+        exactly for any excess of ``ρ_up`` over ``λ`` through the dual scaling ``c ≤ λ/ρ_up``).
     max_sweeps : cap on local sweeps per outer iteration.
     block_size : largest number of atoms appended per outer iteration when the polar solver
         offers several candidates (ℓ2/ℓ2: the next singular pairs).  It doubles while every
@@ -235,7 +265,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     callback : called with each history record.
     """
     rng = np.random.default_rng(random_state)
-    polar_rtol = tol if polar_rtol is None else polar_rtol
+    polar_rtol = DEFAULT_POLAR_RTOL if polar_rtol is None else polar_rtol
     t0 = time.perf_counter()
     deadline = t0 + time_limit if time_limit is not None else math.inf
     max_rank = math.inf if max_rank is None else int(max_rank)
@@ -243,6 +273,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     history: list[dict] = []
     inner_tol = 1e-3
     k_cand = min(8, block_size)
+    prev_gap = math.inf
     bound = None
     stop = "max_iter"
     cert = None
@@ -275,24 +306,32 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                 stop = "time_limit"
             elif it == max_iter:
                 stop = "max_iter"
-            elif cert.status == "not_optimal":
-                if rank >= max_rank:
-                    stop = "max_rank"
-                else:
+            elif cert.polar_lower > problem.lam and rank >= max_rank:
+                stop = "max_rank"
+            else:
+                n_added = 0
+                if cert.polar_lower > problem.lam:
+                    # a descent direction exists (status "not_optimal", or "unverified" when
+                    # the polar exceeds λ by less than the status rule's ε): grow along it
                     room = int(min(k_cand, max_rank - rank))
                     X, n_added = _append_atoms(problem, X, z, g, bound, room)
                     record["added"] = n_added
-                    if n_added == 0:
-                        stop = "line_search_failed"
-                    else:
-                        k_cand = min(2 * k_cand, block_size) if n_added == k_cand else 1
-                        inner_tol = min(inner_tol, max(1e-2 * cert.relative_gap, 1e-3 * tol))
-            elif inner_tol <= _INNER_TOL_FLOOR * tol:
-                # no descent direction is known and descent already ran to the floor
-                stop = "stalled"
-            else:
-                inner_tol = max(min(inner_tol, 1e-2 * cert.relative_gap) / 100,
-                                _INNER_TOL_FLOOR * tol)
+                stagnating = cert.relative_gap > 0.9 * prev_gap
+                if n_added and cert.status == "not_optimal" and not stagnating:
+                    k_cand = min(2 * k_cand, block_size) if n_added == k_cand else 1
+                    inner_tol = min(inner_tol, max(1e-2 * cert.relative_gap, 1e-3 * tol))
+                elif n_added:
+                    # growth steps are tiny (the polar barely exceeds λ) or the gap stagnates:
+                    # the gap is now mostly descent's to close, so descend further
+                    k_cand = 1
+                    inner_tol = max(inner_tol / 100, _INNER_TOL_FLOOR * tol)
+                elif inner_tol <= _INNER_TOL_FLOOR * tol:
+                    # no usable descent direction and descent already ran to the floor
+                    stop = "stalled"
+                else:
+                    inner_tol = max(min(inner_tol, 1e-2 * cert.relative_gap) / 100,
+                                    _INNER_TOL_FLOOR * tol)
+            prev_gap = cert.relative_gap
             if callback is not None:
                 callback(record)
             if stop != "max_iter" or it == max_iter:

@@ -84,21 +84,53 @@ def spectral_norm(op, *, k: int = 1, tol: float = 1e-5, v0: np.ndarray | None = 
         A = op.toarray() if sp.issparse(op) else np.asarray(op)
         U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesdd")
         return U[:, :k], s[:k], Vt[:k].T, float(s[0]) * (1 + 1e-12), "dense-svd"
+    fro = float(sp.linalg.norm(op)) if sp.issparse(op) else float(np.linalg.norm(op))
+    if fro == 0.0:
+        U, V = np.zeros((m, k)), np.zeros((n, k))
+        U[0, 0] = V[0, 0] = 1.0  # any unit pair attains the value 0
+        return U, np.zeros(k), V, 0.0, "zero-matrix"
     if v0 is None:
         rng = np.random.default_rng(0) if rng is None else rng
         v0 = rng.standard_normal(min(m, n))
-    try:
-        U, s, Vt = svds(op, k=k, tol=tol, v0=v0, solver="arpack")
-    except ArpackNoConvergence:
-        if k == 1:
-            raise
-        # extra candidates sat in a cluster: fall back to the top pair alone
-        return spectral_norm(op, k=1, tol=tol, v0=v0, rng=rng)
+    attempts = ((tol, None, None), (max(tol, 1e-3), min(min(m, n), max(64, 4 * k + 1)), 20000))
+    for att_tol, ncv, maxiter in attempts:
+        try:
+            U, s, Vt = svds(op, k=k, tol=att_tol, v0=v0, solver="arpack", ncv=ncv,
+                            maxiter=maxiter)
+            break
+        except ArpackNoConvergence:
+            continue
+    else:
+        if k > 1:
+            # extra candidates sat in a cluster: fall back to the top pair alone
+            return spectral_norm(op, k=1, tol=tol, v0=v0, rng=rng)
+        return _power_bracket(op, v0, fro)
     order = np.argsort(s)[::-1]
     U, s, V = U[:, order], s[order], Vt[order].T
     u, v, sig = U[:, 0], V[:, 0], float(s[0])
     res = max(np.linalg.norm(op @ v - sig * u), np.linalg.norm(op.T @ u - sig * v))
-    return U, s, V, sig + max(float(res), tol * tol * sig), f"lanczos(arpack, tol={tol * tol:g})"
+    upper = min(sig + max(float(res), att_tol * att_tol * sig), fro)
+    return U, s, V, upper, f"lanczos(arpack, tol={att_tol * att_tol:g})"
+
+
+def _power_bracket(op, v0: np.ndarray, fro: float, n_iter: int = 300):
+    """Last resort when ARPACK fails: power iteration for a feasible pair (lower bound) and the
+    rigorous but loose upper bound ``‖G‖_F``."""
+    n = op.shape[1]
+    v = np.asarray(v0, dtype=float)
+    if v.shape[0] != n:
+        v = op.T @ v
+    v /= np.linalg.norm(v) or 1.0
+    for _ in range(n_iter):
+        u = op @ v
+        u /= np.linalg.norm(u) or 1.0
+        v = op.T @ u
+        v /= np.linalg.norm(v) or 1.0
+    u = op @ v
+    sig = float(np.linalg.norm(u))
+    u = u / sig if sig > 0 else u
+    method = "power-iteration; upper: frobenius"
+    return u[:, None], np.array([sig]), v[:, None], max(fro, sig), method
 
 
 class NuclearPolar:

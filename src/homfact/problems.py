@@ -111,30 +111,35 @@ def observed_entries(Y, name: str = "Y") -> ObservedMatrix:
 
 
 def low_rank_problem(Y, lam: float, *, loss: str = "squared", delta: float = 1.0,
-                     gauges=None, local_solver: str = "auto", polar=None) -> Problem:
+                     weight: float = 1.0, gauges=None, local_solver: str = "auto",
+                     polar=None) -> Problem:
     """``min ℓ(Y − UVᵀ) + λ Σᵢ κ_u(uᵢ)κ_v(vᵢ)`` with a dense output (default: nuclear norm)."""
     Y = check_dense_matrix(Y)
     lam = check_lam(lam)
-    loss_obj = _make_loss(Y, loss, delta)
+    loss_obj = _make_loss(Y, loss, delta, weight)
     gauges = (L2(), L2()) if gauges is None else tuple(gauges)
     return Problem(loss_obj, Bilinear(Y.shape), gauges, lam, polar=polar,
                    local_solver=local_solver)
 
 
 def completion_problem(Y, lam: float, *, loss: str = "squared", delta: float = 1.0,
-                       gauges=None, local_solver: str = "auto", polar=None) -> Problem:
+                       weight: float = 1.0, gauges=None, local_solver: str = "auto",
+                       polar=None) -> Problem:
     """``min ℓ(P_Ω(Y − UVᵀ)) + λ Σᵢ κ_u(uᵢ)κ_v(vᵢ)`` on the observed entries of ``Y``."""
     obs = Y if isinstance(Y, ObservedMatrix) else observed_entries(Y)
     lam = check_lam(lam)
     mapping = MaskedBilinear(obs.shape, obs.rows, obs.cols)
     gauges = (L2(), L2()) if gauges is None else tuple(gauges)
-    return Problem(_make_loss(obs.values, loss, delta), mapping, gauges, lam, polar=polar,
+    return Problem(_make_loss(obs.values, loss, delta, weight), mapping, gauges, lam, polar=polar,
                    local_solver=local_solver)
 
 
-def _make_loss(y: np.ndarray, loss: str, delta: float):
+def _make_loss(y: np.ndarray, loss: str, delta: float, weight: float = 1.0):
+    """``"squared"``: ½‖y − z‖²; ``"huber"``: ``weight·Σ h_delta(y − z)``."""
     if loss == "squared":
+        if weight != 1.0:
+            raise ValueError("weight applies to the Huber loss only")
         return SquaredLoss(y)
     if loss == "huber":
-        return HuberLoss(y, delta)
+        return HuberLoss(y, delta, weight)
     raise ValueError(f"loss must be 'squared' or 'huber', got {loss!r}")

