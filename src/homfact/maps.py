@@ -30,7 +30,8 @@ def masked_dot(U: np.ndarray, V: np.ndarray, rows: np.ndarray, cols: np.ndarray)
     out = np.empty(rows.shape[0], dtype=float)
     for start in range(0, rows.shape[0], _CHUNK):
         sl = slice(start, start + _CHUNK)
-        out[sl] = np.einsum("ij,ij->i", U[rows[sl]], V[cols[sl]])
+        # np.take gathers rows about 2x faster than fancy indexing
+        out[sl] = np.einsum("ij,ij->i", np.take(U, rows[sl], axis=0), np.take(V, cols[sl], axis=0))
     return out
 
 

@@ -82,7 +82,10 @@ def spectral_norm(op, *, k: int = 1, tol: float = 1e-5, v0: np.ndarray | None = 
         return np.zeros((m, 1)), np.zeros(1), np.zeros((n, 1)), 0.0, "empty"
     if _is_small(op.shape) or k >= min(m, n) - 1:
         A = op.toarray() if sp.issparse(op) else np.asarray(op)
-        U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesdd")
+        try:
+            U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesdd")
+        except np.linalg.LinAlgError:  # gesdd occasionally fails to converge; gesvd is robust
+            U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesvd")
         return U[:, :k], s[:k], Vt[:k].T, float(s[0]) * (1 + 1e-12), "dense-svd"
     fro = float(sp.linalg.norm(op)) if sp.issparse(op) else float(np.linalg.norm(op))
     if fro == 0.0:

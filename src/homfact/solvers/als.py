@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
+from .._threads import single_blas_thread
 from ..maps import MaskedBilinear, masked_dot
 
 __all__ = ["LocalResult", "als_dense", "als_masked", "orthogonalize_l2"]
@@ -37,6 +38,7 @@ class LocalResult:
     objective: float
 
 
+@single_blas_thread
 def _ridge_right(B: np.ndarray, gram: np.ndarray, lam: float) -> np.ndarray:
     """Return ``B (gram + λI)⁻¹`` for a symmetric PSD ``gram``."""
     r = gram.shape[0]
@@ -48,6 +50,7 @@ def _ridge_right(B: np.ndarray, gram: np.ndarray, lam: float) -> np.ndarray:
     return sla.solve(M, B.T, assume_a="pos", check_finite=False).T
 
 
+@single_blas_thread
 def orthogonalize_l2(U: np.ndarray, V: np.ndarray, prune_rtol: float = 1e-10,
                      prune_atol: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Rebalance ℓ2/ℓ2 factors so that ``Σᵢ ‖uᵢ‖‖vᵢ‖ = ‖U Vᵀ‖_*`` and prune dead columns.
@@ -98,14 +101,19 @@ def als_dense(Y: np.ndarray, U: np.ndarray, V: np.ndarray, lam: float, *, max_sw
 def _row_grams(F: np.ndarray, pattern) -> np.ndarray:
     """``Gram_i = Σ_{j : pattern_ij = 1} f_j f_jᵀ`` for every row ``i`` of a 0/1 sparse pattern.
 
-    One sparse-times-dense product with the ``n × r²`` matrix of outer products ``f_j f_jᵀ``:
-    cost ``O(|Ω| r²)`` with no ``|Ω| × r²`` temporary.
+    One sparse-times-dense product with the ``n × r(r+1)/2`` matrix of the upper triangles of
+    the outer products ``f_j f_jᵀ``: cost ``O(|Ω| r²/2)`` with no ``|Ω| × r²`` temporary.
     """
     r = F.shape[1]
-    W = (F[:, :, None] * F[:, None, :]).reshape(F.shape[0], r * r)
-    return np.asarray(pattern @ W).reshape(pattern.shape[0], r, r)
+    iu, ju = np.triu_indices(r)
+    packed = np.asarray(pattern @ (F[:, iu] * F[:, ju]))  # symmetric: r(r+1)/2 columns only
+    out = np.empty((pattern.shape[0], r, r))
+    out[:, iu, ju] = packed
+    out[:, ju, iu] = packed
+    return out
 
 
+@single_blas_thread
 def _exact_rows(rhs: np.ndarray, F: np.ndarray, pattern, lam: float) -> np.ndarray:
     """Row-wise ridge: ``x_i = (Σ_{j ∈ Ω_i} f_j f_jᵀ + λI)⁻¹ rhs_i``.
 
