@@ -5,7 +5,7 @@ hides a seeded 70% of the pixels, fits :class:`homfact.MatrixCompletion` with
 ``lam = 0.15·lam_max`` (``lam_max = ‖P_Ω Y‖₂`` gives rank 0), and reports the rank growth, the
 certificate and the RMSE on the hidden pixels.
 
-Run ``python examples/completion_mnist.py`` (about a minute on two cores) or
+Run ``python examples/completion_mnist.py`` (under a minute on two cores) or
 ``python examples/completion_mnist.py --quick`` (a few hundred digits, seconds).
 """
 

@@ -532,7 +532,7 @@ def build_parser() -> argparse.ArgumentParser:
             "per-pixel means); smaller ratios give higher ranks and take longer (0.14 -> 20,\n"
             "0.13 -> 27, 0.12 -> 30, at 1.5-4x the time).  Default tol "
             f"{DEMO_TOL:g} (relative duality\n"
-            "gap; the library default 1e-6 costs about 1.6x the time for the same rank).\n"
+            "gap; the library default 1e-6 takes about twice as long for the same rank).\n"
             "The demo is deterministic for a given --seed."),
         epilog="--quiet prints only the final one-line summary (and errors on stderr).")
     demo.add_argument("--output", default="demo-output", metavar="DIR",

@@ -214,31 +214,35 @@ def _append_atoms(problem: Problem, factors: list[np.ndarray], z: np.ndarray, g:
 
 
 def _drop_negligible(problem: Problem, X: list[np.ndarray], cert: Certificate, record: dict, *,
-                     tol: float, polar_rtol: float, rng, max_sweeps: int, deadline: float,
-                     rtol: float = 1e-3):
+                     tol: float, polar_rtol: float, rng, inner_tol: float, deadline: float,
+                     rtol: float = 1e-3, polish_sweeps: int = 50):
     """Try removing slices with ``θᵢ ≤ rtol·maxⱼ θⱼ`` from a certified point.
 
     Local descent only shrinks such slices geometrically (ridge ALS never reaches zero), so
-    they would inflate the reported rank.  They are removed, the rest is polished and
-    recertified, and the smaller factorization is kept only if it is certified ``"global"``
-    too; otherwise the original point and its certificate are returned unchanged.
+    they would inflate the reported rank.  They are removed and the rest is recertified as it
+    stands, then, if needed, after a short polish (at most ``polish_sweeps`` sweeps).  The smaller
+    factorization is kept only if it is certified ``"global"`` too; otherwise the original point
+    and its certificate are returned unchanged.
     """
     theta = problem.slice_penalties(X)
     small = theta <= max(rtol * theta.max(initial=0.0), problem.negligible_penalty)
     if not np.any(small):
         return X, cert, record
-    X2 = [F[:, ~small] for F in X]
-    X2, sweeps = problem.descend(X2, tol=_INNER_TOL_FLOOR * tol, max_sweeps=max_sweeps,
-                                 deadline=deadline)
-    X2 = problem.prune(X2)
+    X2 = problem.prune([F[:, ~small] for F in X])
     cert2, *_ = certify_factors(problem, X2, tol=tol, polar_rtol=polar_rtol, rng=rng)
+    sweeps = 0
+    if cert2.status != "global":
+        X2, sweeps = problem.descend(X2, tol=inner_tol, max_sweeps=polish_sweeps,
+                                     deadline=deadline)
+        X2 = problem.prune(X2)
+        cert2, *_ = certify_factors(problem, X2, tol=tol, polar_rtol=polar_rtol, rng=rng)
     if cert2.status != "global":
         return X, cert, record
     record = {**record, "objective": cert2.objective, "lower_bound": cert2.lower_bound,
               "rank": int(X2[0].shape[1]), "polar_lower": cert2.polar_lower,
               "polar_upper": cert2.polar_upper, "gap": cert2.gap,
-              "relative_gap": cert2.relative_gap, "sweeps": record["sweeps"] + sweeps,
-              "dropped": int(small.sum())}
+              "relative_gap": cert2.relative_gap, "status": cert2.status,
+              "sweeps": record["sweeps"] + sweeps, "dropped": int(small.sum())}
     return X2, cert2, record
 
 
@@ -300,7 +304,8 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                 stop = "certified"
                 X, cert, record = _drop_negligible(problem, X, cert, record, tol=tol,
                                                    polar_rtol=polar_rtol, rng=rng,
-                                                   max_sweeps=max_sweeps, deadline=deadline)
+                                                   inner_tol=inner_tol, deadline=deadline)
+                record["elapsed"] = time.perf_counter() - t0
                 history[-1] = record
             elif time.perf_counter() > deadline:
                 stop = "time_limit"
@@ -318,7 +323,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                     record["added"] = n_added
                 stagnating = cert.relative_gap > 0.9 * prev_gap
                 if n_added and cert.status == "not_optimal" and not stagnating:
-                    k_cand = min(2 * k_cand, block_size) if n_added == k_cand else 1
+                    k_cand = min(2 * k_cand, block_size) if n_added == k_cand else n_added
                     inner_tol = min(inner_tol, max(1e-2 * cert.relative_gap, 1e-3 * tol))
                 elif n_added:
                     # growth steps are tiny (the polar barely exceeds λ) or the gap stagnates:

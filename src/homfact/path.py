@@ -12,7 +12,8 @@ from .problems import check_lam, completion_problem, low_rank_problem, observed_
 
 __all__ = ["PathResult", "lam_max", "regularization_path"]
 
-_BUILDERS = {"low_rank": low_rank_problem, "completion": completion_problem}
+_BUILDERS = {"low_rank": low_rank_problem, "lowrank": low_rank_problem,
+             "completion": completion_problem}
 
 
 def lam_max(model: str, Y) -> float:
@@ -29,7 +30,8 @@ def lam_max(model: str, Y) -> float:
 
 def _build(model: str, Y, lam: float):
     if model not in _BUILDERS:
-        raise ValueError(f"model must be one of {sorted(_BUILDERS)}, got {model!r}")
+        raise ValueError(f"model must be 'low_rank' (or 'lowrank') or 'completion', got "
+                         f"{model!r}")
     if model == "completion" and not hasattr(Y, "rows"):
         Y = observed_entries(Y)
     return _BUILDERS[model](Y, lam)
