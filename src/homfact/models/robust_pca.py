@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..gauges import soft_threshold
+from ..meta import grow
 from ..problems import check_lam, completion_problem, low_rank_problem, observed_entries
 from .low_rank import _FactorizationMixin
 
@@ -44,6 +45,10 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
         Huber threshold for ``loss="huber"``.
     init, rank, max_rank, tol, max_iter, time_limit, random_state, verbose
         As in :class:`homfact.LowRankApproximation`.
+    continuation : bool, default=True
+        Solve a sequence of problems with the Huber threshold shrinking geometrically from the
+        data's scale to its target (warm starts); only the last one, the requested problem,
+        is certified to ``tol`` and reported.  Without it, small thresholds converge slowly.
 
     Attributes
     ----------
@@ -51,11 +56,15 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
     sparse_ : ndarray (m, n)
         Gross errors ``E`` (0 at missing entries).
     rank_, certificate_, history_, n_iter_, stop_reason_, lam_
+        As in LowRankApproximation, for the final (requested) problem.
+    continuation_ : list of dict
+        Threshold, rank, status and outer iterations of each earlier continuation stage.
     """
 
     def __init__(self, lam="auto", *, gamma=100.0, loss="split", delta=1.0, init="zero",
                  rank=None, max_rank=None, tol=1e-6, max_iter=200, time_limit=None,
-                 random_state=None, verbose=False):
+                 random_state=None, verbose=False, continuation=True):
+        self.continuation = continuation
         self.lam = lam
         self.gamma = gamma
         self.loss = loss
@@ -104,18 +113,42 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
         else:
             weight, delta = 1.0, float(self.delta)
         missing = np.isnan(A)
-        if missing.any():
-            obs = observed_entries(A)
-            problem = completion_problem(obs, self.lam_, loss="huber", delta=delta,
-                                         weight=weight)
-        else:
-            problem = low_rank_problem(A, self.lam_, loss="huber", delta=delta, weight=weight)
+        obs = observed_entries(A) if missing.any() else None
         rms = float(np.sqrt(np.nanmean(A * A)))
-        self._run(problem, self._initial_factors(A.shape, rms), "RobustPCA")
+        factors = self._initial_factors(A.shape, rms)
+        # Continuation: with a small threshold δ the low-rank block moves by at most δ per
+        # sweep, so the problem is solved first for a large δ (the residual's scale) and δ is
+        # shrunk geometrically to its target with warm starts; only the last stage, the
+        # requested problem, is certified to `tol` (earlier stages to 1e-3).
+        scale = float(np.nanstd(A)) or 1.0
+        deltas = [delta]
+        if self.continuation and scale > delta:
+            deltas = list(np.geomspace(scale, delta, max(2, int(np.ceil(np.log10(scale / delta)
+                                                                          * 3)) + 1)))
+        self.continuation_ = []
+        for k, d in enumerate(deltas):
+            final = k == len(deltas) - 1
+            w = weight if self.loss == "huber" else 1.0 / d
+            problem = self._problem(A, obs, d, w)
+            if final:
+                self._run(problem, factors, "RobustPCA")
+            else:
+                res = grow(problem, factors, tol=1e-3, max_rank=self.max_rank,
+                           max_iter=self.max_iter, time_limit=self.time_limit,
+                           random_state=self.random_state)
+                factors = res.factors
+                self.continuation_.append({"delta": float(d), "rank": res.rank,
+                                           "status": res.certificate.status,
+                                           "n_iter": res.n_iter})
         R = np.where(missing, 0.0, A - self.U_ @ self.V_.T)
         self.sparse_ = soft_threshold(np.nan_to_num(R), delta)
         self.n_features_in_ = A.shape[1]
         return self
+
+    def _problem(self, A, obs, delta: float, weight: float):
+        if obs is not None:
+            return completion_problem(obs, self.lam_, loss="huber", delta=delta, weight=weight)
+        return low_rank_problem(A, self.lam_, loss="huber", delta=delta, weight=weight)
 
     @property
     def low_rank_(self) -> np.ndarray:
