@@ -37,7 +37,10 @@ class Certificate:
     ----------
     objective : factorized objective ``P = ℓ(Z) + λΣθ(Xᵢ)`` (an upper bound on the optimum).
     lower_bound : ``L = −ℓ*(−cG)``, a lower bound on the optimum (``−inf`` if none).
-    gap, relative_gap : ``P − L`` and ``(P − L)/max(1, |P|)``.
+    gap, relative_gap : ``P − L`` and ``(P − L)/max(1, |P|)`` (DESIGN §2).  The gap is a
+        rigorous bound on ``P − P*``; note the normalization: for objectives below 1 the
+        "relative" gap is an absolute one, so rescale tiny data (or read ``gap``) when that
+        matters.
     polar_lower, polar_upper : bracket on ``Ω°(G)`` (``polar_upper = inf`` if no valid bound).
     lam : regularization weight ``λ``.
     dual_scale : the ``c`` of the dual point ``Λ = cG``.

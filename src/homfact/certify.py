@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .certificate import Certificate
-from .meta import DEFAULT_POLAR_RTOL, Problem, certify_factors
+from .meta import DEFAULT_POLAR_RTOL, Problem, certify_factors, check_tol
 from .problems import completion_problem, low_rank_problem
 
 __all__ = ["certify"]
@@ -30,6 +30,7 @@ def certify(model, Y=None, factors=None, lam: float | None = None, *, tol: float
     lam : regularization weight (required unless ``model`` is a Problem).
     tol : relative-gap tolerance for the ``"global"`` status.
     """
+    check_tol(tol)
     if isinstance(model, Problem):
         problem = model
     else:

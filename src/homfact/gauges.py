@@ -53,8 +53,9 @@ def group_shrink(x: np.ndarray, t: np.ndarray) -> np.ndarray:
 class Gauge(ABC):
     """A gauge (norm, possibly restricted to a cone) on one factor column."""
 
-    #: κ(x) ≥ l2_floor·‖x‖₂ for every x.
-    l2_floor: float = 1.0
+    #: κ(x) ≥ l2_floor·‖x‖₂ for every x; NaN (unknown) for a new gauge until it states one, and
+    #: then no polar upper bound (hence no "global" status) is derived from it.
+    l2_floor: float = float("nan")
     #: True when κ(x) = +∞ outside the non-negative orthant.
     nonnegative: bool = False
 
@@ -97,6 +98,8 @@ class Gauge(ABC):
 class L2(Gauge):
     """``κ(x) = ‖x‖₂``; prox = group shrinkage, LMO = ``g/‖g‖₂``, dual = ``‖g‖₂``."""
 
+    l2_floor = 1.0
+
     def _value(self, cols: np.ndarray) -> np.ndarray:
         return np.linalg.norm(cols, axis=0)
 
@@ -111,6 +114,8 @@ class L2(Gauge):
 
 class L1(Gauge):
     """``κ(x) = ‖x‖₁``; prox = soft-thresholding, LMO = ``sign(g_j)e_j`` at ``j = argmax|g|``."""
+
+    l2_floor = 1.0  # ‖x‖₁ ≥ ‖x‖₂
 
     def _value(self, cols: np.ndarray) -> np.ndarray:
         return np.abs(cols).sum(axis=0)

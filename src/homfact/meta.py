@@ -158,6 +158,13 @@ class GrowResult:
         return int(self.factors[0].shape[1])
 
 
+def check_tol(tol) -> float:
+    """``tol`` must be a number in (0, 1): a relative gap of 1 certifies nothing."""
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating) or not 0 < tol < 1:
+        raise ValueError(f"tol must be a number in (0, 1), got {tol!r}")
+    return float(tol)
+
+
 def _empty_factors(problem: Problem) -> list[np.ndarray]:
     return [np.zeros((n, 0)) for n in problem.mapping.block_sizes]
 
@@ -268,12 +275,18 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
         candidate is accepted and drops to 1 otherwise.
     callback : called with each history record.
     """
+    if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
+        raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
+    check_tol(tol)
     rng = np.random.default_rng(random_state)
     polar_rtol = DEFAULT_POLAR_RTOL if polar_rtol is None else polar_rtol
     t0 = time.perf_counter()
     deadline = t0 + time_limit if time_limit is not None else math.inf
     max_rank = math.inf if max_rank is None else int(max_rank)
     X = _empty_factors(problem) if factors is None else [np.asarray(f, float) for f in factors]
+    if X[0].shape[1] and not np.all(np.isfinite(problem.slice_penalties(X))):
+        raise ValueError("factors lie outside the gauges' domain (e.g. negative entries for a "
+                         "NonNegative gauge, or NaN/inf values)")
     history: list[dict] = []
     inner_tol = 1e-3
     k_cand = min(8, block_size)
@@ -344,5 +357,6 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     except KeyboardInterrupt:
         # never lose work: certify whatever factors we hold and hand them back
         stop = "interrupted"
+        X = problem.prune(X)
         cert, *_ = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol, rng=rng)
     return GrowResult(X, cert, history, it, stop, time.perf_counter() - t0)

@@ -9,8 +9,9 @@ Every solver returns a :class:`PolarBound` ``(lower, upper, maximizer, method)``
 
 Solvers: :class:`NuclearPolar` (ℓ2/ℓ2, ``‖G‖₂``: dense SVD, exact to roundoff, or ARPACK Lanczos,
 exact to its tolerance), :class:`RowSparsePolar` (ℓ1 on one side: exact row/column maximum) and
-:class:`AlternatingPolar` (any gauges: alternating LMOs for the lower bound, the rigorous
-``σ_max(G)/(c_u c_v)`` upper bound, ``σ_max(G₊)`` when both sides are non-negative).
+:class:`AlternatingPolar` (any gauges: alternating LMOs for the lower bound, the upper bound
+``σ_max(G)/(c_u c_v)``, ``σ_max(G₊)`` when both sides are non-negative; as valid as the
+``σ_max`` it uses: rigorous from a dense SVD, exact to tolerance from ARPACK).
 """
 
 from __future__ import annotations
@@ -204,7 +205,9 @@ class AlternatingPolar:
     singular pair (of ``G₊`` when both sides are non-negative) and ``n_starts − 1`` random starts;
     each sweep never decreases ``uᵀGv`` and every iterate is feasible.
     Upper bound: ``κ(x) ≥ c‖x‖₂`` gives ``Ω°(G) ≤ σ_max(G)/(c_u c_v)``, and for ``u, v ≥ 0``,
-    ``uᵀGv ≤ uᵀG₊v`` gives ``σ_max(G₊)/(c_u c_v)``.
+    ``uᵀGv ≤ uᵀG₊v`` gives ``σ_max(G₊)/(c_u c_v)``; ``σ_max`` comes from :func:`spectral_norm`
+    (dense SVD: rigorous up to roundoff; ARPACK: exact to its tolerance).  Gauges that state no
+    ``l2_floor`` give ``upper = inf``.
     """
 
     def __init__(self, gauge_u: Gauge, gauge_v: Gauge, n_starts: int = 8, max_iter: int = 200,
@@ -233,7 +236,9 @@ class AlternatingPolar:
         else:
             A_up = op
         U, _, _, sig_upper, method = spectral_norm(A_up, k=1, rng=rng)
-        upper = sig_upper / (self.gauge_u.l2_floor * self.gauge_v.l2_floor)
+        floor = self.gauge_u.l2_floor * self.gauge_v.l2_floor
+        # a gauge without a stated floor gives no upper bound (never a guessed one)
+        upper = sig_upper / floor if np.isfinite(floor) and floor > 0 else np.inf
         starts = [U[:, 0], -U[:, 0]]
         if warm_start is not None:
             starts.insert(0, np.asarray(warm_start[0], dtype=float))
@@ -251,7 +256,7 @@ class AlternatingPolar:
                 best = res
         lower = max(best[2], 0.0)
         upper = max(upper, lower)
-        return PolarBound(lower, upper, (best[0], best[1]),
+        return PolarBound(lower, float(upper), (best[0], best[1]),
                           f"lower: alternating LMOs ({len(starts)} starts); "
                           f"upper: sigma_max/(c_u c_v) via {method}")
 

@@ -87,10 +87,11 @@ class _FactorizationMixin:
             raise ValueError("init=(U0, V0) contains NaN or infinite values")
         return [U0.copy(), V0.copy()]
 
-    def _run(self, problem, factors, description: str) -> GrowResult:
+    def _run(self, problem, factors, description: str, time_limit=...) -> GrowResult:
+        time_limit = self.time_limit if time_limit is ... else time_limit
         with progress(bool(self.verbose), description) as callback:
             res = grow(problem, factors, tol=self.tol, max_rank=self.max_rank,
-                       max_iter=self.max_iter, time_limit=self.time_limit,
+                       max_iter=self.max_iter, time_limit=time_limit,
                        random_state=self.random_state, callback=callback)
         self.U_, self.V_ = res.factors
         self.rank_ = res.rank

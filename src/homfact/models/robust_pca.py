@@ -14,6 +14,7 @@ instead.  Missing entries (NaN) are allowed: the loss is then summed over observ
 from __future__ import annotations
 
 import numbers
+import time
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -126,15 +127,22 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
             deltas = list(np.geomspace(scale, delta, max(2, int(np.ceil(np.log10(scale / delta)
                                                                           * 3)) + 1)))
         self.continuation_ = []
+        start = time.perf_counter()
         for k, d in enumerate(deltas):
             final = k == len(deltas) - 1
             w = weight if self.loss == "huber" else 1.0 / d
             problem = self._problem(A, obs, d, w)
             if final:
-                self._run(problem, factors, "RobustPCA")
+                budget = self.time_limit
+                if budget is not None:
+                    budget = max(budget - (time.perf_counter() - start), 1e-3)
+                self._run(problem, factors, "RobustPCA", time_limit=budget)
             else:
+                left = None
+                if self.time_limit is not None:  # the budget covers all stages together
+                    left = max(self.time_limit - (time.perf_counter() - start), 1e-3)
                 res = grow(problem, factors, tol=1e-3, max_rank=self.max_rank,
-                           max_iter=self.max_iter, time_limit=self.time_limit,
+                           max_iter=self.max_iter, time_limit=left,
                            random_state=self.random_state)
                 factors = res.factors
                 self.continuation_.append({"delta": float(d), "rank": res.rank,
