@@ -23,10 +23,12 @@ if str(_HERE) not in sys.path:
 
 import bench_completion  # noqa: E402
 import bench_denoise  # noqa: E402
+import bench_rpca  # noqa: E402
 import bench_scaling  # noqa: E402
 from benchutil import environment, print_table, write_results  # noqa: E402
 
-BENCHMARKS = {"denoise": bench_denoise, "completion": bench_completion, "scaling": bench_scaling}
+BENCHMARKS = {"denoise": bench_denoise, "completion": bench_completion, "scaling": bench_scaling,
+              "rpca": bench_rpca}
 
 
 def summarize(results: dict) -> list[list]:
@@ -94,6 +96,28 @@ def summarize(results: dict) -> list[list]:
             rows.append(["scaling", f"peak RSS at nnz={s['sizes'][-1]:.0e} [GiB]",
                          mem["top_maxrss_gib"],
                          f"{'fits' if mem['fits'] else 'DOES NOT FIT'} {mem['machine_gib']:g} GiB"])
+    r = results.get("rpca")
+    if r:
+        g = r["primary_gamma"]
+        t_ok = r["ratio_time_homfact_over_ialm"] <= r["target_time_ratio"]
+        e_ok = r["ratio_error_homfact_over_ialm"] <= r["target_error_ratio"]
+        rows += [
+            ["rpca", f"t_homfact / t_IALM (gamma {g:g})", r["ratio_time_homfact_over_ialm"],
+             f"target <= {r['target_time_ratio']:g}: {'met' if t_ok else 'NOT met'}"],
+            ["rpca", f"err_homfact / err_IALM (gamma {g:g})", r["ratio_error_homfact_over_ialm"],
+             f"target <= {r['target_error_ratio']:g}: {'met' if e_ok else 'NOT met'}"],
+        ]
+        for h in r["homfact"]:
+            if h["gamma"] != g:
+                rows.append(["rpca", f"t / err ratios vs IALM, gamma {h['gamma']:g}",
+                             h["ratio_time_over_ialm"],
+                             f"error ratio {h['ratio_error_over_ialm']:.3g}, {h['status']}"])
+        tl = r["tensorly"]
+        if "time_s" in tl:
+            rows.append(["rpca", "t_tensorly / t_IALM", tl["ratio_time_over_ialm"],
+                         f"error ratio {tl['ratio_error_over_ialm']:.3g}"])
+        else:
+            rows.append(["rpca", "tensorly", "-", f"skipped: {tl.get('skipped')}"])
     return rows
 
 

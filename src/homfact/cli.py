@@ -31,6 +31,10 @@ FIT_LAM_RATIO = 0.1
 EXIT_USAGE = 2
 
 MODELS = ("lowrank", "completion")
+#: models of ``homfact fit`` (robust PCA has no lam_max path and no ``certify`` of given factors)
+FIT_MODELS = (*MODELS, "rpca")
+#: defaults of the robust-PCA options of ``homfact fit rpca`` (those of :class:`RobustPCA`)
+RPCA_DEFAULTS = {"gamma": 100.0, "loss": "split", "delta": 1.0}
 _PATH_MODEL = {"lowrank": "low_rank", "completion": "completion"}
 
 
@@ -159,8 +163,18 @@ def _describe(data) -> str:
 # shared steps
 # ------------------------------------------------------------------------------------------
 def _load_input(path: str, model: str, shape_text: str | None):
-    from .io import as_model_input, parse_shape, read_matrix
+    from .io import MAX_DENSE_ENTRIES, as_model_input, parse_shape, read_matrix
 
+    if model == "rpca":
+        # robust PCA takes a dense array; NaN marks a missing entry, sparse input is densified
+        data = read_matrix(path, parse_shape(shape_text))
+        if sp.issparse(data):
+            m, n = data.shape
+            if m * n > MAX_DENSE_ENTRIES:
+                raise ValueError(f"robust PCA needs a dense {m}x{n} matrix, too large to "
+                                 f"densify")
+            data = data.toarray()
+        return np.asarray(data, dtype=float)
     if model not in MODELS:
         raise CLIError(f"unknown model {model!r}; choose from {', '.join(MODELS)}")
     return as_model_input(read_matrix(path, parse_shape(shape_text)), model)
@@ -182,9 +196,30 @@ def _resolve_lam(args, model: str, data, default_ratio: float | None) -> tuple[f
     return lam, {"lam": lam, "lam_ratio": ratio, "lam_max": top}
 
 
+def _rpca_options(args) -> dict:
+    """``gamma``, ``loss``, ``delta`` of ``fit rpca`` (defaults filled in); refused elsewhere."""
+    given = {k: getattr(args, k, None) for k in RPCA_DEFAULTS}
+    if args.model != "rpca":
+        extra = [f"--{k}" for k, v in given.items() if v is not None]
+        if extra:
+            raise CLIError(f"{', '.join(extra)} only apply to the rpca model")
+        return {}
+    opts = {k: RPCA_DEFAULTS[k] if v is None else v for k, v in given.items()}
+    if given["delta"] is not None and opts["loss"] != "huber":
+        raise CLIError("--delta only applies with --loss huber (the split loss uses 1/gamma)")
+    if given["gamma"] is not None and opts["loss"] == "huber":
+        raise CLIError("--gamma only applies with --loss split (the huber loss uses --delta)")
+    return opts
+
+
 def _make_estimator(model: str, lam: float, args, verbose: bool):
     import homfact as hf
 
+    if model == "rpca":
+        return hf.RobustPCA(lam=lam, **_rpca_options(args), tol=args.tol,
+                            max_rank=args.max_rank, max_iter=args.max_iter,
+                            time_limit=args.time_limit, random_state=args.seed,
+                            verbose=verbose, continuation=not args.no_continuation)
     cls = hf.LowRankApproximation if model == "lowrank" else hf.MatrixCompletion
     return cls(lam=lam, tol=args.tol, max_rank=args.max_rank, max_iter=args.max_iter,
                time_limit=args.time_limit, random_state=args.seed, verbose=verbose)
@@ -196,6 +231,9 @@ def _write_outputs(out: Path, est, info: dict, *, plot: bool, title: str) -> lis
 
     out.mkdir(parents=True, exist_ok=True)
     written = save_factors(out, [est.U_, est.V_])
+    if hasattr(est, "sparse_"):  # robust PCA: the gross errors E as well
+        np.save(out / "sparse.npy", est.sparse_)
+        written.append(out / "sparse.npy")
     cert = {**est.certificate_.to_dict(), "rank": int(est.rank_), **info}
     written.append(write_json(out / "certificate.json", cert))
     written.append(write_json(out / "history.json", est.history_))
@@ -308,9 +346,22 @@ def _stored_mask(mat: sp.csr_matrix, rows: list[int]) -> np.ndarray:
 def cmd_fit(args) -> int:
     """Fit a model to a matrix file."""
     say = _Printer(args.quiet)
+    _rpca_options(args)  # option combinations are checked before reading the input
+    if args.model == "rpca" and args.lam_ratio is not None:
+        raise CLIError("--lam-ratio does not apply to rpca (give --lam; default "
+                       "sqrt(max(m, n)))")
     data = _load_input(args.input, args.model, args.shape)
     say(f"homfact fit {args.model}: {args.input}: {_describe(data)}")
-    lam, lam_info = _resolve_lam(args, args.model, data, FIT_LAM_RATIO)
+    if args.model == "rpca":
+        lam = float(args.lam) if args.lam is not None else float(np.sqrt(max(data.shape)))
+        lam_info = {"lam": lam, **({} if args.lam is not None else {"lam_rule": "sqrt(max(m, n))"})}
+        opts = _rpca_options(args)
+        lam_info["rpca"] = {**opts, "continuation": not args.no_continuation}
+        say(f"  lam = {lam:.6g}{'' if args.lam is not None else ' (sqrt(max(m, n)))'}; loss "
+            f"{opts['loss']}, " + (f"gamma = {opts['gamma']:g} (threshold 1/gamma)"
+                                   if opts["loss"] == "split" else f"delta = {opts['delta']:g}"))
+    else:
+        lam, lam_info = _resolve_lam(args, args.model, data, FIT_LAM_RATIO)
     if "lam_max" in lam_info:
         say(f"  lam = {lam_info['lam_ratio']:g} x lam_max ({lam_info['lam_max']:.6g}) = "
             f"{lam:.6g}")
@@ -328,6 +379,12 @@ def cmd_fit(args) -> int:
         say(line)
     say(f"  rank {est.rank_}, stop: {est.stop_reason_}, {est.n_iter_} outer iterations, "
         f"{elapsed:.2f} s")
+    if args.model == "rpca":
+        n_sparse = int(np.count_nonzero(est.sparse_))
+        lam_info["rpca"].update(continuation_stages=est.continuation_,
+                                sparse_nonzeros=n_sparse)
+        say(f"  sparse part: {n_sparse:,} nonzero entries ({n_sparse / est.sparse_.size:.2%}); "
+            f"{len(est.continuation_)} continuation stages before the final one")
     if args.output is not None:
         info = {"model": args.model, "input": str(args.input),
                 "data": {"shape": list(data.shape), "description": _describe(data)},
@@ -495,10 +552,14 @@ def _add_lam_options(p: argparse.ArgumentParser, default_ratio: float | None) ->
                    default=None, metavar="R", help=ratio_help)
 
 
-def _add_io_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="MODEL", choices=MODELS,
-                   help="lowrank (1/2||Y - UV'||^2 + lam sum ||u_i|| ||v_i||) or completion "
-                        "(the same on the observed entries only)")
+def _add_io_options(p: argparse.ArgumentParser, models: Sequence[str] = MODELS) -> None:
+    help_ = ("lowrank (1/2||Y - UV'||^2 + lam sum ||u_i|| ||v_i||) or completion (the same on "
+             "the observed entries only)")
+    if "rpca" in models:
+        help_ = ("lowrank (1/2||Y - UV'||^2 + lam sum ||u_i|| ||v_i||), completion (the same "
+                 "on the observed entries only) or rpca (robust PCA: ||E||_1 + lam sum "
+                 "||u_i|| ||v_i|| + gamma/2 ||Y - UV' - E||^2)")
+    p.add_argument("model", metavar="MODEL", choices=models, help=help_)
     p.add_argument("input", metavar="INPUT", help="matrix file: .npy, .npz, .mtx or .csv")
     p.add_argument("--shape", metavar="M,N", default=None,
                    help="matrix shape for .csv triplets (default: max index + 1)")
@@ -554,12 +615,25 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser(
         "fit", help="fit a model to a matrix file", epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=_wrap("Fit lowrank or completion to INPUT, print the rank growth and the "
-                          "certificate; with --output write U.npy, V.npy, certificate.json, "
-                          "history.json and convergence.png there (nothing is written "
-                          "without --output)."))
-    _add_io_options(fit)
+        description=_wrap("Fit lowrank, completion or rpca to INPUT, print the rank growth and "
+                          "the certificate; with --output write U.npy, V.npy, certificate.json, "
+                          "history.json and convergence.png there (rpca: sparse.npy too; "
+                          "nothing is written without --output).  rpca: lam defaults to "
+                          "sqrt(max(m, n)) (principal component pursuit's weighting), NaN marks "
+                          "a missing entry."))
+    _add_io_options(fit, FIT_MODELS)
     _add_lam_options(fit, FIT_LAM_RATIO)
+    rp = fit.add_argument_group("robust PCA (rpca only)")
+    rp.add_argument("--gamma", type=_number(float, "gamma", low=0, low_open=True), default=None,
+                    help=f"weight of the dense-noise term, split loss; residuals above 1/gamma "
+                         f"are gross errors (default {RPCA_DEFAULTS['gamma']:g})")
+    rp.add_argument("--loss", choices=("split", "huber"), default=None,
+                    help="split: ||E||_1 + gamma/2||Y - UV' - E||^2 (default); huber: "
+                         "sum h_delta(Y - UV')")
+    rp.add_argument("--delta", type=_number(float, "delta", low=0, low_open=True), default=None,
+                    help=f"Huber threshold for --loss huber (default {RPCA_DEFAULTS['delta']:g})")
+    rp.add_argument("--no-continuation", action="store_true",
+                    help="solve the requested threshold directly (slower for small thresholds)")
     fit.add_argument("--output", metavar="DIR", default=None, help="output folder")
     _add_fit_options(fit)
     fit.add_argument("--no-plot", action="store_true", help="do not write convergence.png")

@@ -7,6 +7,9 @@
 * :func:`low_rank_plus_noise` — a dense low-rank matrix plus Gaussian noise.
 * :func:`random_completion_problem` — the observed entries of a large low-rank matrix, sampled
   without forming the dense ``m×n`` matrix.
+* :func:`calcium_video` — a synthetic calcium-imaging movie (footprints × AR(1) calcium traces
+  + low-rank background + noise) with its ground truth.
+* :func:`match_components` — Hungarian matching of spatial footprints by IoU.
 """
 
 from __future__ import annotations
@@ -19,12 +22,16 @@ import numpy as np
 import scipy.sparse as sp
 
 __all__ = [
+    "CalciumData",
     "CompletionData",
+    "ComponentMatch",
     "Entries",
     "LowRankData",
+    "calcium_video",
     "load_mnist_5k",
     "low_rank_plus_noise",
     "mask_entries",
+    "match_components",
     "random_completion_problem",
 ]
 
@@ -233,3 +240,200 @@ def random_completion_problem(m: int, n: int, rank: int, fraction: float, noise:
         vals += noise * rng.standard_normal(k)
     observed = sp.csr_matrix(sp.coo_matrix((vals, (rows, cols)), shape=(m, n)))
     return CompletionData(observed, U, V)
+
+
+# --------------------------------------------------------------------------------------------
+# synthetic calcium imaging
+
+
+class CalciumData(NamedTuple):
+    """A synthetic calcium-imaging movie ``Y = spatial @ temporal + background + noise``.
+
+    ``Y`` is ``(pixels, frames)`` with pixels in row-major order of ``shape`` (so
+    ``Y[:, t].reshape(shape)`` is frame ``t`` and :func:`homfact.tv.grid_edges` (``shape``) is the
+    matching pixel lattice).
+    """
+
+    Y: np.ndarray  #: (pixels, frames) observed movie
+    spatial: np.ndarray  #: (pixels, neurons) footprints, non-negative, peak 1
+    temporal: np.ndarray  #: (neurons, frames) calcium traces, non-negative
+    spikes: np.ndarray  #: (neurons, frames) spike amplitudes (0 where no spike)
+    background: np.ndarray  #: (pixels, frames) low-rank non-negative background (0 if off)
+    shape: tuple[int, int]  #: image shape (rows, cols)
+    frame_rate: float  #: Hz
+    decay: float  #: per-frame AR(1) factor γ = exp(−1/(frame_rate·τ))
+    noise: float  #: standard deviation of the additive Gaussian noise
+
+
+def calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 300, n_neurons: int = 8, *,
+                  seed: int | np.random.Generator | None = 0, noise: float = 0.2,
+                  background: bool = True, frame_rate: float = 5.0, tau_decay: float = 0.736,
+                  firing_rate: float = 0.3) -> CalciumData:
+    """A realistic synthetic calcium-imaging movie (THEORY §g.1 conventions).
+
+    * **Footprints**: elliptical Gaussian blobs (random axes σ ∈ [0.04, 0.07]·min(shape), random
+      orientation), truncated at 5 % of the peak (compact support) and scaled to peak 1.
+      Centres keep at least ``2·σ_max`` from the border and ``2.5·σ_max`` from each other, so
+      neighbouring footprints may touch in their tails but overlap little.
+    * **Spikes**: Bernoulli per frame at ``firing_rate`` Hz with a 2-frame refractory period,
+      amplitudes uniform in ``[0.6, 1.4]``; every neuron spikes at least once.
+    * **Calcium**: ``c_t = γ c_{t−1} + s_t`` with ``γ = exp(−1/(frame_rate·τ))`` — the causal
+      exponential kernel of CODE's ``MakeD`` (``τ ≈ 0.736 s`` at 5 Hz, ``γ ≈ 0.76``).
+    * **Background** (if ``background``): rank 2, non-negative — a smooth tilted plane plus a
+      broad blob (baseline ≈ 0.3–0.6) times ``1 + 0.1 sin(slow)``, and a second broad blob with a
+      slow random-walk drift; both vary on time scales of tens of seconds.
+    * **Noise**: i.i.d. Gaussian with standard deviation ``noise``.
+
+    Returns a :class:`CalciumData`.
+    """
+    try:
+        rows, cols = (int(v) for v in shape)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}") from exc
+    if rows < 8 or cols < 8:
+        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}")
+    n_frames = _check_int(n_frames, "n_frames", 2)
+    n_neurons = _check_int(n_neurons, "n_neurons")
+    noise = _check_noise(noise)
+    for val, name in ((frame_rate, "frame_rate"), (tau_decay, "tau_decay"),
+                      (firing_rate, "firing_rate")):
+        if isinstance(val, bool) or not isinstance(val, numbers.Real) or not 0 < val < np.inf:
+            raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
+    rng = np.random.default_rng(seed)
+    n_pix = rows * cols
+    rr, cc = np.mgrid[0:rows, 0:cols].astype(float)
+
+    # --- footprints
+    s_lo, s_hi = 0.04 * min(rows, cols), 0.07 * min(rows, cols)
+    margin, min_dist = 2.0 * s_hi, 2.5 * s_hi
+    if rows - 2 * margin <= 0 or cols - 2 * margin <= 0:  # pragma: no cover - rows, cols >= 8
+        margin = 0.0
+    centres: list[np.ndarray] = []
+    for _ in range(n_neurons):
+        best, best_d = None, -1.0
+        for _try in range(200):  # rejection sampling; fall back to the most distant candidate
+            c = np.array([rng.uniform(margin, rows - 1 - margin),
+                          rng.uniform(margin, cols - 1 - margin)])
+            d = min((float(np.linalg.norm(c - o)) for o in centres), default=np.inf)
+            if d >= min_dist:
+                best = c
+                break
+            if d > best_d:
+                best, best_d = c, d
+        centres.append(best)
+    spatial = np.empty((n_pix, n_neurons))
+    for k, (cr, ccol) in enumerate(centres):
+        sig = rng.uniform(s_lo, s_hi, size=2)
+        th = rng.uniform(0, np.pi)
+        dr, dc = rr - cr, cc - ccol
+        u = np.cos(th) * dr + np.sin(th) * dc
+        v = -np.sin(th) * dr + np.cos(th) * dc
+        blob = np.exp(-0.5 * ((u / sig[0]) ** 2 + (v / sig[1]) ** 2))
+        blob[blob < 0.05] = 0.0
+        spatial[:, k] = (blob / blob.max()).ravel()
+
+    # --- spikes and calcium traces
+    p = min(firing_rate / frame_rate, 0.5)
+    refractory = 2
+    spikes = np.zeros((n_neurons, n_frames))
+    for k in range(n_neurons):
+        draws = rng.random(n_frames) < p
+        last = -refractory - 1
+        for t in np.flatnonzero(draws):
+            if t - last > refractory:
+                spikes[k, t] = rng.uniform(0.6, 1.4)
+                last = t
+        if not spikes[k].any():
+            spikes[k, rng.integers(0, n_frames)] = rng.uniform(0.6, 1.4)
+    decay = float(np.exp(-1.0 / (frame_rate * tau_decay)))
+    temporal = np.empty_like(spikes)
+    c = np.zeros(n_neurons)
+    for t in range(n_frames):
+        c = decay * c + spikes[:, t]
+        temporal[:, t] = c
+
+    # --- background: rank 2, non-negative, slow
+    if background:
+        t_sec = np.arange(n_frames) / frame_rate
+        dur = max(t_sec[-1], 1.0)
+        tilt = rng.uniform(-0.1, 0.1, size=2)
+        plane = 0.4 + tilt[0] * (rr / rows - 0.5) + tilt[1] * (cc / cols - 0.5)
+        bc = rng.uniform([0, 0], [rows, cols])
+        broad = np.exp(-0.5 * (((rr - bc[0]) / (0.6 * rows)) ** 2
+                               + ((cc - bc[1]) / (0.6 * cols)) ** 2))
+        b1 = (plane + 0.2 * broad).ravel()
+        f1 = 1.0 + 0.1 * np.sin(2 * np.pi * t_sec / dur + rng.uniform(0, 2 * np.pi))
+        bc2 = rng.uniform([0, 0], [rows, cols])
+        b2 = 0.15 * np.exp(-0.5 * (((rr - bc2[0]) / (0.4 * rows)) ** 2
+                                   + ((cc - bc2[1]) / (0.4 * cols)) ** 2)).ravel()
+        walk = np.cumsum(rng.standard_normal(n_frames)) / np.sqrt(n_frames)
+        kernel = np.exp(-0.5 * (np.arange(-50, 51) / 15.0) ** 2)  # ~10 s smoothing at 5 Hz
+        walk = np.convolve(np.pad(walk, 50, mode="edge"), kernel / kernel.sum(), mode="valid")
+        f2 = 1.0 + 0.5 * np.tanh(walk)  # in [0.5, 1.5]
+        bg = np.outer(b1, f1) + np.outer(b2, f2)
+    else:
+        bg = np.zeros((n_pix, n_frames))
+
+    Y = spatial @ temporal + bg
+    if noise > 0:
+        Y = Y + noise * rng.standard_normal(Y.shape)
+    return CalciumData(Y, spatial, temporal, spikes, bg, (rows, cols), float(frame_rate), decay,
+                       noise)
+
+
+class ComponentMatch(NamedTuple):
+    """Hungarian matching of found to true footprints by IoU of their binarized supports."""
+
+    pairs: np.ndarray  #: (k, 2) int: (found index, true index), sorted by true index
+    iou: np.ndarray  #: (k,) IoU of each matched pair (> 0)
+    iou_matrix: np.ndarray  #: (n_found, n_true) all pairwise IoUs
+
+
+def _binarize(A: np.ndarray, threshold: float) -> np.ndarray:
+    peak = np.abs(A).max(axis=0)
+    return (np.abs(A) >= threshold * peak) & (peak > 0)
+
+
+def match_components(found_spatial, true_spatial, threshold: float = 0.5) -> ComponentMatch:
+    """Match found spatial components to true ones by IoU with the Hungarian algorithm.
+
+    **Binarization rule**: column ``a`` becomes the pixel set ``{p : |a_p| ≥ threshold·max|a|}``
+    (absolute values, so a sign-flipped component matches; an all-zero column is empty).
+    ``IoU = |A ∩ B| / |A ∪ B|``.  The assignment maximizes the total IoU
+    (``scipy.optimize.linear_sum_assignment``); pairs with IoU 0 are dropped.
+
+    Parameters
+    ----------
+    found_spatial : (pixels, n_found) array
+    true_spatial : (pixels, n_true) array
+    threshold : float in (0, 1]
+    """
+    from scipy.optimize import linear_sum_assignment
+
+    F = np.asarray(found_spatial, dtype=float)
+    T = np.asarray(true_spatial, dtype=float)
+    if F.ndim == 1:
+        F = F[:, None]
+    if T.ndim == 1:
+        T = T[:, None]
+    if F.ndim != 2 or T.ndim != 2 or F.shape[0] != T.shape[0]:
+        raise ValueError(
+            f"found_spatial and true_spatial must be (pixels, k) with the same number of pixels, "
+            f"got {F.shape} and {T.shape}")
+    if not (np.all(np.isfinite(F)) and np.all(np.isfinite(T))):
+        raise ValueError("found_spatial and true_spatial must be finite")
+    threshold = _check_fraction(threshold, "threshold")
+    bf = _binarize(F, threshold).astype(float)
+    bt = _binarize(T, threshold).astype(float)
+    inter = bf.T @ bt
+    union = bf.sum(axis=0)[:, None] + bt.sum(axis=0)[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+    if iou.size == 0:
+        return ComponentMatch(np.zeros((0, 2), dtype=np.int64), np.zeros(0), iou)
+    r, c = linear_sum_assignment(iou, maximize=True)
+    keep = iou[r, c] > 0
+    r, c = r[keep], c[keep]
+    order = np.argsort(c, kind="stable")
+    pairs = np.stack([r[order], c[order]], axis=1).astype(np.int64)
+    return ComponentMatch(pairs, iou[pairs[:, 0], pairs[:, 1]], iou)

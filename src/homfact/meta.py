@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .certificate import Certificate, certificate_from_bound
-from .gauges import L2, Gauge
+from .gauges import L2, Gauge, NonNegative
 from .losses import HuberLoss, Loss, SquaredLoss
 from .maps import Bilinear, MaskedBilinear
 from .polar import PolarBound, polar_solver_for
 from .solvers import als_dense, als_masked, orthogonalize_l2, prox_linear
+from .solvers.hals import hals
 from .solvers.huber_als import als_huber
 from .solvers.prox_linear import rebalance_columns
 
@@ -63,15 +64,20 @@ class Problem:
                 self.local_solver = "als"
             elif self.is_nuclear_huber:
                 self.local_solver = "als-huber"
+            elif self.is_nonnegative_squared:
+                self.local_solver = "hals"
             else:
                 self.local_solver = "prox_linear"
-        valid = ("als", "als-exact", "als-huber", "prox_linear")
+        valid = ("als", "als-exact", "als-huber", "hals", "prox_linear")
         if self.local_solver not in valid:
             raise ValueError(f"local_solver must be one of {valid}, got {self.local_solver!r}")
         if self.local_solver in ("als", "als-exact") and not self.is_nuclear_squared:
             raise ValueError("ALS needs the squared loss with L2/L2 bilinear atoms")
         if self.local_solver == "als-huber" and not self.is_nuclear_huber:
             raise ValueError("als-huber needs the Huber loss with L2/L2 bilinear atoms")
+        if self.local_solver == "hals" and not self.is_nonnegative_squared:
+            raise ValueError("hals needs the squared loss with NonNegative(L2) dense bilinear "
+                             "atoms")
 
     @property
     def is_nuclear_squared(self) -> bool:
@@ -82,6 +88,11 @@ class Problem:
     def is_nuclear_huber(self) -> bool:
         return (type(self.loss) is HuberLoss and isinstance(self.mapping, Bilinear)
                 and all(type(g) is L2 for g in self.gauges))
+
+    @property
+    def is_nonnegative_squared(self) -> bool:
+        return (type(self.loss) is SquaredLoss and type(self.mapping) is Bilinear
+                and all(type(g) is NonNegative and type(g.base) is L2 for g in self.gauges))
 
     @property
     def degree(self) -> int:
@@ -113,7 +124,10 @@ class Problem:
         """Local descent from ``factors`` (no growth)."""
         if factors[0].shape[1] == 0:
             return factors, 0
-        if self.local_solver == "als-huber":
+        if self.local_solver == "hals":
+            res = hals(self.loss.y, *factors, self.lam, max_sweeps=max_sweeps, tol=tol,
+                       deadline=deadline)
+        elif self.local_solver == "als-huber":
             res = als_huber(self.mapping, self.loss.y, *factors, self.lam,
                             delta=self.loss.delta, weight=self.loss.weight,
                             max_sweeps=max_sweeps, tol=tol, deadline=deadline)
@@ -334,15 +348,30 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                     room = int(min(k_cand, max_rank - rank))
                     X, n_added = _append_atoms(problem, X, z, g, bound, room)
                     record["added"] = n_added
-                stagnating = cert.relative_gap > 0.9 * prev_gap
+                # a stagnating gap calls for more descent only when the polar is exact; with a
+                # bracket (NP-hard polars) the gap is dominated by the loose upper bound
+                exact_polar = cert.polar_upper <= cert.polar_lower * (1 + 1e-6)
+                stagnating = exact_polar and cert.relative_gap > 0.9 * prev_gap
                 if n_added and cert.status == "not_optimal" and not stagnating:
                     k_cand = min(2 * k_cand, block_size) if n_added == k_cand else n_added
-                    inner_tol = min(inner_tol, max(1e-2 * cert.relative_gap, 1e-3 * tol))
+                    # with a bracket polar the relative gap says little about descent: use
+                    # the polar's excess over λ instead (descend harder as it nears λ)
+                    excess = cert.relative_gap if exact_polar else 1e-2 * (
+                        cert.polar_lower / problem.lam - 1.0)
+                    inner_tol = min(inner_tol, max(1e-2 * excess, 1e-3 * tol))
                 elif n_added:
                     # growth steps are tiny (the polar barely exceeds λ) or the gap stagnates:
                     # the gap is now mostly descent's to close, so descend further
                     k_cand = 1
                     inner_tol = max(inner_tol / 100, _INNER_TOL_FLOOR * tol)
+                elif cert.polar_upper > problem.lam * (1 + polar_rtol):
+                    # bracket polar (NP-hard cases): no atom found above λ, yet the upper
+                    # bound cannot certify; descent cannot close that part of the gap.  Polish
+                    # once to a tight tolerance, then stop with the honest status.
+                    if inner_tol <= 1e-2 * tol:
+                        stop = "polar_inconclusive"
+                    else:
+                        inner_tol = 1e-2 * tol
                 elif inner_tol <= _INNER_TOL_FLOOR * tol:
                     # no usable descent direction and descent already ran to the floor
                     stop = "stalled"

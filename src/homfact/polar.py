@@ -246,19 +246,27 @@ class AlternatingPolar:
         for _ in range(max(self.n_starts - 2, 0)):
             g = rng.standard_normal(m)
             starts.append(np.abs(g) if self.gauge_u.nonnegative else g)
-        best = (np.zeros(m), np.zeros(op.shape[1]), 0.0)
+        found = []
         for u0 in starts:
             u, _ = self.gauge_u.lmo(u0)
             if not np.any(u):
                 continue
-            res = self._ascend(op, u)
-            if res[2] > best[2]:
-                best = res
+            found.append(self._ascend(op, u))
+        found.sort(key=lambda t: -t[2])
+        best = found[0] if found else (np.zeros(m), np.zeros(op.shape[1]), 0.0)
+        # distinct local maxima with a positive value are further growth candidates
+        cands = []
+        for u, v, val in found[1:]:
+            if len(cands) + 1 >= n_candidates or val <= 0:
+                break
+            if all(abs(u @ c[0][0]) * abs(v @ c[0][1]) < 0.95 for c in cands) and \
+                    abs(u @ best[0]) * abs(v @ best[1]) < 0.95:
+                cands.append(((u, v), float(val)))
         lower = max(best[2], 0.0)
         upper = max(upper, lower)
         return PolarBound(lower, float(upper), (best[0], best[1]),
                           f"lower: alternating LMOs ({len(starts)} starts); "
-                          f"upper: sigma_max/(c_u c_v) via {method}")
+                          f"upper: sigma_max/(c_u c_v) via {method}", tuple(cands))
 
 
 def polar_solver_for(gauge_u: Gauge, gauge_v: Gauge, **kwargs):
