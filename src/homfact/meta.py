@@ -306,7 +306,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     k_cand = min(8, block_size)
     prev_gap = math.inf
     bound = None
-    stop = "max_iter"
+    stop: str | None = None  # set when the loop must end
     cert = None
     it = 0
     try:
@@ -381,11 +381,11 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
             prev_gap = cert.relative_gap
             if callback is not None:
                 callback(record)
-            if stop != "max_iter" or it == max_iter:
+            if stop is not None:
                 break
     except KeyboardInterrupt:
         # never lose work: certify whatever factors we hold and hand them back
         stop = "interrupted"
         X = problem.prune(X)
         cert, *_ = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol, rng=rng)
-    return GrowResult(X, cert, history, it, stop, time.perf_counter() - t0)
+    return GrowResult(X, cert, history, it, stop or "max_iter", time.perf_counter() - t0)
