@@ -24,7 +24,6 @@ Run ``python benchmarks/bench_completion.py [--quick]``; ``main(quick=True)`` ta
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -37,7 +36,7 @@ _HERE = Path(__file__).resolve().parent
 if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
-from benchutil import best_of, blas_threads, print_table, write_results  # noqa: E402
+from benchutil import bench_argparser, best_of, blas_threads, print_table, write_results  # noqa: E402
 from softimpute_als import SoftImputeALS  # noqa: E402
 
 import homfact as hf  # noqa: E402
@@ -397,9 +396,6 @@ def main(quick: bool = True, out_dir=None, blas: int | None = 1) -> dict:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    ap.add_argument("--blas-threads", type=int, default=1,
-                    help="BLAS/LAPACK threads for every method (0: library default)")
+    ap = bench_argparser(__doc__)
     a = ap.parse_args()
     main(quick=a.quick, blas=a.blas_threads or None)

@@ -35,7 +35,6 @@ seconds.
 
 from __future__ import annotations
 
-import argparse
 import cProfile
 import pstats
 import sys
@@ -48,7 +47,7 @@ _HERE = Path(__file__).resolve().parent
 if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
-from benchutil import best_of, blas_threads, print_table, write_results  # noqa: E402
+from benchutil import bench_argparser, best_of, blas_threads, print_table, write_results  # noqa: E402
 from inexact_alm import inexact_alm_rpca  # noqa: E402
 
 import homfact as hf  # noqa: E402
@@ -284,10 +283,7 @@ def main(quick: bool = True, out_dir=None, blas: int | None = 1, profile: bool =
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    ap.add_argument("--blas-threads", type=int, default=1,
-                    help="BLAS/LAPACK threads for every method (0: library default)")
+    ap = bench_argparser(__doc__)
     ap.add_argument("--profile", action="store_true",
                     help="time homfact's continuation stages and solver parts (cProfile)")
     a = ap.parse_args()

@@ -33,7 +33,7 @@ _HERE = Path(__file__).resolve().parent
 if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
-from benchutil import blas_threads, print_table, write_results  # noqa: E402
+from benchutil import bench_argparser, blas_threads, print_table, write_results  # noqa: E402
 
 from homfact.maps import MaskedBilinear, masked_dot  # noqa: E402
 from homfact.solvers.als import als_masked  # noqa: E402
@@ -180,10 +180,7 @@ def main(quick: bool = True, out_dir=None, blas: int | None = 1) -> dict:
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (seconds)")
-    ap.add_argument("--blas-threads", type=int, default=1,
-                    help="BLAS/LAPACK threads (0: library default)")
+    ap = bench_argparser(__doc__)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.worker:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -116,3 +117,12 @@ def blas_threads(n: int | None):
         return contextlib.nullcontext()
     from threadpoolctl import threadpool_limits
     return threadpool_limits(limits=int(n), user_api="blas")
+
+
+def bench_argparser(doc: str) -> argparse.ArgumentParser:
+    """Command-line parser shared by the benchmark scripts: ``--quick`` and ``--blas-threads``."""
+    ap = argparse.ArgumentParser(description=doc.strip().splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes (seconds)")
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="BLAS/LAPACK threads for every method (0: library default)")
+    return ap

