@@ -16,7 +16,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml constraints.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install $(CONSTRAINTS) -e ".[dev,data,nn]"
+	$(PIP) install $(CONSTRAINTS) -e ".[dev,data,nn,tensor]"
 	touch $@
 
 demo: $(VENV)/.installed
