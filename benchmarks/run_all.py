@@ -22,13 +22,15 @@ if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
 import bench_completion  # noqa: E402
+import bench_cp  # noqa: E402
 import bench_denoise  # noqa: E402
+import bench_nmf  # noqa: E402
 import bench_rpca  # noqa: E402
 import bench_scaling  # noqa: E402
 from benchutil import environment, print_table, write_results  # noqa: E402
 
 BENCHMARKS = {"denoise": bench_denoise, "completion": bench_completion, "scaling": bench_scaling,
-              "rpca": bench_rpca}
+              "rpca": bench_rpca, "cp": bench_cp, "nmf": bench_nmf}
 
 
 def summarize(results: dict) -> list[list]:
@@ -118,6 +120,32 @@ def summarize(results: dict) -> list[list]:
                          f"error ratio {tl['ratio_error_over_ialm']:.3g}"])
         else:
             rows.append(["rpca", "tensorly", "-", f"skipped: {tl.get('skipped')}"])
+    cp = results.get("cp")
+    if cp and "time_s" in cp.get("parafac", {}):
+        for h in cp["homfact"]:
+            t_ok = h["ratio_time_over_parafac"] <= cp["target_time_ratio"]
+            e_ok = h["ratio_error_over_parafac"] <= cp["target_error_ratio"]
+            rows += [["cp", f"t_homfact / t_parafac (lam={h['frac']:g} lam_max)",
+                      h["ratio_time_over_parafac"],
+                      f"target <= {cp['target_time_ratio']:g}: {'met' if t_ok else 'NOT met'}"],
+                     ["cp", f"err_homfact / err_parafac (lam={h['frac']:g} lam_max)",
+                      h["ratio_error_over_parafac"],
+                      f"target <= {cp['target_error_ratio']:g}: {'met' if e_ok else 'NOT met'}; "
+                      f"rank {h['rank']}, FMS {h['fms_refit']:.4f}, {h['status']}"]]
+    elif cp:
+        rows.append(["cp", "parafac", "-", f"skipped: {cp['parafac'].get('skipped')}"])
+    nm = results.get("nmf")
+    if nm:
+        for run in nm["runs"]:
+            rows += [
+                ["nmf", f"err_homfact / err_sklearn ({run['instance']}, rank {run['rank']})",
+                 run["ratio_error"], f"target <= {nm['target_error_ratio']:g}: "
+                 f"{'met' if run['ratio_error'] <= nm['target_error_ratio'] else 'NOT met'}"],
+                ["nmf", f"t_homfact / t_sklearn ({run['instance']})", run["ratio_time"],
+                 f"target <= {nm['target_time_ratio']:g}: "
+                 f"{'met' if run['ratio_time'] <= nm['target_time_ratio'] else 'NOT met'}"
+                 f"; certified status {run['status']}"],
+            ]
     return rows
 
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 import cvxpy as cp
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 import homfact as hf
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small matrices: one BLAS thread (threads only contend on a shared, loaded machine)."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
 
 
 def _instance(seed: int, m: int = 10, n: int = 8, rank: int = 2, frac: float = 0.1):
@@ -43,10 +51,11 @@ def test_split_objective_certified_against_cvxpy(seed, gamma):
     assert cert.objective >= opt - tol
     assert cert.status == "global", est.stop_reason_
     assert cert.objective == pytest.approx(opt, rel=1e-4)
-    # the reported objective is the split objective of the returned (L, E)
-    R = Y - est.low_rank_ - est.sparse_
-    theta = np.sum(np.linalg.norm(est.U_, axis=0) * np.linalg.norm(est.V_, axis=0))
-    split = np.abs(est.sparse_).sum() + lam * theta + gamma / 2 * np.sum(R * R)
+    # the certificate's objective is the split objective of the certified (L, E)
+    R = Y - est.certified_low_rank_ - est.certified_sparse_
+    theta = np.sum(np.linalg.norm(est.certified_U_, axis=0)
+                   * np.linalg.norm(est.certified_V_, axis=0))
+    split = np.abs(est.certified_sparse_).sum() + lam * theta + gamma / 2 * np.sum(R * R)
     assert split == pytest.approx(cert.objective, rel=1e-9)
 
 
@@ -103,3 +112,213 @@ def test_bad_data():
         hf.RobustPCA().fit(np.array([[1.0, np.inf], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="Y"):
         hf.RobustPCA().fit(np.ones(5))
+
+
+# ------------------------------------------------------------------------------------------
+# exact Huber line search (HuberLoss.line_search) against a brute-force breakpoint search
+# ------------------------------------------------------------------------------------------
+def _brute_force_step(r, d, delta, w, c):
+    """``argmin_{s ≥ 0} w Σ h_δ(rᵢ − s dᵢ) + c s`` by enumerating the breakpoints of ``g'``."""
+    def slope(s):
+        return c - w * float(np.clip(r - s * d, -delta, delta) @ d)
+
+    if slope(0.0) >= 0:
+        return 0.0
+    nz = d != 0
+    bps = np.concatenate([(r[nz] - delta) / d[nz], (r[nz] + delta) / d[nz]])
+    bps = np.unique(bps[bps > 0])
+    vals = np.array([slope(b) for b in bps])
+    k = int(np.argmax(vals >= 0))  # g' is non-decreasing; the root lies in piece k
+    lo = 0.0 if k == 0 else bps[k - 1]
+    hi = bps[k]
+    glo, ghi = slope(lo), slope(hi)
+    return lo if ghi == glo else lo + (hi - lo) * (-glo) / (ghi - glo)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("delta", "w"), [(0.05, 1.0), (1.0, 3.0), (20.0, 0.5), (1e-4, 1e4)])
+def test_huber_line_search_matches_brute_force(seed, delta, w):
+    rng = np.random.default_rng(seed)
+    n = 300
+    y = rng.standard_normal(n) * 3
+    y[rng.random(n) < 0.1] += rng.uniform(-50, 50, (rng.random(n) < 0.1).sum() or 0)[:0].sum()
+    z = rng.standard_normal(n)
+    d = rng.standard_normal(n) * (rng.random(n) < 0.7)  # some zero directions
+    loss = hf.HuberLoss(y, delta=delta, weight=w)
+    g0 = w * float(np.clip(y - z, -delta, delta) @ d)
+    for c in (0.0, 0.3 * abs(g0), 0.9 * abs(g0), 2.0 * abs(g0)):
+        s = loss.line_search(z, d, c)
+        ref = _brute_force_step(y - z, d, delta, w, c)
+        assert s >= 0
+        assert s == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+        def phi(t, c=c):
+            return loss.value(z + t * d) + c * t
+
+        assert phi(s) <= phi(ref) + 1e-12 * max(1.0, abs(phi(ref)))
+
+
+def test_huber_line_search_edge_cases():
+    y = np.array([0.0, 1.0, -2.0])
+    loss = hf.HuberLoss(y, delta=0.5)
+    z = np.zeros(3)
+    assert loss.line_search(z, np.zeros(3), 0.1) == 0.0
+    # the slope at 0 is already non-negative: no step
+    assert loss.line_search(z, np.array([0.0, -1.0, 1.0]), 0.0) == 0.0
+    # purely linear region (every residual beyond δ): g' constant until a breakpoint
+    s = loss.line_search(z, np.array([0.0, 1.0, 0.0]), 0.0)
+    assert s == pytest.approx(1.0)
+    # a 2-D direction array is accepted as well (the map's output shape)
+    Y = np.arange(6.0).reshape(2, 3)
+    s2 = hf.HuberLoss(Y, delta=0.5).line_search(np.zeros((2, 3)), np.ones((2, 3)), 0.0)
+    assert s2 == pytest.approx(_brute_force_step(Y.ravel(), np.ones(6), 0.5, 1.0, 0.0))
+
+
+# ------------------------------------------------------------------------------------------
+# debiasing refit, certificate bookkeeping, warm-started SVT
+# ------------------------------------------------------------------------------------------
+def _pcp_instance(m=150, n=120, r=4, frac=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    L = rng.standard_normal((m, r)) @ rng.standard_normal((r, n))
+    E = np.zeros((m, n))
+    idx = rng.choice(m * n, size=round(frac * m * n), replace=False)
+    E.flat[idx] = rng.uniform(-100, 100, idx.size)
+    return L, E
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_debias_removes_shrinkage_bias_noise_free(seed):
+    L, E = _pcp_instance(seed=seed)
+    est = hf.RobustPCA(gamma=100.0, random_state=0).fit(L + E)
+    err_cert = np.linalg.norm(est.certified_low_rank_ - L) / np.linalg.norm(L)
+    err_deb = np.linalg.norm(est.low_rank_ - L) / np.linalg.norm(L)
+    assert est.debiased_ and est.certificate_.status == "global"
+    assert est.rank_ == 4 and est.U_.shape == (150, 4) and est.V_.shape == (120, 4)
+    assert err_cert > 1e-5  # the certified solution is shrunk by about lam/gamma
+    assert err_deb < 1e-9
+    assert err_deb < 1e-4 * err_cert
+    assert np.linalg.norm(est.sparse_ - E) / np.linalg.norm(E) < 1e-9
+    info = est.debias_info_
+    assert info["converged"] and info["n_outliers"] == np.count_nonzero(E)
+    # balanced, orthogonal columns, as the certified factors
+    nu, nv = np.linalg.norm(est.U_, axis=0), np.linalg.norm(est.V_, axis=0)
+    np.testing.assert_allclose(nu, nv, rtol=1e-10)
+    G = est.U_.T @ est.U_
+    np.testing.assert_allclose(G - np.diag(np.diag(G)), 0.0, atol=1e-8 * G.max())
+
+
+def test_certificate_describes_certified_factors_not_the_refit():
+    from homfact.meta import certify_factors
+    from homfact.problems import low_rank_problem
+
+    L, E = _pcp_instance(m=60, n=50, r=3, seed=2)
+    Y = L + E + 1e-3 * np.random.default_rng(0).standard_normal(L.shape)
+    gamma = 50.0
+    est = hf.RobustPCA(gamma=gamma, random_state=0).fit(Y)
+    cert = est.certificate_
+    assert cert.status == "global" and np.isfinite(cert.polar_upper)
+    assert cert.polar_upper <= est.lam_ * (1 + 1e-3)
+    assert cert.lower_bound <= cert.objective
+    problem = low_rank_problem(Y, est.lam_, loss="huber", delta=1 / gamma, weight=gamma)
+    again, *_ = certify_factors(problem, [est.certified_U_, est.certified_V_], tol=1e-6)
+    assert again.objective == pytest.approx(cert.objective, rel=1e-12)
+    assert again.status == "global"
+    # the refit is a different point: its split objective is not the certified one
+    refit, *_ = certify_factors(problem, [est.U_, est.V_], tol=1e-6)
+    assert refit.objective != pytest.approx(cert.objective, rel=1e-9)
+    # without the refit the reported factors are the certified ones
+    plain = hf.RobustPCA(gamma=gamma, random_state=0, debias=False).fit(Y)
+    assert not plain.debiased_ and plain.debias_info_ is None
+    assert plain.U_ is plain.certified_U_ and plain.sparse_ is plain.certified_sparse_
+    np.testing.assert_allclose(plain.certified_low_rank_, est.certified_low_rank_, atol=1e-8)
+
+
+def test_debias_with_missing_entries_and_huber_variant():
+    L, E = _pcp_instance(m=80, n=70, r=3, seed=3)
+    Y = L + E
+    observed = np.random.default_rng(4).random(Y.shape) < 0.85
+    Ym = np.where(observed, Y, np.nan)
+    est = hf.RobustPCA(gamma=100.0, random_state=0).fit(Ym)
+    assert est.certificate_.status == "global" and est.debiased_
+    assert np.all(est.sparse_[~observed] == 0)
+    err = np.linalg.norm(est.low_rank_ - L) / np.linalg.norm(L)
+    err_cert = np.linalg.norm(est.certified_low_rank_ - L) / np.linalg.norm(L)
+    assert err < 1e-8 < err_cert
+    # weight 1: lam = sqrt(max(m, n))·delta is the split scaling with gamma = 1/delta
+    hub = hf.RobustPCA(lam=np.sqrt(80) * 0.01, loss="huber", delta=0.01, random_state=0).fit(Y)
+    assert hub.certificate_.status == "global" and hub.debiased_
+    assert np.linalg.norm(hub.low_rank_ - L) / np.linalg.norm(L) < 1e-8
+
+
+def test_warm_svt_matches_dense_svt_and_grows_its_block():
+    from homfact.models.robust_pca import _WarmSVT
+
+    rng = np.random.default_rng(0)
+    m, n, r = 200, 150, 30  # rank above the initial block of 10
+    X = rng.standard_normal((m, r)) @ rng.standard_normal((r, n)) * 3
+    X += 0.1 * rng.standard_normal((m, n))
+    tau = 5.0
+    U0, s0, Vt0 = np.linalg.svd(X, full_matrices=False)
+    k = int(np.sum(s0 > tau))
+    exact = (U0[:, :k] * (s0[:k] - tau)) @ Vt0[:k]
+    svt = _WarmSVT((m, n), np.random.default_rng(1))
+    for _ in range(6):  # warm-started calls converge to the exact thresholding
+        U, s, V = svt(X, tau)
+    assert s.shape[0] == k == r
+    np.testing.assert_allclose((U * s) @ V.T, exact, atol=1e-8 * np.abs(exact).max())
+
+
+def test_continuation_off_and_time_limit_and_bad_debias():
+    L, E = _pcp_instance(m=40, n=30, r=2, seed=5)
+    est = hf.RobustPCA(gamma=10.0, continuation=False, random_state=0).fit(L + E)
+    assert est.certificate_.status == "global" and est.continuation_ == []
+    fast = hf.RobustPCA(gamma=1e4, time_limit=0.05, random_state=0).fit(L + E)
+    assert fast.certificate_.status in ("global", "unverified", "not_optimal")
+    with pytest.raises(TypeError, match="debias"):
+        hf.RobustPCA(debias="yes").fit(L + E)
+    with pytest.raises(TypeError, match="continuation"):
+        hf.RobustPCA(continuation=1).fit(L + E)
+    with pytest.raises(ValueError, match="Y"):
+        hf.RobustPCA().fit(np.full((3, 3), np.nan))
+
+
+def test_max_rank_caps_the_warm_start_and_stays_honest():
+    L, E = _pcp_instance(m=90, n=80, r=4, seed=6)
+    est = hf.RobustPCA(gamma=100.0, max_rank=2, random_state=0).fit(L + E)
+    assert est.rank_ <= 2 and est.U_.shape[1] <= 2
+    # the cap binds (true rank 4): the certificate must not claim optimality
+    assert est.certificate_.status != "global"
+    assert est.certificate_.polar_lower > est.lam_
+
+
+def test_masked_row_least_squares_matches_per_row_lstsq():
+    import scipy.sparse as sp
+
+    from homfact.models.robust_pca import _masked_lstsq_rows
+
+    rng = np.random.default_rng(7)
+    m, n, r = 12, 15, 3
+    Y, V = rng.standard_normal((m, n)), rng.standard_normal((n, r))
+    inl = rng.random((m, n)) < 0.8
+    U = _masked_lstsq_rows(Y, inl, sp.csr_matrix(~inl, dtype=float), V)
+    for i in range(m):
+        ref = np.linalg.lstsq(V[inl[i]], Y[i, inl[i]], rcond=None)[0]
+        np.testing.assert_allclose(U[i], ref, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("switch_rate", [0.0, 0.3, 2.0])
+def test_debias_em_and_exact_als_agree(switch_rate):
+    from homfact.models.robust_pca import _debias
+
+    L, E = _pcp_instance(m=70, n=60, r=3, seed=8)
+    Y = L + E
+    est = hf.RobustPCA(gamma=100.0, random_state=0, debias=False).fit(Y)
+    U, V, info = _debias(Y, None, est.U_, est.V_, 0.01, est.lam_ / 100.0,
+                         switch_rate=switch_rate)
+    assert info["converged"]
+    if switch_rate == 0.0:  # switch after the first EM step
+        assert info["n_exact_als"] > 0
+    elif switch_rate > 1.0:  # EM never contracts by more than 1: pure EM
+        assert info["n_exact_als"] == 0
+    assert np.linalg.norm(U @ V.T - L) / np.linalg.norm(L) < 1e-9
+    np.testing.assert_array_equal(info["outlier_mask"], E != 0)

@@ -238,3 +238,26 @@ def test_lmo_degenerate_inputs():
     g = np.random.default_rng(5).standard_normal(9)
     x, val = lmo_l1_tv_l2(g, 0.5, 0.0, 1.0, e, tol=1e-10)
     assert val == pytest.approx(ElasticNet(0.5).dual_value(g), rel=1e-9)
+
+
+@requires_cvxpy
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_lmo_fixed_prox_tol_keeps_a_rigorous_bracket(nonnegative):
+    """A loose fixed inner tolerance (``prox_tol``) still gives a feasible point and a bracket
+    that contains CVXPY's optimum."""
+    rng = np.random.default_rng(6)
+    for name, n, e, w in _graphs(rng):
+        for ks in [(1.0, 0.7, 1.0), (0.5, 2.0, 0.0)]:
+            g = rng.standard_normal(n)
+            x, val, info = lmo_l1_tv_l2(g, *ks, e, w, nonnegative, tol=3e-2, return_info=True,
+                                        prox_tol=1e-3)
+            X = cp.Variable(n, nonneg=nonnegative)
+            cons = [ks[0] * cp.norm1(X) + ks[1] * _cvx_tv(X, e, w) + ks[2] * cp.norm2(X) <= 1]
+            prob = cp.Problem(cp.Maximize(g @ X), cons)
+            _cvx_solve(prob)
+            assert _kappa(x, *ks, e, w) == pytest.approx(1.0, rel=1e-12)
+            assert val == pytest.approx(g @ x, rel=1e-12)
+            assert info["lower"] <= prob.value * (1 + 1e-8) + 1e-10
+            assert info["upper"] >= prob.value * (1 - 1e-8) - 1e-10, (name, ks)
+    with pytest.raises(ValueError, match="tol"):
+        lmo_l1_tv_l2(np.ones(9), 1.0, 1.0, 1.0, grid_edges((3, 3), 4), prox_tol=2.0)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from .certificate import Certificate
+from .maps import CPMap
 from .meta import DEFAULT_POLAR_RTOL, Problem, certify_factors, check_tol
-from .problems import completion_problem, low_rank_problem
+from .problems import completion_problem, cp_factors, cp_problem, low_rank_problem
 
 __all__ = ["certify"]
 
 _MODELS = {"low_rank": low_rank_problem, "lowrank": low_rank_problem,
-           "completion": completion_problem}
+           "completion": completion_problem,
+           # CP tensor (K-way Y, NaN = missing): ½‖P_Ω(Y − [[X]])‖² + λΣᵢΠₖ‖xᵢᵏ‖₂
+           "cp": cp_problem, "cp_tensor": cp_problem}
 
 
 def certify(model, Y=None, factors=None, lam: float | None = None, *, tol: float = 1e-6,
@@ -20,11 +23,14 @@ def certify(model, Y=None, factors=None, lam: float | None = None, *, tol: float
 
     Parameters
     ----------
-    model : "low_rank", "completion" or a :class:`homfact.meta.Problem`
+    model : "low_rank", "completion", "cp" or a :class:`homfact.meta.Problem`
         The objective: ``½‖Y − UVᵀ‖² + λΣ‖uᵢ‖‖vᵢ‖`` or its observed-entries version.
     Y : data (dense/sparse for ``"low_rank"``; sparse observed entries or NaN-masked array for
         ``"completion"``); ignored when ``model`` is a Problem.
-    factors : (U, V) with ``U`` of shape ``(m, r)`` and ``V`` of shape ``(n, r)``.  They are
+    factors : (U, V) with ``U`` of shape ``(m, r)`` and ``V`` of shape ``(n, r)``.  For
+        ``"cp"``: K factor matrices ``n_k × r``, a ``(weights, factors)`` pair or a TensorLy
+        ``CPTensor`` (e.g. a ``parafac`` result); weights are folded in as ``|wᵢ|^{1/K}`` per
+        mode, so the penalty is that of the balanced factorization.  They are
         used as given: the objective uses their product-form penalty ``Σᵢ‖uᵢ‖‖vᵢ‖``
         (unbalanced factors are penalized as they stand, never rebalanced silently).
     lam : regularization weight (required unless ``model`` is a Problem).
@@ -42,6 +48,10 @@ def certify(model, Y=None, factors=None, lam: float | None = None, *, tol: float
         if Y is None:
             raise ValueError("Y is required to certify factors for a named model")
         problem = _MODELS[model](Y, lam)
+    if factors is not None and isinstance(problem.mapping, CPMap):
+        # CP factors from any source: K matrices, (weights, factors) or a tensorly CPTensor
+        # (weights folded into the factors, balanced: see homfact.problems.cp_factors)
+        factors = cp_factors(factors, problem.mapping.block_sizes)
     if factors is None or len(factors) != problem.mapping.n_blocks:
         raise ValueError(f"factors must be a sequence of {problem.mapping.n_blocks} arrays")
     fs = []

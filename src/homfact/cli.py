@@ -14,6 +14,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,33 @@ FIT_LAM_RATIO = 0.1
 EXIT_USAGE = 2
 
 MODELS = ("lowrank", "completion")
+
+
+@dataclass(frozen=True)
+class _ModelSpec:
+    """A model of ``homfact fit`` driven through its estimator's constructor parameters."""
+
+    estimator: str  # attribute of :mod:`homfact`
+    objective: str  # one line for --help
+    tensor: bool = False  # input is a K-way .npy array (K >= 3) instead of a matrix
+
+
+#: models fitted generically: ``--lam``/``--lam-ratio``, the common fit options and
+#: ``--set NAME=VALUE`` for any other constructor parameter of the estimator
+GENERIC_MODELS = {
+    "nmf": _ModelSpec("NonnegativeFactorization",
+                      "NMF: 1/2||X - WH||^2 + lam sum ||w_i|| ||h_i||, W, H >= 0"),
+    "dictionary": _ModelSpec("SparseDictionaryLearning",
+                             "sparse dictionary learning: 1/2||X - CD||^2 + lam sum ||D_i|| "
+                             "(||C_i|| + gamma ||C_i||_1)"),
+    "structured": _ModelSpec("StructuredFactorization",
+                             "structured factorization: l2 + l1 + TV gauges per side"),
+    "cp": _ModelSpec("CPTensorFactorization",
+                     "CP tensor factorization: 1/2||Y - [[X1,...,XK]]||^2 + lam sum prod_k "
+                     "||x_i^k||", tensor=True),
+}
 #: models of ``homfact fit`` (robust PCA has no lam_max path and no ``certify`` of given factors)
-FIT_MODELS = (*MODELS, "rpca")
+FIT_MODELS = (*MODELS, "rpca", *GENERIC_MODELS)
 #: defaults of the robust-PCA options of ``homfact fit rpca`` (those of :class:`RobustPCA`)
 RPCA_DEFAULTS = {"gamma": 100.0, "loss": "split", "delta": 1.0}
 _PATH_MODEL = {"lowrank": "low_rank", "completion": "completion"}
@@ -165,13 +191,20 @@ def _describe(data) -> str:
 def _load_input(path: str, model: str, shape_text: str | None):
     from .io import MAX_DENSE_ENTRIES, as_model_input, parse_shape, read_matrix
 
-    if model == "rpca":
-        # robust PCA takes a dense array; NaN marks a missing entry, sparse input is densified
+    if model in GENERIC_MODELS and GENERIC_MODELS[model].tensor:
+        from .io import read_tensor
+
+        if shape_text is not None:
+            raise CLIError(f"--shape does not apply to {model} (a .npy tensor)")
+        return read_tensor(path)
+    if model == "rpca" or model in GENERIC_MODELS:
+        # dense models (NaN marks a missing entry where the model allows it); sparse input
+        # is densified
         data = read_matrix(path, parse_shape(shape_text))
         if sp.issparse(data):
             m, n = data.shape
             if m * n > MAX_DENSE_ENTRIES:
-                raise ValueError(f"robust PCA needs a dense {m}x{n} matrix, too large to "
+                raise ValueError(f"{model} needs a dense {m}x{n} matrix, too large to "
                                  f"densify")
             data = data.toarray()
         return np.asarray(data, dtype=float)
@@ -345,6 +378,12 @@ def _stored_mask(mat: sp.csr_matrix, rows: list[int]) -> np.ndarray:
 
 def cmd_fit(args) -> int:
     """Fit a model to a matrix file."""
+    if args.model in GENERIC_MODELS:
+        return cmd_fit_generic(args)
+    if args.set:
+        raise CLIError("--set only applies to " + ", ".join(GENERIC_MODELS))
+    args.tol = 1e-6 if args.tol is None else args.tol
+    args.max_iter = 200 if args.max_iter is None else args.max_iter
     say = _Printer(args.quiet)
     _rpca_options(args)  # option combinations are checked before reading the input
     if args.model == "rpca" and args.lam_ratio is not None:
@@ -393,6 +432,126 @@ def cmd_fit(args) -> int:
                                  title=f"{args.model}, lam = {lam:.4g}")
         say("wrote " + ", ".join(str(p) for p in written))
     _Printer.always(_summary(est.certificate_, est.rank_, time=f"{elapsed:.2f}s"))
+    return 0
+
+
+#: fitted array attributes written by ``homfact fit`` for the generic models, in this order
+_ARRAY_ATTRIBUTES = ("U_", "V_", "W_", "codes_", "components_", "sparse_", "weights_",
+                     "factors_", "intercept_")
+
+
+def _parse_settings(items: Sequence[str] | None, est) -> dict:
+    """``NAME=VALUE`` pairs for the estimator's constructor; values are Python literals."""
+    import ast
+
+    valid = est.get_params(deep=False)
+    out: dict = {}
+    for item in items or ():
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or not name:
+            raise CLIError(f"--set expects NAME=VALUE, got {item!r}")
+        if name not in valid:
+            raise CLIError(f"--set {name}: {type(est).__name__} has no parameter {name!r}; "
+                           f"choose from {', '.join(sorted(valid))}")
+        try:
+            out[name] = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError):
+            out[name] = text.strip()  # a bare word, e.g. --set gauge=l1
+    return out
+
+
+def _generic_estimator(args):
+    """The estimator of a :data:`GENERIC_MODELS` model with the command line's parameters."""
+    import homfact as hf
+
+    spec = GENERIC_MODELS[args.model]
+    try:
+        cls = getattr(hf, spec.estimator)
+    except AttributeError:
+        raise CLIError(f"model {args.model!r} is not available in this installation") from None
+    est = cls()
+    valid = est.get_params(deep=False)
+    params: dict = {}
+    if args.lam is not None:
+        params["lam"] = float(args.lam)
+    if args.lam_ratio is not None:
+        if "lam_ratio" not in valid:
+            raise CLIError(f"--lam-ratio does not apply to {args.model} (give --lam)")
+        params["lam_ratio"] = float(args.lam_ratio)
+    common = {"tol": args.tol, "max_iter": args.max_iter, "max_rank": args.max_rank,
+              "time_limit": args.time_limit, "random_state": args.seed}
+    params.update({k: v for k, v in common.items() if v is not None and k in valid})
+    if "verbose" in valid:
+        params["verbose"] = not args.quiet
+    params.update(_parse_settings(args.set, est))
+    est.set_params(**params)
+    return est, params
+
+
+def _fitted_arrays(est) -> dict[str, np.ndarray]:
+    """The fitted arrays to write: ``name -> array`` (a list attribute gives one file each)."""
+    out: dict[str, np.ndarray] = {}
+    for attr in _ARRAY_ATTRIBUTES:
+        value = getattr(est, attr, None)
+        name = attr.rstrip("_")
+        if isinstance(value, np.ndarray):
+            out[name] = value
+        elif isinstance(value, list | tuple) and value and all(
+                isinstance(v, np.ndarray) for v in value):
+            out.update({f"{name}_{k}": v for k, v in enumerate(value)})
+    return out
+
+
+def cmd_fit_generic(args) -> int:
+    """``homfact fit nmf|dictionary|structured|cp``: the estimator with its own defaults."""
+    from .io import write_json
+
+    say = _Printer(args.quiet)
+    if args.no_continuation or any(getattr(args, k, None) is not None for k in RPCA_DEFAULTS):
+        raise CLIError("--gamma, --loss, --delta and --no-continuation only apply to rpca "
+                       "(use --set NAME=VALUE for this model's parameters)")
+    est, params = _generic_estimator(args)
+    data = _load_input(args.input, args.model, args.shape)
+    desc = (f"{'x'.join(map(str, data.shape))} tensor" if data.ndim > 2 else _describe(data))
+    say(f"homfact fit {args.model}: {args.input}: {desc}")
+    say(f"  {type(est).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in params.items()
+                                                if k != "verbose") + ")")
+    t0 = time.perf_counter()
+    est.fit(data)
+    elapsed = time.perf_counter() - t0
+    cert = est.certificate_
+    rank = int(getattr(est, "rank_", getattr(est, "n_components_", 0)))
+    say()
+    for line in _history_table(est.history_):
+        say("  " + line)
+    say()
+    for line in _certificate_lines(cert):
+        say(line)
+    stop = getattr(est, "stop_reason_", "")
+    say(f"  rank {rank}, stop: {stop}, {elapsed:.2f} s")
+    if args.output is not None:
+        out = Path(args.output)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, arr in _fitted_arrays(est).items():
+            np.save(out / f"{name}.npy", arr)
+            written.append(out / f"{name}.npy")
+        info = {"model": args.model, "input": str(args.input),
+                "data": {"shape": list(data.shape), "description": desc},
+                "estimator": type(est).__name__,
+                "params": {k: v for k, v in params.items() if k != "verbose"},
+                "rank": rank, "stop_reason": stop, "fit_seconds": round(elapsed, 3)}
+        written.append(write_json(out / "certificate.json", {**cert.to_dict(), **info}))
+        written.append(write_json(out / "history.json", est.history_))
+        if not args.no_plot and est.history_:
+            from .plotting import plot_convergence
+
+            plot_convergence(est.history_, path=out / "convergence.png", tol=cert.tol,
+                             title=f"{args.model}, lam = {cert.lam:.4g}")
+            written.append(out / "convergence.png")
+        say("wrote " + ", ".join(str(p) for p in written))
+    _Printer.always(_summary(cert, rank, time=f"{elapsed:.2f}s"))
     return 0
 
 
@@ -524,15 +683,20 @@ def _wrap(text: str) -> str:
 
 
 def _add_fit_options(p: argparse.ArgumentParser, *, tol_default: float = 1e-6,
-                     time_limit_default: float | None = None) -> None:
+                     time_limit_default: float | None = None, generic: bool = False) -> None:
+    """Common fit options; with ``generic`` the defaults of tol and max-iter are left to
+    the estimator for the :data:`GENERIC_MODELS` (the core models keep 1e-6 and 200)."""
+    own = " (nmf, dictionary, structured, cp: the estimator's default)" if generic else ""
     p.add_argument("--tol", type=_number(float, "tol", low=0, high=1, low_open=True,
-                                         high_open=True), default=tol_default,
+                                         high_open=True),
+                   default=None if generic else tol_default,
                    help=f"relative duality gap required for status 'global' (default "
-                        f"{tol_default:g})")
+                        f"{tol_default:g}{own})")
     p.add_argument("--max-rank", type=_number(int, "max-rank", low=1), default=None,
                    help="cap on the rank (default: none)")
-    p.add_argument("--max-iter", type=_number(int, "max-iter", low=1), default=200,
-                   help="cap on outer iterations, one certificate each (default 200)")
+    p.add_argument("--max-iter", type=_number(int, "max-iter", low=1),
+                   default=None if generic else 200,
+                   help=f"cap on outer iterations, one certificate each (default 200{own})")
     shown = "none" if time_limit_default is None else f"{time_limit_default:g} s"
     p.add_argument("--time-limit", type=_number(float, "time-limit", low=0, low_open=True),
                    default=time_limit_default, metavar="SECONDS",
@@ -557,8 +721,9 @@ def _add_io_options(p: argparse.ArgumentParser, models: Sequence[str] = MODELS) 
              "the observed entries only)")
     if "rpca" in models:
         help_ = ("lowrank (1/2||Y - UV'||^2 + lam sum ||u_i|| ||v_i||), completion (the same "
-                 "on the observed entries only) or rpca (robust PCA: ||E||_1 + lam sum "
-                 "||u_i|| ||v_i|| + gamma/2 ||Y - UV' - E||^2)")
+                 "on the observed entries only), rpca (robust PCA: ||E||_1 + lam sum "
+                 "||u_i|| ||v_i|| + gamma/2 ||Y - UV' - E||^2), " + "; ".join(
+                     f"{name} ({spec.objective})" for name, spec in GENERIC_MODELS.items()))
     p.add_argument("model", metavar="MODEL", choices=models, help=help_)
     p.add_argument("input", metavar="INPUT", help="matrix file: .npy, .npz, .mtx or .csv")
     p.add_argument("--shape", metavar="M,N", default=None,
@@ -617,14 +782,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     fit = sub.add_parser(
-        "fit", help="fit a model to a matrix file", epilog=_EPILOG,
+        "fit", help="fit a model to a matrix (or tensor) file", epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=_wrap("Fit lowrank, completion or rpca to INPUT, print the rank growth and "
-                          "the certificate; with --output write U.npy, V.npy, certificate.json, "
-                          "history.json and convergence.png there (rpca: sparse.npy too; "
-                          "nothing is written without --output).  rpca: lam defaults to "
-                          "sqrt(max(m, n)) (principal component pursuit's weighting), NaN marks "
-                          "a missing entry."))
+        description=_wrap("Fit a model to INPUT, print the rank growth and the certificate; "
+                          "with --output write the fitted factors as .npy files, "
+                          "certificate.json, history.json and convergence.png there (nothing "
+                          "is written without --output).  lowrank, completion: U.npy, V.npy.  "
+                          "rpca: U.npy, V.npy, sparse.npy; lam defaults to sqrt(max(m, n)) "
+                          "(principal component pursuit's weighting), NaN marks a missing "
+                          "entry.  nmf, dictionary, structured, cp: each estimator's fitted "
+                          "arrays (e.g. W.npy, components.npy, factors_0.npy, ...) with the "
+                          "estimator's own defaults; --set NAME=VALUE passes any other "
+                          "constructor parameter.  cp reads a K-way .npy array (K >= 3, NaN = "
+                          "missing)."))
     _add_io_options(fit, FIT_MODELS)
     _add_lam_options(fit, FIT_LAM_RATIO)
     rp = fit.add_argument_group("robust PCA (rpca only)")
@@ -638,8 +808,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"Huber threshold for --loss huber (default {RPCA_DEFAULTS['delta']:g})")
     rp.add_argument("--no-continuation", action="store_true",
                     help="solve the requested threshold directly (slower for small thresholds)")
+    gm = fit.add_argument_group("nmf, dictionary, structured, cp")
+    gm.add_argument("--set", action="append", metavar="NAME=VALUE", default=None,
+                    help="any other constructor parameter of the model's estimator (repeat "
+                         "it; VALUE is a Python literal, e.g. --set gamma=0.5 --set "
+                         "nonnegative=True --set image_shape=(32,32)); see help(homfact."
+                         "NonnegativeFactorization) etc.")
     fit.add_argument("--output", metavar="DIR", default=None, help="output folder")
-    _add_fit_options(fit)
+    _add_fit_options(fit, generic=True)
     fit.add_argument("--no-plot", action="store_true", help="do not write convergence.png")
     _add_quiet(fit)
     fit.set_defaults(func=cmd_fit)

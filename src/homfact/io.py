@@ -259,6 +259,26 @@ def read_matrix(path: str | os.PathLike,
     return data
 
 
+def read_tensor(path: str | os.PathLike) -> np.ndarray:
+    """Read a dense K-way array (``K ≥ 3``) from a ``.npy`` file (NaN marks a missing entry)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() != ".npy":
+        raise ValueError(f"{path}: a tensor must be a .npy file (numpy.save format), got "
+                         f"{path.suffix or '(no extension)'!r}")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise ValueError(f"{path}: cannot read as .npy ({exc})") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected a numeric array")
+    if arr.ndim < 3:
+        raise ValueError(f"{path}: a CP tensor needs at least 3 modes, got an array of shape "
+                         f"{arr.shape}")
+    return np.asarray(arr, dtype=float)
+
+
 def as_model_input(data: np.ndarray | sp.spmatrix, model: str) -> np.ndarray | sp.csr_matrix:
     """Prepare what :func:`read_matrix` returned for ``model`` (``"lowrank"``/``"completion"``).
 

@@ -152,3 +152,227 @@ class MaskedBilinear(Bilinear):
     def block_lipschitz(self, factors: list[np.ndarray], k: int) -> float:
         # ‖P_Ω(Δ Vᵀ)‖ ≤ ‖Δ Vᵀ‖ ≤ ‖V‖₂ ‖Δ‖: the dense constant is a valid bound.
         return super().block_lipschitz(factors, k)
+
+
+# --------------------------------------------------------------------------------------------
+# CP (canonical polyadic) tensor atoms
+# --------------------------------------------------------------------------------------------
+
+def khatri_rao(factors: list[np.ndarray], r: int | None = None) -> np.ndarray:
+    """Row-major Khatri–Rao product: ``KR[(j₁,…,j_m), c] = Πₗ Fₗ[jₗ, c]``, shape ``(Π nₗ, r)``.
+
+    The row index runs in C (row-major) order, matching ``T.reshape`` of a C-ordered tensor.
+    An empty list gives a ``1 × r`` array of ones.
+    """
+    if not factors:
+        return np.ones((1, 0 if r is None else r))
+    out = np.asarray(factors[0], dtype=float)
+    for F in factors[1:]:
+        out = (out[:, None, :] * F[None, :, :]).reshape(-1, F.shape[1])
+    return out
+
+
+def mttkrp(T: np.ndarray, factors: list[np.ndarray], k: int) -> np.ndarray:
+    """Matricized tensor times Khatri–Rao product ``T₍ₖ₎ (⊙_{j≠k} Fⱼ)``, shape ``(n_k, r)``.
+
+    ``M[i, c] = Σ_{j: jₖ = i} T[j] Π_{l≠k} F_l[j_l, c]``, i.e. the gradient of
+    ``⟨T, Σ_c f¹_c∘…∘fᴷ_c⟩`` with respect to block ``k``.  No unfolding copy is made: the
+    modes after ``k`` are contracted by one matrix product, the modes before ``k`` by a
+    second (cost ``O(N r)`` for ``N = T.size`` entries).
+    """
+    K = T.ndim
+    r = factors[(k + 1) % K].shape[1]
+    nk = T.shape[k]
+    a = int(np.prod(T.shape[:k], dtype=np.int64))
+    b = int(np.prod(T.shape[k + 1:], dtype=np.int64))
+    if k == 0:
+        return T.reshape(nk, b) @ khatri_rao(list(factors[1:]), r)
+    if k == K - 1:
+        return T.reshape(a, nk).T @ khatri_rao(list(factors[:k]), r)
+    right = khatri_rao(list(factors[k + 1:]), r)
+    left = khatri_rao(list(factors[:k]), r)
+    T1 = (T.reshape(a * nk, b) @ right).reshape(a, nk, r)
+    return np.einsum("aic,ac->ic", T1, left)
+
+
+def _hadamard_gram(factors: list[np.ndarray], skip: int | None = None) -> np.ndarray:
+    """``∗_{j≠skip} FⱼᵀFⱼ`` (Hadamard product of Gram matrices)."""
+    r = factors[0].shape[1]
+    out = np.ones((r, r))
+    for j, F in enumerate(factors):
+        if j != skip:
+            out = out * (F.T @ F)
+    return out
+
+
+class CPMap:
+    """Dense CP atoms ``φ(x¹,…,xᴷ) = x¹∘x²∘…∘xᴷ`` on an ``n₁×…×n_K`` output (degree ``K``).
+
+    ``forward(X) = Σᵢ xᵢ¹∘…∘xᵢᴷ = [[X¹,…,Xᴷ]]`` (the CP / PARAFAC model); the gradient of
+    ``⟨G, Φ(X)⟩`` in block ``k`` is the MTTKRP ``G₍ₖ₎(⊙_{j≠k} Xʲ)`` and its Lipschitz constant
+    (squared loss) is ``‖∗_{j≠k} XʲᵀXʲ‖₂`` (THEORY §d.2).  The output representation is the
+    dense tensor itself; :meth:`operator` hands the tensor ``G`` to the polar solver
+    (:class:`homfact.polar.TensorPolar`).
+    """
+
+    #: :func:`homfact.meta.grow` appends a polar maximizer only when its value exceeds
+    #: ``λ(1 + growth_margin)``: at a stationary point every existing atom attains
+    #: ``⟨G, φ(xᵢ)⟩ = λ``, and HOPM returns such an atom with a value ``λ(1 + δ)``, ``δ`` of the
+    #: order of the descent tolerance; appending it would only split an existing component.
+    #: An atom with polar value ``≤ λ(1 + growth_margin)`` lowers ``F`` by at most
+    #: ``(growth_margin·λ)²/(2‖φ‖²)``.
+    growth_margin = 1e-3
+
+    def __init__(self, shape: tuple[int, ...]):
+        self.shape = tuple(int(s) for s in shape)
+        if len(self.shape) < 2 or min(self.shape) < 1:
+            raise ValueError(f"shape must have at least 2 positive dimensions, got {shape!r}")
+        self.n_blocks = len(self.shape)
+        self.degree = len(self.shape)
+
+    @property
+    def block_sizes(self) -> tuple[int, ...]:
+        return self.shape
+
+    def forward(self, factors: list[np.ndarray]) -> np.ndarray:
+        """``[[X¹,…,Xᴷ]] = reshape(X¹ (⊙_{j>1} Xʲ)ᵀ)`` as a dense tensor."""
+        r = factors[0].shape[1]
+        if r == 0:
+            return np.zeros(self.shape)
+        return (factors[0] @ khatri_rao(list(factors[1:]), r).T).reshape(self.shape)
+
+    def atom(self, columns: list[np.ndarray]) -> np.ndarray:
+        out = np.asarray(columns[0], dtype=float)
+        for c in columns[1:]:
+            out = np.multiply.outer(out, c)
+        return out
+
+    def adjoint(self, G: np.ndarray) -> np.ndarray:
+        return G
+
+    def operator(self, G: np.ndarray) -> np.ndarray:
+        """The gradient tensor itself (input of the tensor polar)."""
+        return G
+
+    def block_gradient(self, G: np.ndarray, factors: list[np.ndarray], k: int) -> np.ndarray:
+        return mttkrp(self.operator(G), factors, k)
+
+    def block_lipschitz(self, factors: list[np.ndarray], k: int) -> float:
+        if factors[0].shape[1] == 0:
+            return 0.0
+        return float(np.linalg.norm(_hadamard_gram(factors, skip=k), 2))
+
+    def atom_inner(self, G: np.ndarray, columns: list[np.ndarray]) -> float:
+        """``⟨G, x¹∘…∘xᴷ⟩ = G ×₁ x¹ ⋯ ×_K xᴷ`` (contracted from the last mode, ``O(N)``)."""
+        t = self.operator(G)
+        for c in reversed(columns):
+            t = t @ np.asarray(c, dtype=float)
+        return float(t)
+
+    def atom_sqnorm(self, columns: list[np.ndarray]) -> float:
+        """``‖x¹∘…∘xᴷ‖² = Πₖ ‖xᵏ‖²``."""
+        out = 1.0
+        for c in columns:
+            out *= float(np.dot(c, c))
+        return out
+
+    def merge_parallel(self, factors: list[np.ndarray], tol: float = 1e-6) -> list[np.ndarray]:
+        """Merge slices that are parallel in every mode into one (never increases ``F``).
+
+        Slices ``i, j`` with ``Πₖ|cos(xᵢᵏ, xⱼᵏ)| ≥ 1 − tol`` are the same rank-one direction
+        ``d¹∘…∘dᴷ`` with signed magnitudes ``tᵢ, tⱼ``; one slice of magnitude ``tᵢ + tⱼ`` gives
+        the same output (up to the ``tol`` mismatch) and, for any norm gauges, a penalty
+        ``|tᵢ + tⱼ|Πκ(dᵏ) ≤ (|tᵢ| + |tⱼ|)Πκ(dᵏ)``.  Growth appends the polar maximizer, which at
+        a near-stationary point is often an existing direction: without merging, the rank
+        would count such copies.  The merged slice is balanced in ℓ2.
+        """
+        r = factors[0].shape[1]
+        if r < 2:
+            return factors
+        norms = np.array([np.linalg.norm(F, axis=0) for F in factors])
+        live = np.all(norms > 0, axis=0)
+        units = [F / np.where(n > 0, n, 1.0) for F, n in zip(factors, norms, strict=True)]
+        S = np.ones((r, r))
+        for U in units:
+            S = S * (U.T @ U)
+        t = np.prod(norms, axis=0)
+        order = np.argsort(-t, kind="stable")
+        keep = np.zeros(r, dtype=bool)
+        mag = t.copy()
+        done = ~live
+        for i in order:
+            if done[i]:
+                continue
+            done[i] = keep[i] = True
+            par = np.flatnonzero(~done & (np.abs(S[i]) >= 1 - tol))
+            if par.size:
+                mag[i] = t[i] + float(np.sum(np.sign(S[i, par]) * t[par]))
+                done[par] = True
+        if keep.sum() == int(live.sum()):
+            return factors
+        K = len(factors)
+        out = []
+        for k, U in enumerate(units):
+            scale = np.abs(mag) ** (1.0 / K)
+            if k == 0:
+                scale = scale * np.where(mag < 0, -1.0, 1.0)
+            out.append((U * scale)[:, keep])
+        return out
+
+    def subtract_atom(self, G: np.ndarray, s: float, columns: list[np.ndarray]) -> np.ndarray:
+        """``G − s·φ(x)`` (in place for a float64 array)."""
+        d = self.atom(columns)
+        if isinstance(G, np.ndarray) and G.dtype == np.float64 and G.flags.writeable:
+            G -= s * d
+            return G
+        return G - s * d
+
+
+class MaskedCPMap(CPMap):
+    """CP atoms observed on a boolean mask ``Ω`` (``True`` = observed): output ``P_Ω([[X]])``.
+
+    The output representation is the vector of model values at the observed entries in C order
+    (``Z[mask]``), so :class:`homfact.losses.SquaredLoss` on ``Y[mask]`` is the masked loss
+    ``½‖P_Ω(Y − [[X]])‖²``.  :meth:`operator` scatters a gradient vector into a dense tensor
+    that is zero off ``Ω``; the dense Lipschitz constant stays valid (``‖P_Ω‖ ≤ 1``).
+    """
+
+    def __init__(self, shape: tuple[int, ...], mask: np.ndarray):
+        super().__init__(shape)
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != self.shape:
+            raise ValueError(f"mask must have shape {self.shape}, got {mask.shape}")
+        self.mask = mask
+
+    @property
+    def nnz(self) -> int:
+        return int(self.mask.sum())
+
+    def forward(self, factors: list[np.ndarray]) -> np.ndarray:
+        return super().forward(factors)[self.mask]
+
+    def atom(self, columns: list[np.ndarray]) -> np.ndarray:
+        return super().atom(columns)[self.mask]
+
+    def operator(self, g: np.ndarray) -> np.ndarray:
+        T = np.zeros(self.shape)
+        T[self.mask] = g
+        return T
+
+    def adjoint(self, g: np.ndarray) -> np.ndarray:
+        return self.operator(g)
+
+    def atom_inner(self, g: np.ndarray, columns: list[np.ndarray]) -> float:
+        return float(np.dot(g, self.atom(columns)))
+
+    def atom_sqnorm(self, columns: list[np.ndarray]) -> float:
+        """``‖P_Ω(x¹∘…∘xᴷ)‖²`` (not the dense ``Πₖ‖xᵏ‖²``)."""
+        d = self.atom(columns)
+        return float(d @ d)
+
+    def subtract_atom(self, g: np.ndarray, s: float, columns: list[np.ndarray]) -> np.ndarray:
+        g -= s * self.atom(columns)
+        return g
+
+
+__all__ += ["CPMap", "MaskedCPMap", "khatri_rao", "mttkrp"]

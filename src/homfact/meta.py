@@ -17,9 +17,10 @@ import numpy as np
 from .certificate import Certificate, certificate_from_bound
 from .gauges import L2, Gauge, NonNegative
 from .losses import HuberLoss, Loss, SquaredLoss
-from .maps import Bilinear, MaskedBilinear
-from .polar import PolarBound, polar_solver_for
+from .maps import Bilinear, CPMap, MaskedBilinear
+from .polar import PolarBound, TensorPolar, polar_solver_for
 from .solvers import als_dense, als_masked, orthogonalize_l2, prox_linear
+from .solvers.cp_als import cp_als
 from .solvers.hals import hals
 from .solvers.huber_als import als_huber
 from .solvers.prox_linear import rebalance_columns
@@ -40,7 +41,9 @@ class Problem:
 
     ``local_solver`` is ``"auto"`` (ALS for the squared loss with ℓ2/ℓ2 bilinear atoms, block
     prox-linear otherwise), ``"als"``, ``"als-exact"`` (row-wise exact ALS for completion) or
-    ``"prox_linear"``.
+    ``"prox_linear"``.  CP tensor atoms (:class:`homfact.maps.CPMap`) with the squared loss and
+    ℓ2 gauges get ``"cp-als"`` (majorize–minimize CP-ALS on the product form) under ``"auto"``
+    and the :class:`homfact.polar.TensorPolar` bracket when no polar is given.
     """
 
     loss: Loss
@@ -57,10 +60,14 @@ class Problem:
         self.lam = float(self.lam)
         if len(self.gauges) != self.mapping.n_blocks:
             raise ValueError(f"need {self.mapping.n_blocks} gauges, got {len(self.gauges)}")
+        if self.polar is None and isinstance(self.mapping, CPMap):
+            self.polar = TensorPolar(tuple(self.gauges))
         if self.polar is None:
             self.polar = polar_solver_for(*self.gauges)
         if self.local_solver == "auto":
-            if self.is_nuclear_squared:
+            if self.is_cp_l2_squared:
+                self.local_solver = "cp-als"
+            elif self.is_nuclear_squared:
                 self.local_solver = "als"
             elif self.is_nuclear_huber:
                 self.local_solver = "als-huber"
@@ -68,7 +75,7 @@ class Problem:
                 self.local_solver = "hals"
             else:
                 self.local_solver = "prox_linear"
-        valid = ("als", "als-exact", "als-huber", "hals", "prox_linear")
+        valid = ("als", "als-exact", "als-huber", "hals", "prox_linear", "cp-als")
         if self.local_solver not in valid:
             raise ValueError(f"local_solver must be one of {valid}, got {self.local_solver!r}")
         if self.local_solver in ("als", "als-exact") and not self.is_nuclear_squared:
@@ -78,6 +85,21 @@ class Problem:
         if self.local_solver == "hals" and not self.is_nonnegative_squared:
             raise ValueError("hals needs the squared loss with NonNegative(L2) dense bilinear "
                              "atoms")
+        if self.local_solver == "cp-als" and not self.is_cp_l2_squared:
+            raise ValueError("cp-als needs the squared loss with CP atoms and L2 gauges "
+                             "(NonNegative(L2) allowed on a dense map)")
+
+    @property
+    def is_cp_l2_squared(self) -> bool:
+        """Squared loss and CP atoms with an ``L2`` gauge on every mode (dense or masked map),
+        or ``L2``/``NonNegative(L2)`` gauges on a dense map (MM CP-ALS handles both)."""
+        if not (type(self.loss) is SquaredLoss and isinstance(self.mapping, CPMap)):
+            return False
+        if all(type(g) is L2 for g in self.gauges):
+            return True
+        return type(self.mapping) is CPMap and all(
+            type(g) is L2 or (type(g) is NonNegative and type(g.base) is L2)
+            for g in self.gauges)
 
     @property
     def is_nuclear_squared(self) -> bool:
@@ -131,6 +153,10 @@ class Problem:
             res = als_huber(self.mapping, self.loss.y, *factors, self.lam,
                             delta=self.loss.delta, weight=self.loss.weight,
                             max_sweeps=max_sweeps, tol=tol, deadline=deadline)
+        elif self.local_solver == "cp-als":
+            res = cp_als(self.mapping, self.loss.y, factors, self.lam, max_sweeps=max_sweeps,
+                         tol=tol, deadline=deadline,
+                         nonnegative=tuple(g.nonnegative for g in self.gauges))
         elif self.local_solver == "prox_linear":
             res = prox_linear(self.loss, self.mapping, list(self.gauges), self.lam, factors,
                               max_sweeps=max_sweeps, tol=tol, deadline=deadline)
@@ -147,6 +173,8 @@ class Problem:
         """Rebalance every slice and drop slices whose ``θᵢ`` is negligible (whole slices)."""
         if factors[0].shape[1] == 0:
             return factors
+        if hasattr(self.mapping, "merge_parallel"):  # CP: fold copies of one atom together
+            factors = self.mapping.merge_parallel(factors)
         if all(type(g) is L2 for g in self.gauges) and len(factors) == 2:
             return list(orthogonalize_l2(*factors, prune_rtol=rtol,
                                          prune_atol=self.negligible_penalty))
@@ -211,11 +239,14 @@ def _append_atoms(problem: Problem, factors: list[np.ndarray], z: np.ndarray, g:
     p = problem.degree
     mapping, lam = problem.mapping, problem.lam
     quadratic = type(problem.loss) is SquaredLoss
+    # maps with a growth margin (CP) skip atoms whose value is within it of λ (see grow)
+    grow_thresh = lam * (1.0 + float(getattr(mapping, "growth_margin", 0.0)))
     for cols, _ in atoms[:room]:
         cols = [np.asarray(c, dtype=float) for c in cols]
         if quadratic:
             nrm2 = mapping.atom_sqnorm(cols)
-            s = max(0.0, (mapping.atom_inner(g, cols) - lam) / nrm2) if nrm2 > 0 else 0.0
+            inner = mapping.atom_inner(g, cols)
+            s = max(0.0, (inner - lam) / nrm2) if nrm2 > 0 and inner > grow_thresh else 0.0
             if s > 0:
                 g = mapping.subtract_atom(g, s, cols)
         else:
@@ -270,7 +301,8 @@ def _drop_negligible(problem: Problem, X: list[np.ndarray], cert: Certificate, r
 def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: float = 1e-6,
          max_rank: int | None = None, max_iter: int = 200, time_limit: float | None = None,
          polar_rtol: float | None = None, max_sweeps: int = 500, block_size: int = 16,
-         random_state=None, callback: Callable[[dict], None] | None = None) -> GrowResult:
+         random_state=None, callback: Callable[[dict], None] | None = None,
+         growth_rtol: float | None = None) -> GrowResult:
     """Descend → prune → polar → certify → grow, until certified or a budget runs out.
 
     Parameters
@@ -288,6 +320,13 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
         offers several candidates (ℓ2/ℓ2: the next singular pairs).  It doubles while every
         candidate is accepted and drops to 1 otherwise.
     callback : called with each history record.
+    growth_rtol : optional (squared loss only): an atom found by the polar (value ``ρ_lo > λ``)
+        that would lower the objective by at most ``growth_rtol·max(1, |P|)`` when appended
+        with its exact line search, ``(ρ_lo − λ)²/(2‖A(φ)‖²)``, is not appended: the loop
+        polishes by descent as when no atom is found, then stops with
+        ``stop_reason="negligible_growth"``.  The status stays as certified (``"not_optimal"``
+        when ``ρ_lo > λ(1+ε)``: a descent direction exists, but a negligible one).  ``None``
+        (the default) keeps the original behaviour.
     """
     if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
@@ -327,6 +366,15 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                 "elapsed": time.perf_counter() - t0,
             }
             history.append(record)
+            # growth_rtol: an atom above λ whose line-search decrease is negligible is treated
+            # as no atom (descent polishes, then the loop stops)
+            negligible = (growth_rtol is not None and cert.polar_lower > problem.lam
+                          and type(problem.loss) is SquaredLoss
+                          and (cert.polar_lower - problem.lam) ** 2 / (
+                              2.0 * problem.mapping.atom_sqnorm(list(bound.maximizer)))
+                          <= growth_rtol * max(1.0, abs(cert.objective)))
+            if negligible:
+                record["negligible_growth"] = True
             if cert.status == "global":
                 stop = "certified"
                 X, cert, record = _drop_negligible(problem, X, cert, record, tol=tol,
@@ -342,7 +390,10 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                 stop = "max_rank"
             else:
                 n_added = 0
-                if cert.polar_lower > problem.lam:
+                # maps may ask for a margin before growing (CP: an existing atom attains
+                # ⟨G, φ⟩ ≈ λ at stationarity, so a bracket polar would append near-duplicates)
+                grow_margin = float(getattr(problem.mapping, "growth_margin", 0.0))
+                if cert.polar_lower > problem.lam * (1.0 + grow_margin) and not negligible:
                     # a descent direction exists (status "not_optimal", or "unverified" when
                     # the polar exceeds λ by less than the status rule's ε): grow along it
                     room = int(min(k_cand, max_rank - rank))
@@ -378,6 +429,8 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                 else:
                     inner_tol = max(min(inner_tol, 1e-2 * cert.relative_gap) / 100,
                                     _INNER_TOL_FLOOR * tol)
+            if negligible and stop in ("polar_inconclusive", "stalled"):
+                stop = "negligible_growth"
             prev_gap = cert.relative_gap
             if callback is not None:
                 callback(record)

@@ -143,3 +143,135 @@ def _make_loss(y: np.ndarray, loss: str, delta: float, weight: float = 1.0):
     if loss == "huber":
         return HuberLoss(y, delta, weight)
     raise ValueError(f"loss must be 'squared' or 'huber', got {loss!r}")
+
+
+def check_tensor(Y, name: str = "Y", *, allow_missing: bool = True,
+                 min_ndim: int = 3) -> np.ndarray:
+    """Return ``Y`` as a float ``K``-way array (``K >= min_ndim``); NaN marks a missing entry.
+
+    Raises ``ValueError`` naming ``name`` for ragged nested sequences, arrays with fewer than
+    ``min_ndim`` dimensions, empty modes, infinite values, NaN when ``allow_missing`` is false,
+    no observed entry, and any slice (an index of one mode) with no observed entry (its factor
+    row would be undetermined).
+    """
+    if sp.issparse(Y):
+        raise TypeError(f"{name} must be a dense {min_ndim}-way (or higher) array, got a "
+                        "scipy.sparse matrix")
+    try:
+        A = np.asarray(Y, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a numeric K-way array with K >= {min_ndim} "
+                         f"(ragged or non-numeric input?): {exc}") from None
+    if A.ndim < min_ndim:
+        raise ValueError(f"{name} must be a K-way array with K >= {min_ndim} dimensions, got "
+                         f"{A.ndim} dimension(s) with shape {A.shape}")
+    if min(A.shape) == 0:
+        raise ValueError(f"{name} must have non-empty modes, got shape {A.shape}")
+    if np.any(np.isinf(A)):
+        raise ValueError(f"{name} contains infinite values (use NaN for missing entries)")
+    missing = np.isnan(A)
+    if missing.any():
+        if not allow_missing:
+            raise ValueError(f"{name} contains NaN values")
+        if missing.all():
+            raise ValueError(f"{name} has no observed entries (all values are NaN)")
+        for k in range(A.ndim):
+            axes = tuple(j for j in range(A.ndim) if j != k)
+            empty = np.flatnonzero(missing.all(axis=axes))
+            if empty.size:
+                raise ValueError(f"{name} has slices with no observed entry along mode {k} "
+                                 f"(indices {empty[:10].tolist()}"
+                                 f"{', ...' if empty.size > 10 else ''}); drop them first")
+    return A
+
+
+def cp_problem(Y, lam: float, *, gauges=None, nonnegative=False, local_solver: str = "auto",
+               polar=None) -> Problem:
+    """``min ½‖P_Ω(Y − [[X¹,…,Xᴷ]])‖² + λ Σᵢ Πₖ κₖ(xᵢᵏ)`` for a ``K``-way array ``Y``.
+
+    NaN entries of ``Y`` are missing (masked loss over the observed set ``Ω``; a dense map when
+    nothing is missing).  ``gauges``: one gauge per mode (default ``L2`` each); ``nonnegative``:
+    a bool or one bool per mode, wrapping that mode's gauge in :class:`NonNegative`.
+    """
+    from .gauges import NonNegative
+    from .maps import CPMap, MaskedCPMap
+
+    A = check_tensor(Y)
+    lam = check_lam(lam)
+    K = A.ndim
+    gs = [L2() for _ in range(K)] if gauges is None else list(gauges)
+    if len(gs) != K:
+        raise ValueError(f"gauges must hold one gauge per mode ({K}), got {len(gs)}")
+    nn = [bool(nonnegative)] * K if isinstance(nonnegative, bool | np.bool_) else \
+        [bool(v) for v in nonnegative]
+    if len(nn) != K:
+        raise ValueError(f"nonnegative must be a bool or {K} bools, got {len(nn)}")
+    gs = [NonNegative(g) if n and not g.nonnegative else g for g, n in zip(gs, nn, strict=True)]
+    observed = ~np.isnan(A)
+    if observed.all():
+        mapping, y = CPMap(A.shape), A
+    else:
+        mapping, y = MaskedCPMap(A.shape, observed), A[observed]
+    return Problem(SquaredLoss(y), mapping, tuple(gs), lam, polar=polar,
+                   local_solver=local_solver)
+
+
+__all__ += ["check_tensor", "cp_problem"]
+
+
+def cp_factors(factors, shape: tuple[int, ...] | None = None,
+               name: str = "factors") -> list[np.ndarray]:
+    """CP factors from any source as ``K`` float arrays ``n_k × r`` with the weights folded in.
+
+    Accepts a list/tuple of ``K`` 2-D arrays, a ``(weights, factors)`` pair, or a TensorLy
+    ``CPTensor`` (anything with ``.weights`` and ``.factors``, e.g. a ``parafac`` result; no
+    tensorly import is needed).  A weight ``wᵢ`` is folded in as ``|wᵢ|^{1/K}`` on every mode
+    (balanced columns, so the product-form penalty is not inflated by the split) and its sign
+    on the first mode: the represented tensor ``Σᵢ wᵢ aᵢ¹∘…∘aᵢᴷ`` is unchanged.
+    """
+    weights = None
+    if hasattr(factors, "factors") and hasattr(factors, "weights"):
+        weights, fs = factors.weights, factors.factors
+    elif (isinstance(factors, tuple | list) and len(factors) == 2
+          and isinstance(factors[1], tuple | list) and np.ndim(factors[0]) <= 1):
+        weights, fs = factors
+    else:
+        fs = factors
+    if not isinstance(fs, tuple | list) or len(fs) < 2:
+        raise ValueError(f"{name} must be a sequence of K >= 2 factor matrices, a "
+                         f"(weights, factors) pair or a tensorly CPTensor")
+    out = []
+    for k, F in enumerate(fs):
+        try:
+            F = np.array(F, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name}[{k}] must be a numeric 2-D array: {exc}") from None
+        if F.ndim == 1:
+            F = F[:, None]
+        if F.ndim != 2:
+            raise ValueError(f"{name}[{k}] must be a 2-D array, got shape {F.shape}")
+        if not np.all(np.isfinite(F)):
+            raise ValueError(f"{name}[{k}] contains NaN or infinite values")
+        out.append(F)
+    r = out[0].shape[1]
+    if any(F.shape[1] != r for F in out):
+        raise ValueError(f"all {name} must have the same number of columns, got "
+                         f"{[F.shape[1] for F in out]}")
+    if shape is not None:
+        if len(out) != len(shape):
+            raise ValueError(f"{name} must hold {len(shape)} factor matrices, got {len(out)}")
+        for k, (F, n) in enumerate(zip(out, shape, strict=True)):
+            if F.shape[0] != n:
+                raise ValueError(f"{name}[{k}] must have {n} rows, got shape {F.shape}")
+    if weights is not None:
+        w = np.asarray(weights, dtype=float).ravel()
+        if w.shape != (r,) or not np.all(np.isfinite(w)):
+            raise ValueError(f"weights of {name} must be {r} finite numbers, got {w.shape}")
+        K = len(out)
+        mag = np.abs(w) ** (1.0 / K)
+        out = [F * mag for F in out]
+        out[0] = out[0] * np.where(w < 0, -1.0, 1.0)
+    return out
+
+
+__all__ += ["cp_factors"]

@@ -1,6 +1,11 @@
 """Thin scikit-learn estimators built on the core parts."""
 
+from .cp import CPTensorFactorization
+from .dictionary import SparseDictionaryLearning
 from .low_rank import LowRankApproximation, MatrixCompletion
+from .nmf import NonnegativeFactorization
 from .robust_pca import RobustPCA
+from .structured import StructuredFactorization
 
-__all__ = ["LowRankApproximation", "MatrixCompletion", "RobustPCA"]
+__all__ = ["CPTensorFactorization", "LowRankApproximation", "MatrixCompletion",
+           "NonnegativeFactorization", "RobustPCA", "SparseDictionaryLearning", "StructuredFactorization"]

@@ -1,4 +1,4 @@
-"""Robust PCA: a low-rank part plus sparse gross errors, certified.
+"""Robust PCA: a low-rank part plus sparse gross errors, certified, then debiased.
 
 Split form (default)::
 
@@ -9,6 +9,29 @@ Minimizing over ``E`` in closed form (``E = soft(Y − UVᵀ, 1/γ)``) leaves th
 certified exactly like the core models; the dual point additionally satisfies ``‖Λ‖_∞ ≤ 1``
 (the ``E`` block's constraint).  ``loss="huber"`` uses ``Σ h_δ(Y − UVᵀ)`` with a free ``δ``
 instead.  Missing entries (NaN) are allowed: the loss is then summed over observed entries.
+
+Fitting has three parts:
+
+1. *Continuation* (warm start, not certified): proximal-gradient steps on the convex form
+   ``min_L w Σ h_δ(Y − L) + λ‖L‖_*``, ``L ← SVT_{λ/w}(P + clip(Y − P, ±δ))`` (step ``1/w``, the
+   inverse Lipschitz constant; FISTA extrapolation ``P`` restarted per stage), for Huber
+   thresholds ``δ`` shrinking geometrically from a robust scale of ``Y`` (1.4826·MAD) to the
+   target.  The singular-value thresholding uses a subspace iteration warm-started from the
+   previous iterate's singular vectors (one block power step per iteration), so an iteration
+   costs a few ``m×n×(rank + 10)`` products.
+2. *Certification*: :func:`homfact.meta.grow` on the requested problem from that start (local
+   descent, polar, duality gap, growth if the polar says so).  ``certificate_`` certifies the
+   factors ``certified_U_``, ``certified_V_`` returned by this step.
+3. *Debiasing refit* (``debias=True``, the default): the certified ``L`` is shrunk by the
+   nuclear norm (about ``λ/γ`` per singular value on the inliers).  Keeping the selected rank
+   ``r`` and the detected outlier support ``S = {|Y − L| > δ}``, the low-rank part is refit
+   without shrinkage, ``min_{rank(L) ≤ r} ‖P_{Ω∖S}(Y − L)‖²_F`` (least squares on the observed
+   inliers ``Ω∖S``), by alternating least squares with the entries outside ``Ω∖S`` imputed from
+   the current ``L`` (EM; monotone), switching to exact alternating least squares when EM
+   contracts slowly; ``S`` is re-detected from the refit residual (threshold
+   ``min(δ, 5σ̂)``, ``σ̂`` a robust scale of the inlier residuals) until it is stable (at most
+   3 rounds).  This is R softImpute's ``deBias`` idea (there: refitting the singular values)
+   carried to the robust setting; it assumes the certified rank is right (it is kept).
 """
 
 from __future__ import annotations
@@ -17,19 +40,267 @@ import numbers
 import time
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..gauges import soft_threshold
-from ..meta import grow
 from ..problems import check_lam, completion_problem, low_rank_problem, observed_entries
 from .low_rank import _FactorizationMixin
 
 __all__ = ["RobustPCA"]
 
+#: below this size (min(m, n)) the thresholding uses a dense SVD
+_DENSE_SVT_MAX = 64
+#: extra singular vectors kept by the warm-started subspace iteration
+_OVERSAMPLE = 10
+
+
+class _WarmSVT:
+    """Singular-value soft-thresholding ``SVT_τ(X) = Σ (σᵢ − τ)₊ uᵢvᵢᵀ``, warm-started.
+
+    Large matrices: a block subspace iteration ``Q = orth(X B)``, ``svd(QᵀX)`` on a basis ``B`` of
+    ``k = rank + 10`` right singular vectors kept from the previous call (one power step per call,
+    three after a fresh random start).  When every computed value exceeds ``τ`` the block is
+    doubled and the step repeated, so the rank is never capped by ``k``.  The result is an
+    approximation used only for warm starts; nothing is certified from it.
+    """
+
+    def __init__(self, shape: tuple[int, int], rng: np.random.Generator,
+                 basis: np.ndarray | None = None):
+        self.m, self.n = shape
+        self.rng = rng
+        self.dense = min(shape) <= _DENSE_SVT_MAX
+        k = min(_OVERSAMPLE, min(shape))
+        if basis is not None and basis.shape[1]:
+            self.B = self._pad(np.linalg.qr(basis)[0], basis.shape[1] + _OVERSAMPLE)
+            self.power = 2
+        else:
+            self.B = rng.standard_normal((self.n, k))
+            self.power = 3
+
+    def _pad(self, B: np.ndarray, k: int) -> np.ndarray:
+        k = min(k, min(self.m, self.n))
+        if B.shape[1] >= k:
+            return B[:, :k]
+        return np.column_stack([B, self.rng.standard_normal((self.n, k - B.shape[1]))])
+
+    def __call__(self, X: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if self.dense:
+            U, s, Vt = np.linalg.svd(X, full_matrices=False)
+            r = int(np.sum(s > tau))
+            return U[:, :r], s[:r] - tau, Vt[:r].T
+        while True:
+            B = self.B
+            for _ in range(self.power):
+                Q = np.linalg.qr(X @ B)[0]
+                B = X.T @ Q
+            Ub, s, Vt = np.linalg.svd(B.T, full_matrices=False)  # QᵀX = Bᵀ
+            r = int(np.sum(s > tau))
+            k = self.B.shape[1]
+            if r < k or k >= min(self.m, self.n):
+                break
+            self.B, self.power = self._pad(Vt.T, 2 * k), 3
+        self.B, self.power = self._pad(Vt[:r].T, r + _OVERSAMPLE), 1 if r else 3
+        return Q @ Ub[:, :r], s[:r] - tau, Vt[:r].T
+
+
+def _robust_scale(values: np.ndarray) -> float:
+    """``1.4826·median|y − median(y)|`` (the normal-consistent MAD); the RMS if that is 0."""
+    if values.size == 0:
+        return 0.0
+    mad = 1.4826 * float(np.median(np.abs(values - np.median(values))))
+    return mad if mad > 0 else float(np.sqrt(np.mean(values * values)))
+
+
+def _continuation(Y0: np.ndarray, obs: np.ndarray | None, lam: float, delta: float,
+                  weight: float | None, start: list[np.ndarray] | None,
+                  rng: np.random.Generator, deadline: float, max_rank: int | None = None,
+                  ratio: float = 0.3,
+                  stage_rtol: float = 0.1, final_rtol: float = 1e-6, max_stage_iter: int = 50,
+                  max_final_iter: int = 300) -> tuple[list[np.ndarray], list[dict]]:
+    """Warm start for ``min_L w Σ h_δ(Y − L) + λ‖L‖_*`` by FISTA along a path of thresholds.
+
+    ``weight=None`` is the split model: each stage ``δ_s`` solves the split problem with
+    ``γ_s = 1/δ_s`` (``w = 1/δ_s``), so its threshold ``λ/w = λδ_s`` shrinks with ``δ_s``.  A
+    Huber weight ``w`` is the split model with ``λ_split = λ/(wδ)`` (objective scaled by
+    ``wδ``), continued the same way; the last stage is the requested problem either way.
+    ``Y0`` holds 0 at missing entries (``obs`` false), where the gradient is 0.
+    A stage stops when the RMS change of ``L`` per step is below ``stage_rtol·δ_s`` (at most
+    ``max_stage_iter`` steps); the last stage (``δ_s = δ``) when the relative change
+    ``‖ΔL‖_F/‖L‖_F`` is below ``final_rtol`` (at most ``max_final_iter`` steps).
+    ``max_rank`` keeps only the top pairs of each thresholding.  Returns balanced factors
+    ``(U√s, V√s)`` and one record per stage.
+    """
+    m, n = Y0.shape
+    # w Σ h_δ + λ‖L‖_* is (w δ)·(split objective with γ = 1/δ and λ_split = λ/(w δ)): every
+    # stage is a split problem with γ_s = 1/δ_s and the same λ_split, threshold λ_split·δ_s
+    lam_split = lam if weight is None else lam / (weight * delta)
+    vals = Y0[obs] if obs is not None else Y0.ravel()
+    top = max(_robust_scale(vals), delta)
+    n_stages = 1 + (int(np.ceil(np.log(top / delta) / np.log(1.0 / ratio))) if top > delta
+                    else 0)
+    deltas = np.geomspace(top, delta, n_stages) if n_stages > 1 else np.array([delta])
+    if start is not None and start[0].shape[1]:
+        L = start[0] @ start[1].T
+        svt = _WarmSVT((m, n), rng, basis=start[1])
+    else:
+        L = np.zeros((m, n))
+        svt = _WarmSVT((m, n), rng)
+    U, s, V = np.zeros((m, 0)), np.zeros(0), np.zeros((n, 0))
+    records = []
+    sqrt_mn = np.sqrt(m * n)
+    P, X = np.empty((m, n)), np.empty((m, n))  # work arrays (each pass over m×n counts)
+    for k, d in enumerate(deltas):
+        final = k == len(deltas) - 1
+        tau = lam_split * d
+        L_prev, t_k, it = L, 1.0, 0
+        while True:
+            it += 1
+            t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t_k * t_k))
+            beta = (t_k - 1.0) / t_next
+            t_k = t_next
+            if beta > 0:  # P = L + β(L − L_prev)
+                np.subtract(L, L_prev, out=P)
+                P *= beta
+                P += L
+            else:
+                P[...] = L
+            np.subtract(Y0, P, out=X)  # X = P + clip(Y − P, ±δ) (0 step where missing)
+            np.clip(X, -d, d, out=X)
+            if obs is not None:
+                X *= obs
+            X += P
+            U, s, V = svt(X, tau)
+            if max_rank is not None and s.shape[0] > max_rank:  # rank cap: keep the top pairs
+                U, s, V = U[:, :max_rank], s[:max_rank], V[:, :max_rank]
+            L_new = (U * s) @ V.T
+            np.subtract(L_new, L, out=X)
+            change = float(np.linalg.norm(X))
+            if beta > 0 and float(np.vdot(P, X)) - float(np.vdot(L_new, X)) > 0:
+                t_k = 1.0  # adaptive restart (O'Donoghue & Candès 2015): momentum points uphill
+            L_prev, L = L, L_new
+            if time.perf_counter() > deadline:
+                break
+            if final:
+                if change <= final_rtol * float(np.linalg.norm(L)) or it >= max_final_iter:
+                    break
+            elif change <= stage_rtol * d * sqrt_mn or it >= max_stage_iter:
+                break
+        records.append({"delta": float(d), "rank": int(s.shape[0]), "n_iter": it,
+                        "status": "warm start (not certified)"})
+        if time.perf_counter() > deadline:
+            break
+    root = np.sqrt(s)
+    return [U * root, V * root], records
+
+
+def _masked_lstsq_rows(Y0: np.ndarray, inl: np.ndarray, out_mask: sp.csr_matrix,
+                       V: np.ndarray) -> np.ndarray:
+    """Row-wise least squares ``uᵢ = argmin Σ_{j: inl[i,j]} (Yᵢⱼ − uᵀvⱼ)²`` for every row ``i``.
+
+    The Gram matrices are downdated from the full one, ``Gᵢ = VᵀV − Σ_{j ∉ Iᵢ} vⱼvⱼᵀ``, through the
+    sparse mask of excluded entries (``O(|excluded|·r²)``), then solved as one batch (a ridge of
+    ``1e-13·tr(VᵀV)/r`` keeps rows with fewer than ``r`` inliers solvable).
+    """
+    r = V.shape[1]
+    G = V.T @ V
+    down = np.empty((Y0.shape[0], r, r))
+    for a in range(r):
+        down[:, a, :] = out_mask @ (V * V[:, a:a + 1])
+    gram = G[None] - down
+    gram += (1e-13 * max(float(np.trace(G)), 1e-300) / r) * np.eye(r)
+    rhs = np.where(inl, Y0, 0.0) @ V
+    return np.linalg.solve(gram, rhs[:, :, None])[:, :, 0]
+
+
+def _debias(Y0: np.ndarray, obs: np.ndarray | None, U: np.ndarray, V: np.ndarray,
+            delta: float, shrink: float, *, rtol: float = 1e-10, max_iter: int = 50,
+            max_rounds: int = 3, n_mads: float = 5.0,
+            switch_rate: float = 0.3) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Rank-``r`` least-squares refit of ``L = UVᵀ`` on the observed inliers (module doc, 3.).
+
+    Start: the certified ``L = Σ sᵢ uᵢvᵢᵀ`` with its singular values *unshrunk*, ``sᵢ + shrink``
+    (``shrink = λ/w``, the threshold of the nuclear-norm prox).  Inliers
+    ``I = Ω ∩ {|Y − L| ≤ t}`` with ``t = δ`` in the first round, then
+    ``t = min(δ, max(n_mads·σ̂, t₀))`` with ``σ̂ = 1.4826·median_I |Y − L|`` (so gross errors
+    smaller than ``δ`` are caught when the inliers fit much better than ``δ``, e.g. noise-free
+    data) and the floor ``t₀ = 100·rtol·RMS(L)`` (the refit's own accuracy).  Each round
+    minimizes ``‖P_I(Y − UVᵀ)‖²`` by EM steps (``X = P_I(Y) + P_{I^c}(UVᵀ)``, then
+    ``U ← XV(VᵀV)⁻¹``, ``V ← XᵀU(UᵀU)⁻¹``, re-imputing between the halves: two ``m×n×r``
+    products) and, once EM's contraction per step exceeds ``switch_rate``, by exact
+    alternating least squares (every row's and column's problem solved exactly,
+    :func:`_masked_lstsq_rows`: dearer steps, much faster rate); both never increase the
+    objective.  A round ends when ``‖ΔL‖_F ≤ rtol·‖L‖_F``; rounds stop when ``I`` is unchanged.
+    Returns balanced factors (orthogonal columns, ``‖uᵢ‖ = ‖vᵢ‖``) and a summary.
+    """
+    Qu, Ru = np.linalg.qr(U)
+    Qv, Rv = np.linalg.qr(V)
+    W, sv, Xt = np.linalg.svd(Ru @ Rv.T)
+    U, V = Qu @ W * (sv + shrink), Qv @ Xt.T
+    Z = U @ V.T
+    observed = np.ones(Y0.shape, dtype=bool) if obs is None else obs
+    r = U.shape[1]
+    thresh = delta
+    inl = observed & (np.abs(Y0 - Z) <= thresh)
+    n_iter = rounds = 0
+    converged = False
+    n_exact = 0
+    for rounds in range(1, max_rounds + 1):
+        converged = False
+        excluded = excluded_t = None
+        previous = np.inf
+        for _ in range(max_iter):
+            n_iter += 1
+            if excluded is None:  # EM step: impute the excluded entries from L, then ALS
+                X = np.where(inl, Y0, Z)
+                U = np.linalg.solve(V.T @ V, (X @ V).T).T
+                X = np.where(inl, Y0, U @ V.T)
+                V = np.linalg.solve(U.T @ U, (X.T @ U).T).T
+            else:  # exact ALS step
+                n_exact += 1
+                U = _masked_lstsq_rows(Y0, inl, excluded, V)
+                V = _masked_lstsq_rows(Y0.T, inl.T, excluded_t, U)
+            Z_new = U @ V.T
+            change = float(np.linalg.norm(Z_new - Z))
+            Z = Z_new
+            if not np.isfinite(change):
+                raise np.linalg.LinAlgError("the refit diverged (non-finite values)")
+            if change <= rtol * float(np.linalg.norm(Z)):
+                converged = True
+                break
+            if excluded is None and change > switch_rate * previous:
+                # EM contracts slowly here: switch to exact ALS (dearer steps, faster rate)
+                excluded = sp.csr_matrix(~inl, dtype=float)
+                excluded_t = sp.csr_matrix(excluded.T)
+            previous = change
+        if rounds == max_rounds:
+            break
+        R = np.abs(Y0 - Z)
+        r_inl = R[inl]
+        sigma = 1.4826 * float(np.median(r_inl)) if r_inl.size else 0.0
+        floor = max(100.0 * rtol * float(np.linalg.norm(Z)) / np.sqrt(Z.size),
+                    0.1 * float(r_inl.max(initial=0.0)))
+        new = observed & (R <= min(delta, max(n_mads * sigma, floor)))
+        if (np.array_equal(new, inl) or new.sum(axis=1).min() < r
+                or new.sum(axis=0).min() < r):
+            break  # stable, or a row/column would keep fewer than r inliers
+        thresh, inl = min(delta, max(n_mads * sigma, floor)), new
+    Qu, Ru = np.linalg.qr(U)
+    Qv, Rv = np.linalg.qr(V)
+    W, sv, Xt = np.linalg.svd(Ru @ Rv.T)
+    root = np.sqrt(sv)
+    R = np.where(inl, Y0 - Z, 0.0)
+    info = {"n_iter": n_iter, "n_exact_als": n_exact, "rounds": rounds, "converged": converged,
+            "threshold": float(thresh), "n_inliers": int(inl.sum()),
+            "n_outliers": int((observed & ~inl).sum()),
+            "inlier_rms_residual": float(np.sqrt(np.sum(R * R) / max(int(inl.sum()), 1))),
+            "outlier_mask": observed & ~inl}
+    return (Qu @ W) * root, (Qv @ Xt.T) * root, info
+
 
 class RobustPCA(_FactorizationMixin, BaseEstimator):
-    """Certified robust PCA ``Y ≈ U_ @ V_.T + sparse_``.
+    """Certified robust PCA ``Y ≈ low_rank_ + sparse_``, with a debiasing refit by default.
 
     Parameters
     ----------
@@ -45,27 +316,55 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
     delta : float, default=1.0
         Huber threshold for ``loss="huber"``.
     init, rank, max_rank, tol, max_iter, time_limit, random_state, verbose
-        As in :class:`homfact.LowRankApproximation`.
+        As in :class:`homfact.LowRankApproximation`; ``time_limit`` covers the warm start and
+        the certification together (the refit, a few least-squares sweeps, runs after them).
     continuation : bool, default=True
-        Solve a sequence of problems with the Huber threshold shrinking geometrically from the
-        data's scale to its target (warm starts); only the last one, the requested problem,
-        is certified to ``tol`` and reported.  Without it, small thresholds converge slowly.
+        Warm-start the certified solve by proximal-gradient continuation over Huber thresholds
+        shrinking geometrically from the data's robust scale to the target (module doc, 1.).
+        Without it :func:`homfact.meta.grow` starts from ``init`` directly; small thresholds
+        then converge slowly.
+    debias : bool, default=True
+        Refit the low-rank part at the certified rank without the nuclear-norm shrinkage, by
+        least squares on the detected inliers (module doc, 3.), and report the refit in
+        ``U_``, ``V_``, ``sparse_``.  This is the default because the certified solution is
+        biased towards zero by about ``λ/γ`` per singular value (relative error about
+        ``λ/(γσ)``), which the refit removes: on noise-free low-rank-plus-sparse data it
+        recovers ``L`` to rounding error.  ``debias=False`` reports the certified solution.
+        The refit runs whatever the certificate's status and keeps the certified rank; it
+        carries no certificate of its own.
 
     Attributes
     ----------
-    U_, V_ : factors of the low-rank part; ``low_rank_`` is ``U_ @ V_.T`` (computed on access).
+    U_, V_ : ndarray of shape (m, rank_), (n, rank_)
+        Balanced factors of the reported low-rank part: the debiased refit when ``debias`` is
+        true, else the certified factors.  ``low_rank_`` is ``U_ @ V_.T`` (computed on access).
     sparse_ : ndarray (m, n)
-        Gross errors ``E`` (0 at missing entries).
-    rank_, certificate_, history_, n_iter_, stop_reason_, lam_
-        As in LowRankApproximation, for the final (requested) problem.
+        Reported gross errors (0 at missing entries).  Debiased: the residual ``Y − low_rank_``
+        on the detected outliers ``|Y − low_rank_| > δ`` and 0 elsewhere; certified:
+        ``soft(Y − UVᵀ, δ)``, the minimizing ``E`` of the split objective.
+    certified_U_, certified_V_, certified_sparse_ : the certified solution ``(U, V, E)``;
+        ``certified_low_rank_`` is ``certified_U_ @ certified_V_.T``.  With ``debias=False``
+        they are the same arrays as ``U_``, ``V_``, ``sparse_``.
+    certificate_ : homfact.Certificate
+        Certificate of the *certified* factors ``certified_U_``, ``certified_V_`` for the split
+        (or Huber) objective — not of the debiased refit, which solves a different
+        (non-convex, fixed-rank) problem and carries no certificate.
+    debiased_ : bool
+        Whether ``U_``, ``V_``, ``sparse_`` hold the refit.
+    debias_info_ : dict or None
+        Refit summary: ALS iterations, support rounds, convergence, numbers of inliers and
+        outliers, RMS residual on the inliers; ``None`` without a refit.
+    rank_, history_, n_iter_, stop_reason_, lam_
+        As in LowRankApproximation, for the certified (final) problem; the refit keeps the rank.
     continuation_ : list of dict
-        Threshold, rank, status and outer iterations of each earlier continuation stage.
+        Threshold, rank and iterations of each warm-start stage (not certified).
     """
 
     def __init__(self, lam="auto", *, gamma=100.0, loss="split", delta=1.0, init="zero",
                  rank=None, max_rank=None, tol=1e-6, max_iter=200, time_limit=None,
-                 random_state=None, verbose=False, continuation=True):
+                 random_state=None, verbose=False, continuation=True, debias=True):
         self.continuation = continuation
+        self.debias = debias
         self.lam = lam
         self.gamma = gamma
         self.loss = loss
@@ -91,6 +390,9 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
                 raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
         if self.loss not in ("split", "huber"):
             raise ValueError(f"loss must be 'split' or 'huber', got {self.loss!r}")
+        for name in ("continuation", "debias"):
+            if not isinstance(getattr(self, name), bool | np.bool_):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         saved, self.lam = self.lam, 1.0
         try:
             super()._check_params()
@@ -98,7 +400,7 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
             self.lam = saved
 
     def fit(self, Y, y=None):
-        """Fit ``Y`` (ndarray; NaN marks a missing entry)."""
+        """Fit ``Y`` (ndarray; NaN marks a missing entry): continuation, certify, debias."""
         self._check_params()
         try:
             A = np.asarray(Y, dtype=float)
@@ -106,6 +408,8 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
             raise TypeError(f"Y must be a numeric 2-D array: {exc}") from None
         if A.ndim != 2:
             raise ValueError(f"Y must be a 2-D array, got {A.ndim} dimension(s)")
+        if A.size == 0:
+            raise ValueError(f"Y must be non-empty, got shape {A.shape}")
         if np.any(np.isinf(A)):
             raise ValueError("Y contains infinite values (use NaN for missing entries)")
         self.lam_ = float(np.sqrt(max(A.shape))) if isinstance(self.lam, str) else float(self.lam)
@@ -114,42 +418,42 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
         else:
             weight, delta = 1.0, float(self.delta)
         missing = np.isnan(A)
+        if missing.all():
+            raise ValueError("Y has no observed (non-NaN) entry")
         obs = observed_entries(A) if missing.any() else None
+        observed = ~missing if missing.any() else None
+        Y0 = np.where(missing, 0.0, A)
         rms = float(np.sqrt(np.nanmean(A * A)))
         factors = self._initial_factors(A.shape, rms)
-        # Continuation: with a small threshold δ the low-rank block moves by at most δ per
-        # sweep, so the problem is solved first for a large δ (the residual's scale) and δ is
-        # shrunk geometrically to its target with warm starts; only the last stage, the
-        # requested problem, is certified to `tol` (earlier stages to 1e-3).
-        scale = float(np.nanstd(A)) or 1.0
-        deltas = [delta]
-        if self.continuation and scale > delta:
-            deltas = list(np.geomspace(scale, delta, max(2, int(np.ceil(np.log10(scale / delta)
-                                                                          * 3)) + 1)))
-        self.continuation_ = []
         start = time.perf_counter()
-        for k, d in enumerate(deltas):
-            final = k == len(deltas) - 1
-            w = weight if self.loss == "huber" else 1.0 / d
-            problem = self._problem(A, obs, d, w)
-            if final:
-                budget = self.time_limit
-                if budget is not None:
-                    budget = max(budget - (time.perf_counter() - start), 1e-3)
-                self._run(problem, factors, "RobustPCA", time_limit=budget)
-            else:
-                left = None
-                if self.time_limit is not None:  # the budget covers all stages together
-                    left = max(self.time_limit - (time.perf_counter() - start), 1e-3)
-                res = grow(problem, factors, tol=1e-3, max_rank=self.max_rank,
-                           max_iter=self.max_iter, time_limit=left,
-                           random_state=self.random_state)
-                factors = res.factors
-                self.continuation_.append({"delta": float(d), "rank": res.rank,
-                                           "status": res.certificate.status,
-                                           "n_iter": res.n_iter})
+        deadline = np.inf if self.time_limit is None else start + float(self.time_limit)
+        self.continuation_ = []
+        if self.continuation:
+            rng = np.random.default_rng(self.random_state)
+            factors, self.continuation_ = _continuation(
+                Y0, observed, self.lam_, delta, None if self.loss == "split" else weight,
+                factors, rng, deadline, max_rank=self.max_rank,
+                final_rtol=1e-2 * float(self.tol))
+        budget = None
+        if self.time_limit is not None:  # the budget covers all parts together
+            budget = max(self.time_limit - (time.perf_counter() - start), 1e-3)
+        self._run(self._problem(A, obs, delta, weight), factors, "RobustPCA", time_limit=budget)
+        self.certified_U_, self.certified_V_ = self.U_, self.V_
         R = np.where(missing, 0.0, A - self.U_ @ self.V_.T)
-        self.sparse_ = soft_threshold(np.nan_to_num(R), delta)
+        self.certified_sparse_ = soft_threshold(R, delta)
+        self.sparse_ = self.certified_sparse_
+        self.debiased_, self.debias_info_ = False, None
+        if self.debias and self.rank_ > 0:
+            try:
+                U, V, info = _debias(Y0, observed, self.U_, self.V_, delta,
+                                     self.lam_ / weight)
+            except np.linalg.LinAlgError as exc:  # keep the certified solution, say why
+                self.debias_info_ = {"failed": str(exc)}
+            else:
+                outliers = info.pop("outlier_mask")
+                self.U_, self.V_, self.debias_info_ = U, V, info
+                self.debiased_ = True
+                self.sparse_ = np.where(outliers, Y0 - U @ V.T, 0.0)
         self.n_features_in_ = A.shape[1]
         return self
 
@@ -160,6 +464,12 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
 
     @property
     def low_rank_(self) -> np.ndarray:
-        """The low-rank part ``U_ @ V_.T``."""
+        """The reported low-rank part ``U_ @ V_.T`` (debiased when ``debiased_``)."""
         check_is_fitted(self, "U_")
         return self.U_ @ self.V_.T
+
+    @property
+    def certified_low_rank_(self) -> np.ndarray:
+        """The certified low-rank part ``certified_U_ @ certified_V_.T``."""
+        check_is_fitted(self, "certified_U_")
+        return self.certified_U_ @ self.certified_V_.T

@@ -1,0 +1,514 @@
+"""Width growth by the polar: ``hf.nn.GrowingNetwork`` (classifier / regressor).
+
+Objective (mean loss over the ``N`` samples, ``V`` = inputs, with a constant column when
+``fit_bias``)::
+
+    F(X) = ℓ( Σᵢ φ(V; Xᵢ) ) + λ Σᵢ θ(Xᵢ),     θ = Πₖ ‖Xᵢᵏ‖_F  (degree-matched).
+
+Loop (DESIGN §4): full-batch descent → rebalance → prune vanished subnetworks → polar
+``Ω°(G)``, ``G = −∇ℓ(Z)`` → certificate (DESIGN §2) → if the polar's lower bound exceeds
+``λ(1+ε)`` append ``s^{1/K}·x*`` with ``s = argmin_{s≥0} ℓ(Z + s φ(V; x*)) + λ s`` (convex line
+search), else stop.  ``"global"`` is reported only with a valid upper bound on the polar (exact
+arc enumeration for the two-layer unit with ≤ 2 input columns, or a bound that happens to be
+below ``λ``) and a small duality gap (squared, cross-entropy, squared-hinge losses).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+
+from ..certificate import Certificate, decide_status
+from ..polar import PolarBound
+from .homogeneity import DegreeMismatchWarning, homogeneity_report
+from .losses import NetLoss, make_loss
+from .modules import ParallelSubnetworks, conv_subnetwork, relu_chain, relu_unit
+from .polar import relu_unit_polar, subnetwork_polar
+from .regularizers import ProductOfNorms, Regularizer, WeightDecay, make_regularizer
+from .training import objective, refine_output_weights, train_full_batch
+
+__all__ = ["GrowingClassifier", "GrowingNetwork", "GrowingRegressor", "polar_check"]
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def _resolve_device(device) -> torch.device:
+    if device is None:
+        return torch.device("cpu")
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _chain_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor) -> float:
+    """``‖G‖_F ‖V‖₂`` for bias-free ReLU chains (``inf`` for other families)."""
+    kind = getattr(model.make_subnetwork, "kind", "custom")
+    if kind not in ("relu_unit", "relu_chain"):
+        return math.inf
+    return float(G.norm()) * float(torch.linalg.matrix_norm(V, ord=2)) * (1 + 1e-10)
+
+
+def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,
+                  n_starts: int = 32, n_iter: int = 100, exact: bool | str = "auto",
+                  generator: torch.Generator | None = None) -> PolarBound:
+    """Polar bracket for the model's subnetwork family; the maximizer is given as one tensor
+    per layer, shaped like one subnetwork's parameters, with unit Frobenius norms."""
+    kind = getattr(model.make_subnetwork, "kind", "custom")
+    shapes = [p.shape[1:] for p in model.params]
+    if kind == "relu_unit":
+        b = relu_unit_polar(V, G, n_starts=n_starts, n_iter=n_iter, exact=exact,
+                            generator=generator)
+        w, a = b.maximizer
+        return PolarBound(lower=b.lower, upper=b.upper, method=b.method,
+                          maximizer=(w.reshape(shapes[0]), a.reshape(shapes[1])))
+    return subnetwork_polar(model, V, G, n_starts=n_starts, n_iter=n_iter,
+                            upper=_chain_upper(model, V, G), warm=list(model.params))
+
+
+def _certificate(loss: NetLoss, z: torch.Tensor, t: torch.Tensor, g: torch.Tensor,
+                 bound: PolarBound, objective_value: float, lam: float, tol: float,
+                 polar_rtol: float, matched: bool) -> Certificate:
+    """DESIGN §2 certificate; without a matched degree no dual point is claimed."""
+    if matched and bound.has_upper and loss.has_dual:
+        c_max = 1.0 if bound.upper <= lam else lam / bound.upper
+        c, lower = loss.dual(z, t, g, c_max)
+    else:
+        c, lower = 0.0, -math.inf
+    gap = max(objective_value - lower, 0.0)
+    rel = gap / max(1.0, abs(objective_value))
+    upper = bound.upper if matched else math.inf
+    status = decide_status(bound.lower if matched else -math.inf, upper, lam, rel, tol,
+                           polar_rtol)
+    return Certificate(objective=float(objective_value), lower_bound=float(lower),
+                       gap=float(gap), relative_gap=float(rel), polar_lower=float(bound.lower),
+                       polar_upper=float(bound.upper), lam=float(lam), dual_scale=float(c),
+                       status=status, method=bound.method, tol=float(tol))
+
+
+def _finite_step(model, V, T, loss, reg, lam, bound) -> tuple[float, list[torch.Tensor]]:
+    """Best objective decrease from appending ``t·x*`` (any degrees): grid + refine on ``t``."""
+    with torch.no_grad():
+        z = model(V)
+        base = float(loss.value(z, T) + (lam * reg(model) if model.width else 0.0))
+        xs = [x.unsqueeze(0) for x in bound.maximizer]
+        d = model.evaluate_subnetworks(xs, V)[0]
+        p = model.n_layers
+        tmp = ParallelSubnetworks(model.make_subnetwork, 0, device=model.device,
+                                  dtype=model.dtype)
+        tmp.add_subnetworks([x for x in xs])
+        theta1 = float(reg(tmp))                       # θ of the unit-norm atom
+        q = reg.degree(model)
+
+        def f(t: float) -> float:
+            return float(loss.value(z + (t ** p) * d, T)) + lam * (t ** q) * theta1 - base
+
+        ts = np.geomspace(1e-3, 1e3, 61)
+        vals = [f(t) for t in ts]
+        j = int(np.argmin(vals))
+        lo, hi = ts[max(j - 1, 0)], ts[min(j + 1, len(ts) - 1)]
+        for _ in range(60):  # golden refine around the best grid point
+            m1, m2 = lo + 0.382 * (hi - lo), lo + 0.618 * (hi - lo)
+            if f(m1) < f(m2):
+                hi = m2
+            else:
+                lo = m1
+        t = 0.5 * (lo + hi)
+        best = min(vals[j], f(t))
+        t = t if f(t) <= vals[j] else ts[j]
+    return best, [t * x for x in xs]
+
+
+def polar_check(model: ParallelSubnetworks, X, y_targets: torch.Tensor, loss: str | NetLoss,
+                regularizer: str | Regularizer, lam: float, *, n_starts: int = 32,
+                n_iter: int = 100, polar_rtol: float = 1e-3) -> dict:
+    """Is ``model`` (at a stationary point of ``ℓ + λΘ``) improvable by adding a subnetwork?
+
+    Solves the polar for ``G = −∇ℓ(Z)``.  With a degree-matched regularizer the point is
+    flagged ``not_optimal`` iff ``Ω°_lower > λ(1+ε)`` (a descent direction exists).  With a
+    mismatched one (weight decay on ``K ≥ 3`` layers) a first-order test is vacuous (the new
+    subnetwork costs ``t²`` but gains ``t^K``), so it is flagged iff a *finite* step
+    ``t·x*`` along the polar maximizer lowers ``ℓ + λΘ`` (a better point is exhibited).
+    Returns ``dict(polar_lower, polar_upper, flagged, decrease, matched, step)`` where ``step``
+    is the best finite step ``t·x*`` (stacked tensors for :meth:`add_subnetworks`) and
+    ``decrease`` the objective change it gives.
+    """
+    loss = make_loss(loss)
+    reg = make_regularizer(regularizer)
+    V = torch.as_tensor(X, device=model.device, dtype=model.dtype)
+    with torch.no_grad():
+        z = model(V)
+    g = loss.neg_gradient(z, y_targets)
+    bound = network_polar(model, V, g, n_starts=n_starts, n_iter=n_iter)
+    matched = reg.degree(model) == model.n_layers
+    decrease, new = _finite_step(model, V, y_targets, loss, reg, lam, bound)
+    if matched:
+        flagged = bound.lower > lam * (1.0 + polar_rtol)
+    else:
+        with torch.no_grad():
+            base = float(objective(model, V, y_targets, loss, reg, lam))
+        flagged = decrease < -1e-9 * max(1.0, abs(base))
+    return {"polar_lower": bound.lower, "polar_upper": bound.upper, "flagged": bool(flagged),
+            "decrease": float(decrease), "matched": bool(matched), "step": new}
+
+
+class GrowingNetwork(BaseEstimator):
+    r"""A sum of positively homogeneous subnetworks grown by the polar, with a certificate.
+
+    Parameters
+    ----------
+    task : ``"classification"`` or ``"regression"``.
+    loss : ``"cross_entropy"`` (default for classification), ``"squared"`` (default for
+        regression; one-hot targets for classification), ``"squared_hinge"`` (one-vs-rest) or
+        ``"hinge"`` (multiclass, no duality gap).
+    subnetwork : ``"relu_unit"`` (two-layer network ``(Vw)₊aᵀ``, one unit per subnetwork),
+        ``"relu_chain"`` (``depth`` layers of width ``hidden``), ``"conv"`` (needs
+        ``image_size``) or a callable returning an ``nn.Module`` (a bias-free, positively
+        homogeneous subnetwork; checked).
+    depth, hidden : depth and hidden width of ``"relu_chain"``.
+    image_size, channels : geometry of ``"conv"`` (square single-channel images, flattened).
+    lam : ``λ > 0``.
+    regularizer : ``"product_of_norms"`` (degree-matched, certified) or ``"weight_decay"``
+        (degree 2: matched only for two layers; a :class:`DegreeMismatchWarning` otherwise).
+    fit_bias : append a constant input column (a first-layer bias, regularized, homogeneous).
+    init_width, max_width, max_growth : initial width (``>= 1``), width cap, growth steps.
+    tol, polar_rtol : relative-gap and polar tolerances of the status rule (DESIGN §2).
+    polar_starts, polar_iter, exact_polar : polar solver settings (``exact_polar="auto"``:
+        exact arc enumeration for ``"relu_unit"`` when ``V`` has ≤ 2 columns).
+    descent_iter, optimizer, lr : local descent (L-BFGS or Adam, full batch).
+    prune_tol : a subnetwork with ``θᵢ ≤ prune_tol·Σθ`` is removed.
+    device : ``None``/``"cpu"``, ``"cuda"``, ``"auto"`` or a ``torch.device``.
+    dtype : ``"float64"`` (default; needed for tight certificates) or ``"float32"``.
+    random_state : seed for the initial subnetworks and polar starts.
+
+    Attributes
+    ----------
+    model_ : the fitted :class:`ParallelSubnetworks`; width_ : its final width;
+    certificate_ : :class:`homfact.certificate.Certificate`; history_ : list of dicts per
+    growth step (width, objective, polar bounds, status, time); classes_ (classification).
+    """
+
+    def __init__(self, task: str = "classification", loss: str | None = None,
+                 subnetwork="relu_unit", depth: int = 3, hidden: int = 1,
+                 image_size: int | None = None, channels: tuple[int, ...] = (4, 8),
+                 lam: float = 1e-3, regularizer: str = "product_of_norms",
+                 fit_bias: bool = False, init_width: int = 1, max_width: int = 256,
+                 max_growth: int = 100, tol: float = 1e-5, polar_rtol: float = 1e-3,
+                 polar_starts: int = 32, polar_iter: int = 100, exact_polar="auto",
+                 descent_iter: int = 500, optimizer: str = "lbfgs", lr: float = 1e-2,
+                 prune_tol: float = 1e-6, device=None, dtype: str = "float64",
+                 random_state: int | None = None, verbose: bool = False):
+        self.task = task
+        self.loss = loss
+        self.subnetwork = subnetwork
+        self.depth = depth
+        self.hidden = hidden
+        self.image_size = image_size
+        self.channels = channels
+        self.lam = lam
+        self.regularizer = regularizer
+        self.fit_bias = fit_bias
+        self.init_width = init_width
+        self.max_width = max_width
+        self.max_growth = max_growth
+        self.tol = tol
+        self.polar_rtol = polar_rtol
+        self.polar_starts = polar_starts
+        self.polar_iter = polar_iter
+        self.exact_polar = exact_polar
+        self.descent_iter = descent_iter
+        self.optimizer = optimizer
+        self.lr = lr
+        self.prune_tol = prune_tol
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _loss_name(self) -> str:
+        if self.task not in ("classification", "regression"):
+            raise ValueError(f"task must be 'classification' or 'regression', got {self.task!r}")
+        name = self.loss if self.loss is not None else (
+            "cross_entropy" if self.task == "classification" else "squared")
+        make_loss(name)
+        if self.task == "regression" and name != "squared":
+            raise ValueError(f"loss={name!r} is a classification loss; task='regression' needs "
+                             "loss='squared'")
+        return name
+
+    def _check_params(self) -> None:
+        lam = self.lam
+        if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not (
+                math.isfinite(lam) and lam > 0):
+            raise ValueError(f"lam must be a positive finite number, got {lam!r}")
+        for name in ("init_width", "max_width", "max_growth", "descent_iter", "polar_starts",
+                     "polar_iter"):
+            v = getattr(self, name)
+            lo = 0 if name == "max_growth" else 1
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
+                raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+        if self.init_width > self.max_width:
+            raise ValueError("init_width must be <= max_width")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
+
+    def _validate_X(self, X) -> np.ndarray:
+        if isinstance(X, torch.Tensor):
+            X = X.detach().cpu().numpy()
+        try:
+            X = np.asarray(X, dtype=float)
+        except (TypeError, ValueError) as exc:
+            raise TypeError("X must be a numeric array of shape (n_samples, n_features)") from exc
+        if X.ndim != 2 or X.shape[0] == 0 or X.shape[1] == 0:
+            raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
+        if not np.all(np.isfinite(X)):
+            raise ValueError("X contains NaN or infinity")
+        return X
+
+    def _validate_y(self, y, n: int, loss_name: str):
+        if isinstance(y, torch.Tensor):
+            y = y.detach().cpu().numpy()
+        y = np.asarray(y)
+        if y.shape[0] != n:
+            raise ValueError(f"y has {y.shape[0]} samples but X has {n}")
+        if self.task == "classification":
+            if y.ndim != 1:
+                raise ValueError(f"y must be a 1-D array of class labels for loss={loss_name!r}, "
+                                 f"got shape {y.shape}")
+            if y.dtype.kind == "f":
+                if not np.all(np.isfinite(y)):
+                    raise ValueError("y contains NaN or infinity")
+                if not np.all(y == np.round(y)):
+                    raise ValueError(f"y has continuous values but loss={loss_name!r} needs "
+                                     "class labels (use task='regression', loss='squared')")
+            classes, idx = np.unique(y, return_inverse=True)
+            if classes.size < 2:
+                raise ValueError("y must contain at least two classes")
+            return classes, idx
+        if y.dtype.kind not in "fiub":
+            raise ValueError(f"y must be numeric for task='regression', got dtype {y.dtype}")
+        y = y.astype(float)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y must be 1-D or 2-D, got shape {y.shape}")
+        return None, y
+
+    def _factory(self, d: int, c: int):
+        sub = self.subnetwork
+        if sub == "relu_unit":
+            return relu_unit(d, c)
+        if sub == "relu_chain":
+            return relu_chain(d, c, depth=self.depth, width=self.hidden)
+        if sub == "conv":
+            if self.image_size is None or self.image_size ** 2 != d:
+                raise ValueError("subnetwork='conv' needs image_size with image_size**2 == "
+                                 "n_features (and fit_bias=False)")
+            return conv_subnetwork(out_features=c, image_size=self.image_size,
+                                   channels=self.channels)
+        if callable(sub) and not isinstance(sub, str):
+            return sub
+        raise ValueError("subnetwork must be 'relu_unit', 'relu_chain', 'conv' or a callable "
+                         f"returning an nn.Module, got {sub!r}")
+
+    def _inputs(self, X: np.ndarray) -> torch.Tensor:
+        if self.fit_bias:
+            X = np.hstack([X, np.ones((X.shape[0], 1))])
+        return torch.as_tensor(X, device=self.device_, dtype=_DTYPES[self.dtype])
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y) -> GrowingNetwork:
+        """Grow from ``init_width`` subnetworks until certified, stalled or capped."""
+        self._check_params()
+        loss_name = self._loss_name()
+        X = self._validate_X(X)
+        classes, yy = self._validate_y(y, X.shape[0], loss_name)
+        self.device_ = _resolve_device(self.device)
+        dtype = _DTYPES[self.dtype]
+        loss = make_loss(loss_name)
+        if self.task == "classification":
+            self.classes_ = classes
+            n_out = classes.size
+            T = loss.targets(yy, n_out, self.device_, dtype)
+        else:
+            self._y_ndim = yy.ndim
+            T = loss.targets(yy, None, self.device_, dtype)
+            n_out = T.shape[1]
+        reg = make_regularizer(self.regularizer)
+        V = self._inputs(X)
+        self.n_features_in_ = X.shape[1]
+        factory = self._factory(V.shape[1], n_out)
+        seed = 0 if self.random_state is None else int(self.random_state)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = ParallelSubnetworks(factory, self.init_width, device=self.device_,
+                                        dtype=dtype)
+            gen = torch.Generator().manual_seed(seed + 1)
+        # homogeneity of the subnetwork family (parameters) and the degree match
+        # (several fresh subnetworks on data, mirrored data and wide random inputs, so that a
+        # unit that happens to be dead on the sample cannot hide a bias)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed + 2)
+            probe_model = ParallelSubnetworks(factory, 4, device=self.device_, dtype=dtype)
+            Vs = V[: min(64, V.shape[0])]
+            probe = torch.cat([Vs, -Vs, 3.0 * torch.randn(64, V.shape[1], dtype=dtype).to(V)])
+        rep = homogeneity_report(probe_model, probe, wrt="parameters")
+        if not rep.homogeneous:
+            raise ValueError("the subnetwork factory is not positively homogeneous in its "
+                             f"parameters ({rep.reason}); use bias-free layers with ReLU / "
+                             "pooling (a bias = a constant input column, fit_bias=True)")
+        degree = rep.degree
+        matched = abs(reg.degree(model) - degree) < 1e-9
+        if not matched:
+            warnings.warn(f"regularizer {reg.name!r} has degree {reg.degree(model)} but the "
+                          f"subnetwork has degree {degree:g}: no global-optimality guarantee, "
+                          "the certificate can only say 'unverified' or 'not_optimal'",
+                          DegreeMismatchWarning, stacklevel=2)
+        if isinstance(reg, WeightDecay) and matched:
+            reg = ProductOfNorms()  # equal after balancing for two layers; certified form
+        history = []
+        t0 = time.perf_counter()
+        lam = float(self.lam)
+        cert = None
+        for step in range(self.max_growth + 1):
+            obj = train_full_batch(model, V, T, loss, reg, lam, optimizer=self.optimizer,
+                                   max_iter=self.descent_iter, lr=self.lr)
+            if matched and getattr(model.make_subnetwork, "kind", "") == "relu_unit" and (
+                    loss.name != "hinge"):
+                obj = refine_output_weights(model, V, T, loss, lam)
+            # prune vanished subnetworks
+            if model.width > 0:
+                with torch.no_grad():
+                    theta = model.layer_norms().prod(dim=1)
+                dead = (theta <= self.prune_tol * max(float(theta.sum()), 1e-300)).nonzero()
+                if dead.numel():
+                    model.remove_subnetworks(dead.reshape(-1).cpu())
+            with torch.no_grad():
+                z = model(V)
+                obj = float(objective(model, V, T, loss, reg, lam))
+            g = loss.neg_gradient(z, T)
+            bound = network_polar(model, V, g, n_starts=self.polar_starts,
+                                  n_iter=self.polar_iter, exact=self.exact_polar, generator=gen)
+            cert = _certificate(loss, z, T, g, bound, obj, lam, self.tol, self.polar_rtol,
+                                matched)
+            rec = {"step": step, "width": model.width, "objective": obj,
+                   "polar_lower": bound.lower, "polar_upper": bound.upper,
+                   "lower_bound": cert.lower_bound, "relative_gap": cert.relative_gap,
+                   "status": cert.status, "time": time.perf_counter() - t0}
+            history.append(rec)
+            if self.verbose:
+                print(f"[grow] step {step} width {model.width} objective {obj:.8g} "
+                      f"polar∈[{bound.lower:.6g}, {bound.upper:.6g}] λ={lam:g} "
+                      f"status {cert.status}")
+            if cert.status == "global" or step == self.max_growth:
+                break
+            if model.width >= self.max_width:
+                break
+            if matched:
+                if bound.lower <= lam * (1.0 + 1e-9):
+                    break  # no descent direction left (unverified if the bracket is loose)
+                xs = [x.unsqueeze(0) for x in bound.maximizer]
+                d = model.evaluate_subnetworks(xs, V)[0].detach()
+                with torch.no_grad():
+                    theta_new = float(reg.per_subnetwork(_single(model, xs)).sum())
+                s = loss.line_search(z, T, d, lam * theta_new)
+                if s <= 0:
+                    break
+                model.add_subnetworks([s ** (1.0 / model.n_layers) * x for x in xs])
+            else:
+                dec, new = _finite_step(model, V, T, loss, reg, lam, bound)
+                if dec >= 0:
+                    break
+                model.add_subnetworks(new)
+        self.model_ = model
+        self.width_ = model.width
+        self.certificate_ = cert
+        self.history_ = history
+        self.degree_ = degree
+        return self
+
+    # ------------------------------------------------------------------ prediction
+    def decision_function(self, X) -> np.ndarray:
+        """Network outputs ``f(x) = Σᵢ φ(x; Xᵢ)``, shape ``(n_samples, n_outputs)``."""
+        if not hasattr(self, "model_"):
+            raise RuntimeError("call fit before predict")
+        X = self._validate_X(X)
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, expected {self.n_features_in_}")
+        with torch.no_grad():
+            out = self.model_(self._inputs(X))
+        return out.detach().cpu().numpy()
+
+    def predict(self, X) -> np.ndarray:
+        out = self.decision_function(X)
+        if self.task == "classification":
+            return self.classes_[np.argmax(out, axis=1)]
+        return out[:, 0] if getattr(self, "_y_ndim", 2) == 1 else out
+
+    def score(self, X, y) -> float:
+        """Accuracy (classification) or R² (regression)."""
+        if self.task == "classification":
+            return ClassifierMixin.score(self, X, y)
+        return RegressorMixin.score(self, X, y)
+
+
+def _single(model: ParallelSubnetworks, xs) -> ParallelSubnetworks:
+    tmp = ParallelSubnetworks(model.make_subnetwork, 0, device=model.device, dtype=model.dtype)
+    tmp.add_subnetworks(list(xs))
+    return tmp
+
+
+class GrowingClassifier(ClassifierMixin, GrowingNetwork):
+    """:class:`GrowingNetwork` with ``task="classification"`` (default loss cross-entropy)."""
+
+    def __init__(self, loss: str | None = None, subnetwork="relu_unit", depth: int = 3,
+                 hidden: int = 1, image_size: int | None = None,
+                 channels: tuple[int, ...] = (4, 8), lam: float = 1e-3,
+                 regularizer: str = "product_of_norms", fit_bias: bool = False,
+                 init_width: int = 1, max_width: int = 256, max_growth: int = 100,
+                 tol: float = 1e-5, polar_rtol: float = 1e-3, polar_starts: int = 32,
+                 polar_iter: int = 100, exact_polar="auto", descent_iter: int = 500,
+                 optimizer: str = "lbfgs", lr: float = 1e-2, prune_tol: float = 1e-6,
+                 device=None, dtype: str = "float64", random_state: int | None = None,
+                 verbose: bool = False):
+        super().__init__("classification", loss, subnetwork, depth, hidden, image_size,
+                         channels, lam, regularizer, fit_bias, init_width, max_width,
+                         max_growth, tol, polar_rtol, polar_starts, polar_iter, exact_polar,
+                         descent_iter, optimizer, lr, prune_tol, device, dtype, random_state,
+                         verbose)
+
+    def get_params(self, deep: bool = True) -> dict:
+        params = super().get_params(deep)
+        params.pop("task", None)
+        return params
+
+
+class GrowingRegressor(RegressorMixin, GrowingNetwork):
+    """:class:`GrowingNetwork` with ``task="regression"`` (squared loss)."""
+
+    def __init__(self, loss: str | None = None, subnetwork="relu_unit", depth: int = 3,
+                 hidden: int = 1, image_size: int | None = None,
+                 channels: tuple[int, ...] = (4, 8), lam: float = 1e-3,
+                 regularizer: str = "product_of_norms", fit_bias: bool = False,
+                 init_width: int = 1, max_width: int = 256, max_growth: int = 100,
+                 tol: float = 1e-5, polar_rtol: float = 1e-3, polar_starts: int = 32,
+                 polar_iter: int = 100, exact_polar="auto", descent_iter: int = 500,
+                 optimizer: str = "lbfgs", lr: float = 1e-2, prune_tol: float = 1e-6,
+                 device=None, dtype: str = "float64", random_state: int | None = None,
+                 verbose: bool = False):
+        super().__init__("regression", loss, subnetwork, depth, hidden, image_size,
+                         channels, lam, regularizer, fit_bias, init_width, max_width,
+                         max_growth, tol, polar_rtol, polar_starts, polar_iter, exact_polar,
+                         descent_iter, optimizer, lr, prune_tol, device, dtype, random_state,
+                         verbose)
+
+    def get_params(self, deep: bool = True) -> dict:
+        params = super().get_params(deep)
+        params.pop("task", None)
+        return params

@@ -1,0 +1,295 @@
+"""Sparse dictionary learning: elastic-net dual, polar bracket, local solver, estimator, example."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import homfact as hf
+from homfact.gauges import ElasticNet
+from homfact.meta import certify_factors
+from homfact.models.dictionary import (
+    ElasticNetL2Polar,
+    dictionary_problem,
+    elastic_net_bcd,
+    elastic_net_dual_columns,
+    sparse_encode_elastic_net,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(path: Path, name: str):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ---------------------------------------------------------------- elastic-net dual / LMO
+
+
+@pytest.mark.parametrize("gamma", [0.0, 0.1, 0.5, 2.0, 30.0])
+def test_dual_columns_match_exact_scalar_dual(gamma):
+    rng = np.random.default_rng(1)
+    W = rng.standard_normal((40, 9)) * rng.random((40, 1)) ** 3
+    W[:, 0] = 0.0
+    W[:, 1] = 0.0
+    W[3, 1] = -2.0  # one-sparse column: κ°(w) = |w_j|/(1 + γ)
+    mu = elastic_net_dual_columns(W, gamma)
+    ref = np.array([ElasticNet(gamma).dual_value(W[:, j]) for j in range(W.shape[1])])
+    np.testing.assert_allclose(mu, ref, rtol=1e-12, atol=1e-14)
+    assert mu[0] == 0.0
+    assert mu[1] == pytest.approx(2.0 / (1.0 + gamma), rel=1e-12)
+
+
+@pytest.mark.parametrize("gamma", [0.1, 1.0])
+def test_dual_columns_against_cvxpy(gamma):
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(2)
+    w = rng.standard_normal(12)
+    x = cp.Variable(12)
+    prob = cp.Problem(cp.Maximize(w @ x), [cp.norm(x, 2) + gamma * cp.norm(x, 1) <= 1])
+    prob.solve()
+    assert elastic_net_dual_columns(w[:, None], gamma)[0] == pytest.approx(prob.value, rel=1e-6)
+
+
+# ---------------------------------------------------------------- polar bracket
+
+
+def _brute_force_polar_2d(G: np.ndarray, gamma: float, n_grid: int = 20001) -> float:
+    """``Ω°(G) = max_{‖v‖₂ ≤ 1} κ°(G v)`` for ``G`` with 2 columns: a dense grid of unit ``v``
+    (κ° of G v is Lipschitz in v with constant ‖G‖₂, so the grid error is ≤ ‖G‖₂·π/n_grid)."""
+    t = np.linspace(0, np.pi, n_grid)
+    V = np.vstack([np.cos(t), np.sin(t)])
+    return float(elastic_net_dual_columns(G @ V, gamma).max())
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("gamma", [0.05, 0.5, 3.0])
+def test_polar_bracket_contains_brute_force(seed, gamma):
+    rng = np.random.default_rng(seed)
+    G = rng.standard_normal((7, 2))
+    bf = _brute_force_polar_2d(G, gamma)
+    err = np.linalg.norm(G, 2) * np.pi / 20000
+    b = ElasticNetL2Polar(gamma, n_starts=8)(G, rng=rng)
+    assert b.lower <= bf + err + 1e-12
+    assert bf <= b.upper * (1 + 1e-12)
+    assert b.lower >= bf - 0.05 * bf  # multistart finds (nearly) the maximum on tiny cases
+    u, v = b.maximizer
+    assert ElasticNet(gamma).value(u) <= 1 + 1e-12
+    assert np.linalg.norm(v) <= 1 + 1e-12
+    assert u @ G @ v == pytest.approx(b.lower, rel=1e-12)
+
+
+def test_polar_upper_bound_uses_row_norms_for_large_gamma():
+    rng = np.random.default_rng(3)
+    G = rng.standard_normal((200, 5))
+    gamma = 5.0
+    b = ElasticNetL2Polar(gamma)(G)
+    row = np.linalg.norm(G, axis=1).max() / (gamma + 1 / np.sqrt(200))
+    spec = np.linalg.norm(G, 2) / (1 + gamma)
+    assert b.upper == pytest.approx(min(row, spec), rel=1e-6)
+    assert b.lower <= b.upper
+
+
+def test_polar_candidates_are_feasible_and_distinct():
+    rng = np.random.default_rng(4)
+    G = rng.standard_normal((60, 10))
+    b = ElasticNetL2Polar(0.5, n_starts=16)(G, n_candidates=4, rng=rng)
+    for (u, v), val in b.candidates:
+        assert ElasticNet(0.5).value(u) <= 1 + 1e-12
+        assert np.linalg.norm(v) <= 1 + 1e-12
+        assert u @ G @ v == pytest.approx(val, rel=1e-10)
+        assert val <= b.lower + 1e-12
+
+
+# ---------------------------------------------------------------- local solver
+
+
+def test_bcd_monotone_and_matches_prox_linear_objective():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((30, 8))
+    U0, V0 = rng.standard_normal((30, 4)), rng.standard_normal((8, 4))
+    lam, gamma = 0.5, 0.3
+    problem = dictionary_problem(X, lam, gamma)
+    f = [problem.objective([U0, V0])]
+    U, V = U0, V0
+    for _ in range(20):
+        res = elastic_net_bcd(X, U, V, lam, gamma, max_sweeps=1, tol=0.0)
+        U, V = res.factors
+        f.append(problem.objective([U, V]))
+        assert res.objective == pytest.approx(f[-1], rel=1e-10)
+    assert np.all(np.diff(f) <= 1e-10 * np.abs(f[1:]))
+
+
+def test_sparse_encode_is_optimal_against_cvxpy():
+    cp = pytest.importorskip("cvxpy")
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((12, 5))
+    V = rng.standard_normal((5, 3))
+    lam, gamma = 0.7, 0.4
+    U, _ = sparse_encode_elastic_net(X, V, lam, gamma, tol=1e-12, max_sweeps=20000)
+    C = cp.Variable((12, 3))
+    dn = np.linalg.norm(V, axis=0)
+    obj = 0.5 * cp.sum_squares(X - C @ V.T) + lam * sum(
+        dn[i] * (cp.norm(C[:, i], 2) + gamma * cp.norm(C[:, i], 1)) for i in range(3))
+    prob = cp.Problem(cp.Minimize(obj))
+    prob.solve()
+    problem = dictionary_problem(X, lam, gamma)
+    assert problem.objective([U, V]) <= prob.value + 1e-6 * max(1.0, abs(prob.value))
+
+
+# ---------------------------------------------------------------- grow + certificate
+
+
+def _planted(n=120, m=10, r=3, seed=7):
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((r, m))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    C = rng.standard_normal((n, r)) * (rng.random((n, r)) < 0.3) * 3.0
+    return C @ D + 0.05 * rng.standard_normal((n, m))
+
+
+def test_certificate_is_sound_bracket():
+    X = _planted()
+    m = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5, tol=1e-4, random_state=0).fit(X)
+    c = m.certificate_
+    assert c.lower_bound <= c.objective + 1e-9
+    assert c.polar_lower <= c.polar_upper * (1 + 1e-9)
+    if c.status == "global":
+        assert c.polar_upper <= m.lam_ * (1 + 1e-3)
+        assert c.relative_gap <= 1e-4
+    # the certificate is that of the returned factors
+    problem = dictionary_problem(X, m.lam_, 0.5)
+    assert problem.objective([m.U_, m.V_]) == pytest.approx(c.objective, rel=1e-10)
+    assert m.n_components_ == m.rank_ == m.components_.shape[0]
+    assert m.components_.shape[1] == X.shape[1]
+    assert m.codes_.shape == (X.shape[0], m.rank_)
+
+
+def test_lower_bound_below_cvxpy_optimum_of_fixed_atoms_problem():
+    """Soundness: the certified lower bound never exceeds a feasible objective found by CVXPY
+    (the codes problem for the fitted atoms is one feasible family)."""
+    cp = pytest.importorskip("cvxpy")
+    X = _planted(n=25, m=5, r=2, seed=8)
+    m = hf.SparseDictionaryLearning(lam=1.0, gamma=0.3, tol=1e-5, random_state=0).fit(X)
+    V = m.V_
+    r = V.shape[1]
+    C = cp.Variable((X.shape[0], r))
+    dn = np.linalg.norm(V, axis=0)
+    obj = 0.5 * cp.sum_squares(X - C @ V.T) + 1.0 * sum(
+        dn[i] * (cp.norm(C[:, i], 2) + 0.3 * cp.norm(C[:, i], 1)) for i in range(r))
+    prob = cp.Problem(cp.Minimize(obj))
+    prob.solve()
+    assert m.certificate_.lower_bound <= prob.value + 1e-6
+
+
+def test_large_lam_gives_zero_and_global():
+    X = _planted()
+    lo, up = hf.SparseDictionaryLearning(gamma=0.5).fit(X).lam_max_
+    assert lo <= up
+    m = hf.SparseDictionaryLearning(lam=1.01 * up, gamma=0.5).fit(X)
+    assert m.rank_ == 0
+    assert m.certificate_.status == "global"
+    assert m.transform(X).shape == (X.shape[0], 0)
+
+
+def test_transform_reproduces_fitted_codes():
+    X = _planted()
+    m = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5, tol=1e-6, transform_tol=1e-10,
+                                    random_state=0).fit(X)
+    assert m.rank_ >= 1
+    C = m.transform(X)
+    np.testing.assert_allclose(C, m.codes_, atol=1e-3 * np.abs(m.codes_).max())
+    R = m.inverse_transform(C)
+    assert R.shape == X.shape
+
+
+def test_prox_linear_solver_reaches_similar_objective():
+    X = _planted(n=60, seed=9)
+    a = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5, random_state=0).fit(X)
+    b = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5, local_solver="prox_linear",
+                                    random_state=0).fit(X)
+    assert abs(a.certificate_.objective - b.certificate_.objective) <= 1e-2 * abs(
+        a.certificate_.objective)
+
+
+def test_max_rank_is_respected():
+    X = _planted()
+    m = hf.SparseDictionaryLearning(lam=0.2, gamma=0.5, max_rank=2, max_iter=20).fit(X)
+    assert m.rank_ <= 2
+    assert m.certificate_.status != "global" or m.certificate_.polar_upper <= 0.2 * 1.001
+
+
+# ---------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize("gamma", [-0.1, -1, float("nan"), float("inf")])
+def test_bad_gamma_names_gamma(gamma):
+    with pytest.raises(ValueError, match="gamma"):
+        hf.SparseDictionaryLearning(gamma=gamma).fit(np.ones((5, 3)))
+
+
+def test_nan_input_is_a_clear_error():
+    X = np.ones((5, 3))
+    X[1, 1] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN"):
+        hf.SparseDictionaryLearning().fit(X)
+    m = hf.SparseDictionaryLearning(lam=0.5).fit(np.random.default_rng(0).random((6, 3)))
+    with pytest.raises(ValueError, match="X contains NaN"):
+        m.transform(X)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"lam": -1.0}, "lam"), ({"lam": "big"}, "lam"), ({"tol": 2.0}, "tol"),
+    ({"max_rank": 0}, "max_rank"), ({"max_iter": 0}, "max_iter"),
+    ({"local_solver": "x"}, "local_solver"), ({"gamma": "a"}, "gamma"),
+])
+def test_bad_params_name_the_argument(kwargs, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        hf.SparseDictionaryLearning(**kwargs).fit(np.ones((5, 3)))
+
+
+def test_transform_checks_feature_count():
+    m = hf.SparseDictionaryLearning(lam=0.5).fit(np.random.default_rng(0).random((6, 3)))
+    with pytest.raises(ValueError):
+        m.transform(np.ones((2, 4)))
+
+
+def test_certify_recomputes_certificate():
+    X = _planted(n=40, seed=10)
+    m = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5).fit(X)
+    c = m.certify(X)
+    assert c.objective == pytest.approx(m.certificate_.objective, rel=1e-10)
+    problem = dictionary_problem(X, m.lam_, 0.5)
+    c2, *_ = certify_factors(problem, [m.U_, m.V_], tol=m.tol)
+    assert c2.objective == pytest.approx(c.objective, rel=1e-12)
+
+
+# ---------------------------------------------------------------- example + benchmark smoke
+
+
+def test_example_runs_tiny(tmp_path):
+    ex = _load(ROOT / "examples" / "denoise_camera_dictionary.py", "_ex_denoise_dict")
+    out = ex.main(["--size", "40", "--n-train", "300", "--sigmas", "0.1",
+                   "--out", str(tmp_path / "dict.png")])
+    assert (tmp_path / "dict.png").exists()
+    r = out[0]
+    assert r["psnr_homfact"] > r["psnr_noisy"]
+    assert np.isfinite(r["psnr_sklearn"])
+
+
+def test_benchmark_runs_quick(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    bench = _load(ROOT / "benchmarks" / "bench_dictionary.py", "_bench_dictionary")
+    res = bench.main(quick=True, out_dir=tmp_path)
+    assert res["cases"]
+    for case in res["cases"]:
+        assert case["homfact"]["psnr"] > case["psnr_noisy"]
+        assert case["sklearn"]["n_components"] == case["homfact"]["n_components"]

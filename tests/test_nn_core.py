@@ -1,0 +1,239 @@
+"""homfact.nn: modules, regularizers, homogeneity checker, polars, loss duals (CPU, small)."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import homfact.nn as hn
+from homfact.nn.losses import make_loss
+from homfact.nn.polar import relu_unit_exact_2d, relu_unit_polar, relu_unit_upper
+
+torch.set_num_threads(1)  # the CI machine is shared: avoid thread oversubscription
+
+
+def test_import_without_torch_is_clean():
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'torch' or name.startswith('torch.'):\n"
+        "            raise ImportError('no torch here')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import homfact\n"
+        "assert 'torch' not in sys.modules\n"
+        "try:\n    import homfact.nn\nexcept ImportError as e:\n    print('ERR', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "ERR" in out.stdout and "pip install 'homfact[nn]'" in out.stdout
+
+
+def test_lazy_attribute_and_sklearn_clone():
+    from sklearn.base import clone
+
+    import homfact as hf
+
+    assert hf.nn is hn
+    c = clone(hn.GrowingClassifier(lam=0.1, subnetwork="relu_chain"))
+    assert c.lam == 0.1 and c.task == "classification" and c.subnetwork == "relu_chain"
+    assert clone(hn.GrowingRegressor()).task == "regression"
+
+
+# ------------------------------------------------------------------ homogeneity_degree
+def _chain(layers: int, bias: bool = False, act=nn.ReLU) -> nn.Module:
+    mods: list[nn.Module] = []
+    dims = [6, 5, 4, 3, 3, 2][: layers + 1]
+    for i in range(layers):
+        mods.append(nn.Linear(dims[i], dims[i + 1], bias=bias))
+        if i < layers - 1:
+            mods.append(act())
+    return nn.Sequential(*mods)
+
+
+@pytest.mark.parametrize("layers", [1, 2, 3, 4])
+def test_homogeneity_linear_relu_stack_degree_is_layers(layers):
+    torch.manual_seed(layers)
+    assert hn.homogeneity_degree(_chain(layers), torch.randn(16, 6)) == layers
+
+
+def test_homogeneity_conv_stack_and_pooling():
+    torch.manual_seed(0)
+    x = torch.randn(4, 1, 14, 14)
+    net = nn.Sequential(nn.Conv2d(1, 3, 3, bias=False), nn.ReLU(), nn.MaxPool2d(2),
+                        nn.Conv2d(3, 2, 3, bias=False), nn.ReLU(), nn.AvgPool2d(2),
+                        nn.Flatten(), nn.Linear(2 * 2 * 2, 4, bias=False))
+    assert hn.homogeneity_degree(net, x) == 3
+    assert hn.homogeneity_degree(nn.MaxPool2d(2), x) == 1
+    assert hn.homogeneity_degree(nn.AvgPool2d(2), x) == 1
+    rep = hn.homogeneity_report(net, x)
+    assert rep.block_degrees == (1.0, 1.0, 1.0) and rep.input_degree == 1
+
+
+@pytest.mark.parametrize("module", [
+    _chain(2, bias=True), _chain(3, bias=True), nn.Linear(6, 3),
+    _chain(2, act=nn.Sigmoid), _chain(2, act=nn.Tanh), nn.Sigmoid(), nn.Tanh(),
+    nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 16, 2, bias=False)),
+])
+def test_homogeneity_rejects_bias_sigmoid_tanh(module):
+    torch.manual_seed(1)
+    x = torch.randn(8, 1, 6, 6) if isinstance(module[0] if isinstance(module, nn.Sequential)
+                                               else module, nn.Conv2d) else torch.randn(8, 6)
+    assert hn.homogeneity_degree(module, 2 * x) is None
+    assert not hn.homogeneity_report(module, 2 * x).homogeneous
+
+
+def test_homogeneity_zero_output_and_bad_args():
+    lin = nn.Linear(3, 2, bias=False)
+    with pytest.raises(ValueError, match="zero"):
+        hn.homogeneity_degree(lin, torch.zeros(4, 3))
+    with pytest.raises(TypeError):
+        hn.homogeneity_degree(lin, np.ones((4, 3)))
+    with pytest.raises(ValueError, match="wrt"):
+        hn.homogeneity_degree(lin, torch.ones(4, 3), wrt="both ways")
+
+
+# ------------------------------------------------------------------ modules
+@pytest.mark.parametrize("factory,x", [
+    (hn.relu_unit(5, 3), torch.randn(7, 5)),
+    (hn.relu_chain(5, 3, depth=4, width=2), torch.randn(7, 5)),
+    (hn.conv_subnetwork(4, image_size=12, channels=(2, 3), kernel_size=3), torch.randn(7, 144)),
+])
+def test_parallel_subnetworks_sum_add_remove(factory, x):
+    torch.manual_seed(0)
+    m = hn.ParallelSubnetworks(factory, 3, dtype=torch.float64)
+    x = x.double()
+    ref = sum(m.subnetwork(i)(x) for i in range(3))
+    torch.testing.assert_close(m(x), ref)
+    torch.testing.assert_close(m.forward_each(x), m._call_vmap(list(m.params), x))
+    assert hn.homogeneity_degree(m, x) == m.n_layers
+    out = m(x)
+    m.rebalance()
+    torch.testing.assert_close(m(x), out)
+    norms = m.layer_norms()
+    torch.testing.assert_close(norms, norms[:, :1].expand_as(norms))
+    m.add_subnetworks(2)
+    assert m.width == 5
+    m.remove_subnetworks([3, 4])
+    torch.testing.assert_close(m(x), out)
+    m.remove_subnetworks([0, 1, 2])
+    assert m.width == 0 and float(m(x).abs().max()) == 0.0
+    with pytest.raises(ValueError):
+        m.add_subnetworks([torch.zeros(1, 9)])
+
+
+def test_parallel_subnetworks_bad_factory():
+    with pytest.raises(TypeError):
+        hn.ParallelSubnetworks(3, 2)
+    with pytest.raises(TypeError):
+        hn.ParallelSubnetworks(lambda: "not a module", 2)
+    with pytest.raises(ValueError):
+        hn.ParallelSubnetworks(lambda: nn.BatchNorm1d(3), 2)
+
+
+# ------------------------------------------------------------------ regularizers
+def test_regularizers_values_and_degrees():
+    torch.manual_seed(0)
+    m = hn.ParallelSubnetworks(hn.relu_chain(4, 2, depth=3, width=2), 4, dtype=torch.float64)
+    n = m.layer_norms()
+    prod, bal, wd = hn.ProductOfNorms(), hn.BalancedPowerSum(), hn.WeightDecay()
+    torch.testing.assert_close(prod(m), n.prod(1).sum())
+    torch.testing.assert_close(bal(m), (n ** 3 / 3).sum())
+    torch.testing.assert_close(wd(m), 0.5 * (n ** 2).sum())
+    assert float(bal(m)) >= float(prod(m))            # AM–GM
+    m.rebalance()
+    torch.testing.assert_close(bal(m), prod(m))       # equality at balance
+    assert (prod.degree(m), bal.degree(m), wd.degree(m)) == (3, 3, 2)
+    x = torch.randn(10, 4, dtype=torch.float64)
+    # homogeneity of θ itself: θ(αX) = α^deg θ(X)
+    for reg in (prod, bal, wd):
+        v = float(reg(m))
+        with torch.no_grad():
+            for p in m.params:
+                p.mul_(2.0)
+        assert math.isclose(float(reg(m)), 2.0 ** reg.degree(m) * v, rel_tol=1e-12)
+        with torch.no_grad():
+            for p in m.params:
+                p.mul_(0.5)
+    with pytest.warns(hn.DegreeMismatchWarning):
+        assert hn.check_regularizer_degree(m, wd, x) == (3, 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert hn.check_regularizer_degree(m, prod, x) == (3, 3)
+    with pytest.raises(ValueError):
+        hn.make_regularizer("l7")
+
+
+# ------------------------------------------------------------------ polars
+def _brute_polar(V: np.ndarray, G: np.ndarray, n: int = 200_001) -> float:
+    t = np.linspace(0, 2 * np.pi, n)
+    W = np.stack([np.cos(t), np.sin(t)])
+    return float(np.linalg.norm(G.T @ np.maximum(V @ W, 0), axis=0).max())
+
+
+@pytest.mark.parametrize("C", [1, 3])
+def test_exact_relu_polar_2d_against_brute_force(C):
+    rng = np.random.default_rng(C)
+    V = rng.standard_normal((25, 2))
+    G = rng.standard_normal((25, C))
+    brute = _brute_polar(V, G)
+    b = relu_unit_polar(torch.as_tensor(V), torch.as_tensor(G))
+    assert brute <= b.upper * (1 + 1e-12)
+    assert b.lower >= brute - 1e-6 * brute          # the grid can only miss from below
+    w, a = b.maximizer
+    assert math.isclose(float(w.norm()), 1.0) and math.isclose(float(a.norm()), 1.0)
+    val = float(torch.as_tensor(G).T.mul(1).matmul(torch.relu(torch.as_tensor(V) @ w)) @ a)
+    assert math.isclose(val, b.lower, rel_tol=1e-12)
+    # the heuristic ascent is a lower bound, the generic upper bound an upper bound
+    asc = relu_unit_polar(torch.as_tensor(V), torch.as_tensor(G), exact=False,
+                          generator=torch.Generator().manual_seed(0))
+    assert asc.lower <= b.lower * (1 + 1e-12)
+    assert relu_unit_upper(torch.as_tensor(V), torch.as_tensor(G)) >= b.lower
+
+
+def test_exact_polar_refuses_higher_dimension():
+    with pytest.raises(ValueError):
+        relu_unit_exact_2d(torch.randn(5, 3), torch.randn(5, 1))
+
+
+def test_deep_polar_lower_bound_is_feasible_value():
+    torch.manual_seed(0)
+    m = hn.ParallelSubnetworks(hn.relu_chain(3, 2, depth=3, width=2), 2, dtype=torch.float64)
+    V = torch.randn(20, 3, dtype=torch.float64)
+    G = torch.randn(20, 2, dtype=torch.float64)
+    b = hn.subnetwork_polar(m, V, G, n_starts=8, n_iter=60)
+    assert all(math.isclose(float(x.norm()), 1.0) for x in b.maximizer)
+    out = m.evaluate_subnetworks([x.unsqueeze(0) for x in b.maximizer], V)[0]
+    assert math.isclose(float((out * G).sum()), b.lower, rel_tol=1e-10)
+    assert b.lower > 0 and math.isinf(b.upper)
+
+
+# ------------------------------------------------------------------ loss duals
+@pytest.mark.parametrize("name", ["squared", "cross_entropy", "squared_hinge"])
+def test_loss_dual_is_fenchel_lower_bound(name):
+    rng = np.random.default_rng(7)
+    loss = make_loss(name)
+    N, C = 12, 3
+    y = rng.integers(0, C, N)
+    T = loss.targets(y, C, "cpu", torch.float64)
+    Z = torch.as_tensor(rng.standard_normal((N, C)))
+    G = loss.neg_gradient(Z, T)
+    # equality at c = 1: −ℓ*(−G) = ℓ(Z) + ⟨G, Z⟩ (Fenchel–Young with equality)
+    c, L = loss.dual(Z, T, G, 1.0)
+    _, L1 = (1.0, loss.dual(Z, T, G, 1.0)[1]) if c == 1.0 else (c, None)
+    if L1 is not None:
+        assert math.isclose(L1, float(loss.value(Z, T) + (G * Z).sum()), rel_tol=1e-9)
+    for cmax in (1.0, 0.5, 0.1):
+        c, L = loss.dual(Z, T, G, cmax)
+        assert 0.0 <= c <= cmax + 1e-12
+        for _ in range(20):   # weak duality: −ℓ*(−Λ) ≤ ℓ(Z') + ⟨Λ, Z'⟩ for every Z'
+            Zp = torch.as_tensor(3 * rng.standard_normal((N, C)))
+            assert L <= float(loss.value(Zp, T) + (c * G * Zp).sum()) + 1e-12

@@ -1,0 +1,73 @@
+"""Smoke tests of the homfact.nn study scripts at tiny size (CPU)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import torch
+
+torch.set_num_threads(1)
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_mnist_study_quick(tmp_path):
+    import numpy as np
+
+    # a stand-in for the 5,000 digits (the script reads --data npz like the GPU run does)
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(10), 250)
+    X = (rng.random((y.size, 784)) * 40 + 20 * (np.arange(784) % 10 == y[:, None]))
+    np.savez(tmp_path / "d.npz", X=np.clip(X, 0, 255).astype(np.uint8), y=y)
+    mod = _load("nn_mnist_study")
+    summary = mod.main(["--quick", "--archs", "fc2", "fc3", "--losses", "cross_entropy",
+                        "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path)])
+    assert set(summary) == {"fc2|cross_entropy|64", "fc3|cross_entropy|64"}
+    for cell in summary.values():
+        for reg in ("none", "wd", "pn"):
+            assert 0.0 <= cell[reg][0] <= 100.0
+    # two layers: weight decay and the balanced product of norms are the same objective
+    assert summary["fc2|cross_entropy|64"]["wd"] == summary["fc2|cross_entropy|64"]["pn"]
+    assert (tmp_path / "table.md").read_text().count("| cross_entropy |") >= 2
+    assert json.loads((tmp_path / "table.json").read_text())["results"]
+    assert (tmp_path / "accuracy.png").stat().st_size > 0
+
+
+def test_mnist_splits_are_fixed_balanced_and_disjoint():
+    import numpy as np
+
+    mod = _load("nn_mnist_study")
+    y = np.repeat(np.arange(10), 500)
+    tr, te = mod.splits(y, 256, seed=1)
+    tr2, te2 = mod.splits(y, 256, seed=2)
+    assert np.array_equal(te, te2) and np.intersect1d(tr, te).size == 0
+    counts = np.bincount(y[tr], minlength=10)
+    assert tr.size == 256 and counts.max() - counts.min() <= 1
+    assert not np.array_equal(np.sort(tr), np.sort(tr2))
+    fit, val = mod.stratified_val(y[tr], 0.2, 0)
+    assert np.intersect1d(fit, val).size == 0 and fit.size + val.size == 256
+
+
+def test_degree_mismatch_quick(tmp_path):
+    mod = _load("nn_degree_mismatch")
+    out = tmp_path / "mm.json"
+    summary = mod.main(["--quick", "--out", str(out)])
+    assert summary["weight_decay"]["runs"] == summary["product_of_norms"]["runs"] == 2
+    assert len(summary["product_of_norms"]["repaired_objectives"]) == 2
+    assert json.loads(out.read_text())["runs"]
+
+
+def test_growth_vs_fixed_quick():
+    mod = _load("nn_growth_vs_fixed")
+    res = mod.main(["--quick"])
+    assert res["grown_width"] <= res["fixed_width"]
+    assert res["ratio"] <= 1.01

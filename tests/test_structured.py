@@ -1,0 +1,395 @@
+"""Structured factorization: the l1+TV+l2 factor gauge, intercept loss, dictionary map, model."""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import requires_cvxpy
+
+import homfact as hf
+from homfact.datasets import calcium_video
+from homfact.models.structured import (
+    DictionaryBilinear,
+    InterceptSquaredLoss,
+    StructuredPolar,
+    StructuredProblem,
+    fourier_basis,
+    parse_gauge_weights,
+)
+from homfact.tv import L1TVL2, grid_edges, tv_value
+
+try:
+    import cvxpy as cp
+except ImportError:  # pragma: no cover
+    cp = None
+
+TIGHT = {"tol_gap_abs": 1e-13, "tol_gap_rel": 1e-13, "tol_feas": 1e-13}
+
+
+def _solve(prob):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        prob.solve(solver="CLARABEL", **TIGHT)
+    assert prob.status in ("optimal", "optimal_inaccurate")
+
+
+def _kappa(x, k1, k2, k3, e, w):
+    return k1 * np.abs(x).sum() + k2 * tv_value(x, e, w) + k3 * np.linalg.norm(x)
+
+
+def _graphs(rng):
+    e = rng.integers(0, 12, size=(25, 2))
+    yield 12, e, rng.uniform(0.2, 2.0, size=len(e))
+    g = grid_edges((3, 4), 8)
+    yield 12, g, None
+
+
+# ------------------------------------------------------------------------------ the gauge
+
+
+@requires_cvxpy
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_gauge_prox_matches_cvxpy(nonnegative):
+    rng = np.random.default_rng(0)
+    for n, e, w in _graphs(rng):
+        for ks in [(0.7, 0.9, 0.5), (0.0, 1.3, 1.0), (0.4, 0.0, 0.8)]:
+            gauge = L1TVL2(*ks, n, e, w, nonnegative, prox_tol=1e-13)
+            X = 2 * rng.standard_normal((n, 3))
+            taus = np.array([0.3, 0.8, 0.0])
+            P = gauge.prox(X, taus)
+            P2 = gauge.prox(X, taus)  # warm-started dual: same answer
+            np.testing.assert_allclose(P2, P, atol=1e-6)
+            for i, tau in enumerate(taus):
+                x = cp.Variable(n, nonneg=nonnegative)
+                tv = (np.ones(len(e)) if w is None else w) @ cp.abs(x[e[:, 0]] - x[e[:, 1]])
+                pen = ks[0] * cp.norm1(x) + ks[1] * tv + ks[2] * cp.norm2(x)
+                prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(x - X[:, i]) + tau * pen))
+                _solve(prob)
+                # CLARABEL is at times "optimal_inaccurate" to ~1e-6 in x here; the certified
+                # prox is never worse in objective, and the points agree to CVXPY's accuracy
+                f_ours = 0.5 * np.sum((P[:, i] - X[:, i]) ** 2) + tau * _kappa(P[:, i], *ks, e, w)
+                assert f_ours <= prob.value + 1e-9
+                assert np.abs(P[:, i] - x.value).max() < 1e-5, (ks, tau)
+            vals = gauge.value(P)
+            assert np.allclose(vals, [_kappa(P[:, i], *ks, e, w) for i in range(3)])
+
+
+@requires_cvxpy
+@pytest.mark.parametrize("nonnegative", [False, True])
+def test_gauge_lmo_matches_cvxpy(nonnegative):
+    rng = np.random.default_rng(1)
+    for n, e, w in _graphs(rng):
+        for ks in [(1.0, 0.6, 1.0), (0.0, 1.0, 1.0), (0.5, 0.0, 1.0), (1.0, 0.0, 0.0)]:
+            g = rng.standard_normal(n)
+            xv = cp.Variable(n, nonneg=nonnegative)
+            tv = (np.ones(len(e)) if w is None else w) @ cp.abs(xv[e[:, 0]] - xv[e[:, 1]])
+            cons = [ks[0] * cp.norm1(xv) + ks[1] * tv + ks[2] * cp.norm2(xv) <= 1]
+            prob = cp.Problem(cp.Maximize(g @ xv), cons)
+            _solve(prob)
+            exact = L1TVL2(*ks, n, e, w, nonnegative, lmo_tol=1e-9)
+            loose = L1TVL2(*ks, n, e, w, nonnegative, lmo_tol=3e-2, lmo_prox_tol=1e-3)
+            for gauge, rel in ((exact, 1e-6), (loose, 3e-2)):
+                x, val = gauge.lmo(g)
+                # always feasible with its exact value: a valid lower bound on the dual gauge
+                assert _kappa(x, *ks, e, w) == pytest.approx(1.0, rel=1e-10)
+                assert val == pytest.approx(g @ x, rel=1e-10, abs=1e-12)
+                assert val <= prob.value * (1 + 1e-7) + 1e-9
+                assert val >= prob.value * (1 - rel) - 1e-9, (ks, rel)
+                if nonnegative:
+                    assert np.all(x >= 0)
+
+
+def test_gauge_floor_and_domain():
+    rng = np.random.default_rng(2)
+    e = grid_edges((4, 5), 4)
+    gauge = L1TVL2(0.3, 2.0, 0.5, 20, e, nonnegative=True)
+    assert gauge.l2_floor == pytest.approx(0.8)
+    X = np.abs(rng.standard_normal((20, 50))) * rng.uniform(0, 3, size=50)
+    assert np.all(gauge.value(X) >= gauge.l2_floor * np.linalg.norm(X, axis=0) * (1 - 1e-12))
+    X[0, 0] = -1.0
+    assert gauge.value(X)[0] == np.inf
+    assert gauge == L1TVL2(0.3, 2.0, 0.5, 20, e, nonnegative=True)
+    assert gauge != L1TVL2(0.3, 2.0, 0.5, 20, e, nonnegative=False)
+    assert len({gauge, L1TVL2(0.3, 2.0, 0.5, 20, e, nonnegative=True)}) == 1
+    x, val = gauge.lmo(-np.ones(20))
+    assert val == 0.0 and not np.any(x)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"k1": -1.0}, "k1"), ({"k2": -0.5}, "k2"), ({"k1": 0.0, "k3": 0.0}, "k1 \\+ k3"),
+     ({"edges": np.array([[0, 20]])}, "outside"), ({"weights": -np.ones(31)}, "non-negative")],
+)
+def test_gauge_errors(kwargs, match):
+    args = {"k1": 1.0, "k2": 1.0, "k3": 1.0, "n_nodes": 20, "edges": grid_edges((4, 5), 4)}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        L1TVL2(**args)
+
+
+# ------------------------------------------------------------------ intercept loss and map
+
+
+@pytest.mark.parametrize("mu", [0.0, 0.7])
+def test_intercept_loss_is_partial_minimum_with_exact_conjugate(mu):
+    rng = np.random.default_rng(3)
+    m, n = 6, 9
+    Y = rng.standard_normal((m, n))
+    B = np.column_stack([np.ones(n), rng.standard_normal(n)])
+    loss = InterceptSquaredLoss(Y, B, mu)
+    Z = rng.standard_normal((m, n))
+    R = Y - Z
+    # value: brute-force ridge / least squares over W
+    W = R @ B @ np.linalg.inv(B.T @ B + mu * np.eye(2))
+    direct = 0.5 * np.sum((R - W @ B.T) ** 2) + 0.5 * mu * np.sum(W ** 2)
+    assert loss.value(Z) == pytest.approx(direct, rel=1e-12)
+    np.testing.assert_allclose(loss.intercept(Z), W, atol=1e-12)
+    # gradient by central differences
+    G = loss.neg_gradient(Z)
+    D = rng.standard_normal((m, n))
+    h = 1e-6
+    fd = (loss.value(Z + h * D) - loss.value(Z - h * D)) / (2 * h)
+    assert fd == pytest.approx(-np.sum(G * D), rel=1e-6)
+    # Fenchel–Young: −ℓ*(−Λ) ≤ ℓ(Z') + ⟨Λ, Z'⟩ for every Z', with equality at Λ = G(Z')
+    for _ in range(5):
+        Zp = rng.standard_normal((m, n))
+        Lam = rng.uniform(0, 2) * loss.neg_gradient(rng.standard_normal((m, n)))
+        assert loss.dual_value(Lam) <= loss.value(Zp) + np.sum(Lam * Zp) + 1e-10
+    assert loss.dual_value(G) == pytest.approx(loss.value(Z) + np.sum(G * Z), rel=1e-10)
+    if mu == 0:  # outside the domain (ΛB ≠ 0) the conjugate bound is −∞
+        assert loss.dual_value(rng.standard_normal((m, n))) == -np.inf
+    # exact line search
+    d = rng.standard_normal((m, n))
+    s = loss.line_search(Z, d, 0.1)
+    f = [loss.value(Z + t * d) + 0.1 * t for t in (s - 1e-4, s, s + 1e-4)]
+    assert s == 0.0 or f[1] <= min(f[0], f[2])
+
+
+def test_dictionary_map_gradients_and_lipschitz():
+    rng = np.random.default_rng(4)
+    m, n, p, r = 5, 8, 4, 3
+    D = rng.standard_normal((n, p))
+    mp = DictionaryBilinear((m, n), D)
+    U, A = rng.standard_normal((m, r)), rng.standard_normal((p, r))
+    np.testing.assert_allclose(mp.forward([U, A]), U @ (D @ A).T)
+    G = rng.standard_normal((m, n))
+    for k, X in enumerate((U, A)):
+        dX = rng.standard_normal(X.shape)
+        f = [np.sum(G * mp.forward([U + t * dX, A] if k == 0 else [U, A + t * dX]))
+             for t in (-1e-6, 1e-6)]
+        assert (f[1] - f[0]) / 2e-6 == pytest.approx(np.sum(mp.block_gradient(G, [U, A], k)
+                                                             * dX), rel=1e-6)
+        # ‖∇_k f(X) − ∇_k f(X')‖ ≤ L ‖X − X'‖ for f = ½‖Y − forward‖² (Y = 0 here)
+        L = mp.block_lipschitz([U, A], k)
+        X2 = X + rng.standard_normal(X.shape)
+        f1 = mp.block_gradient(mp.forward([X, A] if k == 0 else [U, X]), [U, A], k)
+        f2 = mp.block_gradient(mp.forward([X2, A] if k == 0 else [U, X2]), [U, A], k)
+        assert np.linalg.norm(f1 - f2) <= L * np.linalg.norm(X - X2) * (1 + 1e-10)
+    u, a = U[:, 0], A[:, 0]
+    assert mp.atom_sqnorm([u, a]) == pytest.approx(np.sum(mp.atom([u, a]) ** 2))
+    np.testing.assert_allclose(mp.subtract_atom(G.copy(), 0.5, [u, a]),
+                               G - 0.5 * mp.atom([u, a]))
+
+
+def test_polar_bracket_is_valid():
+    rng = np.random.default_rng(5)
+    e = grid_edges((4, 4), 8)
+    gu = L1TVL2(1.0, 0.5, 1.0, 16, e, nonnegative=True, lmo_tol=3e-2, lmo_prox_tol=1e-3)
+    gv = L1TVL2(0.0, 0.0, 1.0, 7, nonnegative=True)
+    G = rng.standard_normal((16, 7))
+    b = StructuredPolar(gu, gv, n_seeds=4)(G, n_candidates=4)
+    u, v = b.maximizer
+    assert gu.value(u) == pytest.approx(1.0) and gv.value(v) == pytest.approx(1.0)
+    assert b.lower == pytest.approx(u @ G @ v)
+    # upper: σ_max(G₊)/(c_u c_v), which dominates every feasible pair
+    assert b.upper == pytest.approx(np.linalg.norm(np.maximum(G, 0), 2) / 2.0, rel=1e-9)
+    for _ in range(200):
+        x = np.abs(rng.standard_normal(16)) * (rng.random(16) < 0.4)
+        y = np.abs(rng.standard_normal(7))
+        if x.any():
+            assert (x / gu.value(x)) @ G @ (y / gv.value(y)) <= b.upper
+    for (cu, cv), val in b.candidates:
+        assert val == pytest.approx(cu @ G @ cv) and val <= b.lower + 1e-12
+
+
+def test_prune_merges_parallel_slices():
+    rng = np.random.default_rng(7)
+    m, n = 16, 12
+    e = grid_edges((4, 4), 8)
+    gu = L1TVL2(1.0, 0.5, 1.0, m, e, nonnegative=True)
+    gv = L1TVL2(0.0, 0.0, 1.0, n, nonnegative=True)
+    u1, u2 = np.abs(rng.standard_normal(m)), np.abs(rng.standard_normal(m))
+    v1, v2 = np.abs(rng.standard_normal(n)), np.abs(rng.standard_normal(n))
+    Y = np.outer(u1, v1) + np.outer(u2, v2) + 0.01 * rng.standard_normal((m, n))
+    problem = StructuredProblem(InterceptSquaredLoss(Y, np.ones((n, 1))), hf_bilinear(m, n),
+                                (gu, gv), 0.1, polar=StructuredPolar(gu, gv))
+    # slice 0 split in two parallel pieces (0.7 / 0.3), plus a distinct slice
+    U = np.column_stack([0.7 * u1, u2, 0.3 * u1 * (1 + 1e-3 * rng.random(m))])
+    V = np.column_stack([v1, v2, v1])
+    f0 = problem.objective([U, V])
+    U2, V2 = problem.prune([U, V])
+    assert U2.shape[1] == 2
+    assert problem.objective([U2, V2]) <= f0
+    assert np.all(U2 >= 0) and np.all(V2 >= 0)
+    # distinct slices are left alone
+    U3, _ = problem.prune([U[:, :2], V[:, :2]])
+    assert U3.shape[1] == 2
+
+
+def hf_bilinear(m, n):
+    from homfact.maps import Bilinear
+
+    return Bilinear((m, n))
+
+
+# ------------------------------------------------------------------------------ estimator
+
+
+def test_parse_gauge_weights():
+    assert parse_gauge_weights("l1+tv+l2", "spatial") == (1.0, 1.0, 1.0)
+    assert parse_gauge_weights({"l2": 2, "tv": 0.5}, "x") == (0.0, 0.5, 2.0)
+    assert parse_gauge_weights((0.1, 0, 1), "x") == (0.1, 0.0, 1.0)
+    with pytest.raises(ValueError, match="spatial: weight of 'tv'"):
+        parse_gauge_weights({"l1": 1, "tv": -0.1}, "spatial")
+    with pytest.raises(ValueError, match="temporal: unknown term"):
+        parse_gauge_weights("l1+l3", "temporal")
+    with pytest.raises(ValueError, match="temporal: the l1 or l2 weight"):
+        parse_gauge_weights("tv", "temporal")
+
+
+@requires_cvxpy
+@pytest.mark.parametrize("case", ["constant", "ridge", "dictionary"])
+def test_convex_equivalent_case_matches_cvxpy(case):
+    """ℓ2/ℓ2 gauges: the problem is ½‖Y − Z D̃ᵀ − WBᵀ‖² + λ‖Z‖_* + (μ/2)‖W‖² (convex)."""
+    rng = np.random.default_rng(6)
+    m, n = 7, 9
+    Y = rng.standard_normal((m, 3)) @ rng.standard_normal((3, n)) + 0.3
+    Y += 0.1 * rng.standard_normal((m, n))
+    B = fourier_basis(n, 1) if case == "ridge" else np.ones((n, 1))
+    mu = 0.5 if case == "ridge" else 0.0
+    D = rng.standard_normal((n, 5)) if case == "dictionary" else None
+    lam = 0.8
+    est = hf.StructuredFactorization(lam, spatial="l2", temporal="l2",
+                                     spatial_nonnegative=False, temporal_nonnegative=False,
+                                     temporal_dictionary=D, intercept=B, intercept_reg=mu,
+                                     tol=1e-7, max_iter=200, random_state=0).fit(Y)
+    cert = est.certificate_
+    assert cert.status == "global"
+    Z = cp.Variable((m, n if D is None else D.shape[1]))
+    W = cp.Variable((m, B.shape[1]))
+    fit = Z if D is None else Z @ D.T
+    obj = 0.5 * cp.sum_squares(Y - fit - W @ B.T) + lam * cp.normNuc(Z)
+    obj = obj + 0.5 * mu * cp.sum_squares(W)
+    prob = cp.Problem(cp.Minimize(obj))
+    _solve(prob)
+    assert cert.lower_bound <= prob.value * (1 + 1e-7) + 1e-8
+    assert cert.objective == pytest.approx(prob.value, rel=1e-5)
+    np.testing.assert_allclose(est.reconstruction(), (fit.value + W.value @ B.T), atol=2e-3)
+    if D is not None:
+        np.testing.assert_allclose(est.V_, D @ est.codes_)
+
+
+def test_structured_fit_soundness_small_video():
+    data = calcium_video((16, 16), n_frames=50, n_neurons=2, seed=1, noise=0.1)
+    est = hf.StructuredFactorization(image_shape=data.shape, intercept=1, max_iter=10,
+                                     polar_seeds=3, random_state=0).fit(data.Y)
+    cert = est.certificate_
+    assert est.rank_ >= 1
+    assert np.all(est.U_ >= 0) and np.all(est.V_ >= 0)
+    assert cert.lower_bound <= cert.objective
+    if cert.status == "global":
+        assert cert.polar_upper <= est.lam_ * (1 + 1e-3)
+    # the intercept is the exact minimizer given the factors
+    B = est.intercept_basis_
+    R = data.Y - est.U_ @ est.V_.T
+    np.testing.assert_allclose(est.intercept_, R @ B @ np.linalg.inv(B.T @ B), atol=1e-8)
+    # the lower bound is below the objective of other factorizations (W at its optimum)
+    gu, gv = est.gauges_
+    loss = InterceptSquaredLoss(data.Y, B)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        U = np.abs(rng.standard_normal((256, 2)))
+        V = np.abs(rng.standard_normal((50, 2))) * 0.1
+        other = loss.value(U @ V.T) + est.lam_ * float(np.sum(gu.value(U) * gv.value(V)))
+        assert cert.lower_bound <= other
+    # objective reported = full objective with the exact intercept
+    full = 0.5 * np.sum((R - est.background_) ** 2) + est.lam_ * float(
+        np.sum(gu.value(est.U_) * gv.value(est.V_)))
+    assert cert.objective == pytest.approx(full, rel=1e-9)
+
+
+def test_zero_solution_is_certified_when_lam_exceeds_upper_bound():
+    data = calcium_video((10, 10), n_frames=30, n_neurons=1, seed=2, noise=0.1)
+    G = data.Y - data.Y.mean(axis=1, keepdims=True)
+    big = np.linalg.norm(np.maximum(G, 0), 2) / 1.0 * 1.01  # c_s c_t = (1+1)·1 = 2 ≥ 1
+    est = hf.StructuredFactorization(big, image_shape=data.shape).fit(data.Y)
+    assert est.rank_ == 0
+    assert est.certificate_.status == "global"
+    assert est.certificate_.polar_upper <= big
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"spatial_edges": np.array([[0, 1], [3, 100]])}, "spatial_edges: edges has node"),
+     ({"spatial_edges": np.array([[0, 1], [2, 3]]), "spatial_edge_weights": [1.0, -1.0]},
+      "spatial_edge_weights"),
+     ({"temporal": "l2+tv", "temporal_edges": np.array([[0, 30]])}, "temporal_edges"),
+     ({"spatial": {"l1": 1.0, "tv": -2.0}}, "spatial: weight of 'tv'"),
+     ({"temporal": (-1.0, 0.0, 1.0)}, "temporal: weight of 'l1'"),
+     ({"image_shape": (4, 4)}, "image_shape"), ({"image_shape": (5, 4), "connectivity": 6},
+                                                 "connectivity"),
+     ({"lam": -1.0}, "lam"), ({"intercept_reg": -0.1}, "intercept_reg"),
+     ({"intercept": np.ones((3, 1))}, "intercept"), ({"intercept": "linear"}, "intercept"),
+     ({"temporal_dictionary": np.ones((5, 2))}, "temporal_dictionary"),
+     ({"polar_seeds": -1}, "polar_seeds")],
+)
+def test_estimator_input_errors(kwargs, match):
+    Y = np.abs(np.random.default_rng(0).standard_normal((20, 12)))
+    with pytest.raises(ValueError, match=match):
+        hf.StructuredFactorization(**kwargs).fit(Y)
+
+
+def test_estimator_rejects_nan_and_unsupported_types():
+    Y = np.ones((6, 5))
+    Y[0, 0] = np.nan
+    with pytest.raises(ValueError, match="Y contains NaN"):
+        hf.StructuredFactorization().fit(Y)
+    with pytest.raises(TypeError, match="spatial"):
+        hf.StructuredFactorization(spatial=3).fit(np.ones((6, 5)))
+
+
+# -------------------------------------------------------------------------------- example
+
+
+def _load_example():
+    path = Path(__file__).resolve().parents[1] / "examples" / "calcium_segmentation.py"
+    spec = importlib.util.spec_from_file_location("homfact_example_calcium", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_calcium_example_quick(tmp_path, capsys):
+    out = tmp_path / "calcium.png"
+    res = _load_example().main(quick=True, seeds=(0,), output=str(out))
+    assert res["matched_fraction"] >= 0.5
+    assert res["per_seed"][0]["mean_iou"] >= 0.5
+    assert out.is_file()
+    assert "matched" in capsys.readouterr().out
+
+
+def test_init_random_and_arrays():
+    rng = np.random.default_rng(8)
+    Y = np.abs(rng.standard_normal((12, 3))) @ np.abs(rng.standard_normal((3, 10)))
+    est = hf.StructuredFactorization(0.5, spatial="l1+l2", intercept=None, init="random",
+                                     rank=2, max_iter=3, random_state=0).fit(Y)
+    assert est.U_.shape[0] == 12 and np.all(est.U_ >= 0)
+    assert est.intercept_.shape == (12, 0) and not est.background_.any()
+    with pytest.raises(ValueError, match="domain"):
+        hf.StructuredFactorization(0.5, init=(-np.ones((12, 1)), np.ones((10, 1)))).fit(Y)
+    with pytest.raises(ValueError, match="init"):
+        hf.StructuredFactorization(0.5, init=(np.ones((11, 1)), np.ones((10, 1)))).fit(Y)
