@@ -131,7 +131,7 @@ def profile_homfact(D: np.ndarray, gamma: float, tol: float) -> dict:
               "descend": "  of which: local descent (Huber ALS sweeps)",
               "certify_factors": "  of which: certificates (polar + bounds)",
               "_append_atoms": "  of which: growth steps (atom line searches)",
-              "_debias": "debiasing refit (exact ALS on the inliers)"}
+              "_debias": "debiasing refit (EM / exact ALS on the inliers)"}
     parts = {}
     for (fname, _, func), (_, ncalls, _, cum, _) in stats.items():
         if func in wanted and "homfact" in fname and (func != "__call__"
@@ -147,9 +147,9 @@ def profile_homfact(D: np.ndarray, gamma: float, tol: float) -> dict:
 
 def run(m: int, n: int, rank: int, gammas: list[float], primary: float, repeat: int,
         tol: float = 1e-6, tensorly_iter: int = 100, seed: int = 0, tensorly: bool = True,
-        code_order: bool = True) -> dict:
+        code_order: bool = True, frac: float = 0.05, magnitude: float = 500.0) -> dict:
     """One instance: IALM and homfact (primary γ) interleaved ``repeat`` times, then the rest."""
-    D, A, E = make_instance(m, n, rank, seed=seed)
+    D, A, E = make_instance(m, n, rank, frac=frac, magnitude=magnitude, seed=seed)
     ialm_times, hf_primary_times = [], []
     ialm = primary_model = None
     for _ in range(repeat):  # interleaved, so load drift hits both alike
@@ -190,8 +190,8 @@ def run(m: int, n: int, rank: int, gammas: list[float], primary: float, repeat: 
         tl["ratio_time_over_ialm"] = tl["time_s"] / ialm_row["time_s"]
         tl["ratio_error_over_ialm"] = tl["error_lowrank"] / ialm_row["error_lowrank"]
     prim = next(r for r in rows if r["gamma"] == primary)
-    return {"shape": [m, n], "true_rank": rank, "seed": seed, "corruption": 0.05,
-            "magnitude": 500.0,
+    return {"shape": [m, n], "true_rank": rank, "seed": seed, "corruption": frac,
+            "magnitude": magnitude,
             "lam_homfact": float(np.sqrt(max(m, n))), "lam_pcp": float(1 / np.sqrt(max(m, n))),
             "tol_homfact": tol, "ialm": ialm_row, "ialm_code_order": ialm_code,
             "homfact": rows, "primary_gamma": primary, "tensorly": tl,
@@ -230,8 +230,9 @@ def report(res: dict) -> None:
         rows.append([f"tensorly {tl['version']} robust_pca", tl["time_s"], tl["error_lowrank"],
                      tl["error_sparse"], tl["rank"], tl["ratio_time_over_ialm"],
                      tl["ratio_error_over_ialm"], f"{tl['n_iter']}/{tl['n_iter_max']} iters"])
-    print_table(f"robust PCA {m}x{n}, rank {res['true_rank']}, seed {res['seed']}, 5% gross "
-                f"errors in [-500, 500] (BLAS threads: {threads})",
+    print_table(f"robust PCA {m}x{n}, rank {res['true_rank']}, seed {res['seed']}, "
+                f"{res['corruption']:.0%} gross errors in [-{res['magnitude']:g}, "
+                f"{res['magnitude']:g}] (BLAS threads: {threads})",
                 ["method", "time [s]", "err A", "err E", "rank", "t/t_ialm", "errA/errA_ialm",
                  "note"], rows)
     if "skipped" in tl:
@@ -259,12 +260,14 @@ def report_summary(instances: list[dict]) -> None:
 
 def main(quick: bool = True, out_dir=None, blas: int | None = 1, profile: bool = False,
          seeds: list[int] | None = None, sizes: list[tuple[int, int, int]] | None = None,
-         primary: float | None = None, tensorly: str = "first") -> dict:
+         primary: float | None = None, tensorly: str = "first", frac: float = 0.05,
+         magnitude: float = 500.0) -> dict:
     """Run the robust-PCA benchmark and return its results.
 
     ``quick``: one 150×150 rank-5 instance.  Full: ``sizes`` (default 1000×1000 rank 20 and
     500×800 rank 10) × ``seeds`` (default 0, 1); γ = 1e2, 1e3, 1e4 on the first instance,
-    the primary γ (default 100, the estimator's default) on the others.  ``tensorly``:
+    the primary γ (default 100, the estimator's default) on the others; ``frac`` and
+    ``magnitude`` set the gross errors (5 %, uniform in ±500).  ``tensorly``:
     ``"first"`` (first instance only: minutes per run), ``"all"`` or ``"none"``.  ``blas``
     limits BLAS/LAPACK threads for every method (``None``: library default); ``profile`` adds
     a cProfile breakdown of homfact's fit on the first instance.  The top-level keys describe
@@ -290,13 +293,13 @@ def main(quick: bool = True, out_dir=None, blas: int | None = 1, profile: bool =
                 res = run(m, n, rank, cfg["gammas"] if first else [primary], primary,
                           cfg["repeat"], tensorly_iter=cfg["tensorly_iter"], seed=seed,
                           tensorly=tensorly == "all" or (tensorly == "first" and first),
-                          code_order=first)
+                          code_order=first, frac=frac, magnitude=magnitude)
                 res["blas_threads"] = blas
                 report(res)
                 instances.append(res)
         if profile:
             m, n, rank = sizes[0]
-            D, _, _ = make_instance(m, n, rank, seed=seeds[0])
+            D, _, _ = make_instance(m, n, rank, frac=frac, magnitude=magnitude, seed=seeds[0])
             prof = profile_homfact(D, primary, 1e-6)
     out = {**instances[0], "instances": instances}
     if len(instances) > 1:
@@ -327,7 +330,11 @@ if __name__ == "__main__":
                     help="homfact's primary gamma (default 100, the estimator's default)")
     ap.add_argument("--tensorly", choices=("first", "all", "none"), default="first",
                     help="instances on which tensorly runs (default: the first)")
+    ap.add_argument("--frac", type=float, default=0.05,
+                    help="fraction of grossly corrupted entries (default 0.05)")
+    ap.add_argument("--magnitude", type=float, default=500.0,
+                    help="gross errors are uniform in [-magnitude, magnitude] (default 500)")
     a = ap.parse_args()
     main(quick=a.quick, blas=a.blas_threads or None, profile=a.profile, seeds=a.seeds,
          sizes=[tuple(s) for s in a.size] if a.size else None, primary=a.gamma,
-         tensorly=a.tensorly)
+         tensorly=a.tensorly, frac=a.frac, magnitude=a.magnitude)

@@ -24,6 +24,7 @@ if str(_HERE) not in sys.path:
 import bench_completion  # noqa: E402
 import bench_cp  # noqa: E402
 import bench_denoise  # noqa: E402
+import bench_dictionary  # noqa: E402
 import bench_nmf  # noqa: E402
 import bench_rpca  # noqa: E402
 import bench_scaling  # noqa: E402
@@ -31,6 +32,7 @@ from benchutil import environment, print_table, write_results  # noqa: E402
 
 BENCHMARKS = {"denoise": bench_denoise, "completion": bench_completion, "scaling": bench_scaling,
               "rpca": bench_rpca, "cp": bench_cp, "nmf": bench_nmf}
+BENCHMARKS["dictionary"] = bench_dictionary
 
 
 def summarize(results: dict) -> list[list]:
@@ -145,6 +147,18 @@ def summarize(results: dict) -> list[list]:
                  f"target <= {nm['target_time_ratio']:g}: "
                  f"{'met' if run['ratio_time'] <= nm['target_time_ratio'] else 'NOT met'}"
                  f"; certified status {run['status']}"],
+            ]
+    dl = results.get("dictionary")
+    if dl:
+        for c in dl["cases"]:
+            name = f"sigma {c['sigma']:g}, crop ({c['crop']['top']},{c['crop']['left']})"
+            rows += [
+                ["dictionary", f"PSNR homfact - sklearn [dB] ({name})", c["psnr_diff_db"],
+                 f"target >= {dl['target_psnr_diff_db']:g}: "
+                 f"{'met' if c['meets_target'] else 'NOT met'}; "
+                 f"{c['homfact']['n_components']} atoms"],
+                ["dictionary", f"t_homfact / t_sklearn ({name})", c["time_ratio"],
+                 f"status {c['homfact']['status']}"],
             ]
     return rows
 

@@ -54,7 +54,7 @@ def run_start(X, y, reg_name: str, lam: float, scale: float, seed: int, iters: i
     chk = hn.polar_check(model, X, y, loss, reg, lam, n_starts=polar_starts, n_iter=80)
     out = {"reg": reg_name, "scale": scale, "objective": obj, "flagged": chk["flagged"],
            "polar_lower": chk["polar_lower"], "decrease": chk["decrease"],
-           "collapsed": bool(float(model.layer_norms().prod(1).sum()) < 1e-6)}
+           "collapsed": bool(float(model.layer_norms().detach().prod(1).sum()) < 1e-6)}
     if reg_name == "product_of_norms":
         k = 0
         while chk["flagged"] and k < repairs:

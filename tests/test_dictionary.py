@@ -192,18 +192,18 @@ def test_lower_bound_below_cvxpy_optimum_of_fixed_atoms_problem():
 
 def test_large_lam_gives_zero_and_global():
     X = _planted()
-    lo, up = hf.SparseDictionaryLearning(gamma=0.5).fit(X).lam_max_
-    assert lo <= up
-    m = hf.SparseDictionaryLearning(lam=1.01 * up, gamma=0.5).fit(X)
+    b = ElasticNetL2Polar(0.5)(X)
+    m = hf.SparseDictionaryLearning(lam=1.01 * b.upper, gamma=0.5).fit(X)
+    assert m.lam_max_[0] <= m.lam_max_[1] == pytest.approx(b.upper)
     assert m.rank_ == 0
     assert m.certificate_.status == "global"
     assert m.transform(X).shape == (X.shape[0], 0)
 
 
 def test_transform_reproduces_fitted_codes():
-    X = _planted()
-    m = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5, tol=1e-6, transform_tol=1e-10,
-                                    random_state=0).fit(X)
+    X = _planted(n=60, m=8)
+    m = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5, tol=1e-6, transform_tol=1e-12,
+                                    transform_max_iter=100000, random_state=0).fit(X)
     assert m.rank_ >= 1
     C = m.transform(X)
     np.testing.assert_allclose(C, m.codes_, atol=1e-3 * np.abs(m.codes_).max())
@@ -212,7 +212,7 @@ def test_transform_reproduces_fitted_codes():
 
 
 def test_prox_linear_solver_reaches_similar_objective():
-    X = _planted(n=60, seed=9)
+    X = _planted(n=40, m=8, seed=9)
     a = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5, random_state=0).fit(X)
     b = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5, local_solver="prox_linear",
                                     random_state=0).fit(X)
@@ -277,8 +277,8 @@ def test_certify_recomputes_certificate():
 
 def test_example_runs_tiny(tmp_path):
     ex = _load(ROOT / "examples" / "denoise_camera_dictionary.py", "_ex_denoise_dict")
-    out = ex.main(["--size", "40", "--n-train", "300", "--sigmas", "0.1",
-                   "--out", str(tmp_path / "dict.png")])
+    out = ex.main(["--size", "24", "--n-train", "120", "--sigmas", "0.1", "--time-limit", "1.5",
+                   "--sk-max-iter", "3", "--out", str(tmp_path / "dict.png")])
     assert (tmp_path / "dict.png").exists()
     r = out[0]
     assert r["psnr_homfact"] > r["psnr_noisy"]
@@ -293,3 +293,16 @@ def test_benchmark_runs_quick(tmp_path):
     for case in res["cases"]:
         assert case["homfact"]["psnr"] > case["psnr_noisy"]
         assert case["sklearn"]["n_components"] == case["homfact"]["n_components"]
+
+
+def test_gamma_zero_is_nuclear_norm_and_certified():
+    """γ = 0: the convex problem is ``½‖X − Z‖² + λ‖Z‖_*`` (SVT); the fit is certified."""
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((30, 8))
+    s = np.linalg.svd(X, compute_uv=False)
+    lam = 0.8 * s[2]
+    svt = 0.5 * np.sum(np.minimum(s, lam) ** 2) + lam * np.sum(np.maximum(s - lam, 0.0))
+    m = hf.SparseDictionaryLearning(lam=lam, gamma=0.0, tol=1e-5).fit(X)
+    assert m.certificate_.status == "global"
+    assert m.certificate_.lower_bound <= svt + 1e-9 * svt
+    assert m.certificate_.objective == pytest.approx(svt, rel=2e-5)

@@ -140,6 +140,18 @@ def test_polar_bracket_against_brute_force(seed):
         assert val == pytest.approx(float(cu @ G @ cv), rel=1e-9)
 
 
+@pytest.mark.parametrize("shape", [(7, 30), (30, 7), (600, 500)])
+def test_sigma_max_bound_is_valid_and_tight(rng, shape):
+    from homfact.models.nmf import _sigma_max
+
+    A = rng.standard_normal(shape)
+    u, v, upper, _ = _sigma_max(A, 1e-3, rng)
+    s = np.linalg.norm(A, 2)
+    assert s <= upper <= s * (1 + 1e-5)
+    assert np.linalg.norm(u) == pytest.approx(1.0) and np.linalg.norm(v) == pytest.approx(1.0)
+    assert abs(u @ A @ v) == pytest.approx(s, rel=1e-5)
+
+
 def test_lam_max_is_the_spectral_norm_of_nonnegative_data(rng):
     X = np.abs(rng.standard_normal((9, 7)))
     assert nonnegative_lam_max(X) == pytest.approx(np.linalg.norm(X, 2), rel=1e-9)
@@ -208,6 +220,29 @@ def test_debiased_refit_and_certified_factors_are_kept_apart(rng):
     assert m0.refit_n_iter_ == 0
     np.testing.assert_allclose(m0.certified_components_, m.certified_components_)
     assert m0.certificate_.objective == pytest.approx(m.certificate_.objective)
+
+
+@pytest.mark.parametrize("lam_ratio", [0.05, 0.15])
+def test_refit_error_is_close_to_sklearn_nmf_at_the_selected_rank(lam_ratio):
+    import warnings
+
+    from sklearn.datasets import load_digits
+    from sklearn.decomposition import NMF
+
+    X = load_digits().data[:300]
+    m = hf.NonnegativeFactorization(lam_ratio=lam_ratio, random_state=0)
+    W = m.fit_transform(X)
+    r = m.n_components_
+    assert r >= 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sk = NMF(r, init="nndsvda", solver="cd", random_state=0)
+        Ws = sk.fit_transform(X)
+    err = np.linalg.norm(X - W @ m.components_)
+    err_sk = np.linalg.norm(X - Ws @ sk.components_)
+    assert err <= 1.02 * err_sk
+    # the certified (shrunk) factors are much worse: the refit is what makes the difference
+    assert np.linalg.norm(X - m.certified_W_ @ m.certified_components_) > 1.05 * err
 
 
 def test_transform_is_nnls_and_matches_fit_transform(rng):

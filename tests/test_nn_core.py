@@ -148,18 +148,18 @@ def test_regularizers_values_and_degrees():
     torch.testing.assert_close(prod(m), n.prod(1).sum())
     torch.testing.assert_close(bal(m), (n ** 3 / 3).sum())
     torch.testing.assert_close(wd(m), 0.5 * (n ** 2).sum())
-    assert float(bal(m)) >= float(prod(m))            # AM–GM
+    assert float(bal(m).detach()) >= float(prod(m).detach())    # AM–GM
     m.rebalance()
     torch.testing.assert_close(bal(m), prod(m))       # equality at balance
     assert (prod.degree(m), bal.degree(m), wd.degree(m)) == (3, 3, 2)
     x = torch.randn(10, 4, dtype=torch.float64)
     # homogeneity of θ itself: θ(αX) = α^deg θ(X)
     for reg in (prod, bal, wd):
-        v = float(reg(m))
+        v = float(reg(m).detach())
         with torch.no_grad():
             for p in m.params:
                 p.mul_(2.0)
-        assert math.isclose(float(reg(m)), 2.0 ** reg.degree(m) * v, rel_tol=1e-12)
+        assert math.isclose(float(reg(m).detach()), 2.0 ** reg.degree(m) * v, rel_tol=1e-12)
         with torch.no_grad():
             for p in m.params:
                 p.mul_(0.5)

@@ -100,7 +100,7 @@ def test_deep_growth_is_never_certified_global_without_a_valid_bound():
     X = rng.standard_normal((24, 3))
     y = (X[:, 0] > 0).astype(int)
     est = hn.GrowingClassifier(subnetwork="relu_chain", depth=3, hidden=2, lam=1e-3,
-                               max_growth=2, descent_iter=100, polar_starts=8, polar_iter=40,
+                               max_growth=1, descent_iter=40, polar_starts=8, polar_iter=30,
                                random_state=0).fit(X, y)
     c = est.certificate_
     assert c.status in ("not_optimal", "unverified")

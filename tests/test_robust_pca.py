@@ -141,7 +141,8 @@ def test_huber_line_search_matches_brute_force(seed, delta, w):
     rng = np.random.default_rng(seed)
     n = 300
     y = rng.standard_normal(n) * 3
-    y[rng.random(n) < 0.1] += rng.uniform(-50, 50, (rng.random(n) < 0.1).sum() or 0)[:0].sum()
+    gross = rng.random(n) < 0.1
+    y[gross] += rng.uniform(-50, 50, gross.sum())
     z = rng.standard_normal(n)
     d = rng.standard_normal(n) * (rng.random(n) < 0.7)  # some zero directions
     loss = hf.HuberLoss(y, delta=delta, weight=w)
@@ -273,7 +274,10 @@ def test_continuation_off_and_time_limit_and_bad_debias():
     est = hf.RobustPCA(gamma=10.0, continuation=False, random_state=0).fit(L + E)
     assert est.certificate_.status == "global" and est.continuation_ == []
     fast = hf.RobustPCA(gamma=1e4, time_limit=0.05, random_state=0).fit(L + E)
-    assert fast.certificate_.status in ("global", "unverified", "not_optimal")
+    cert = fast.certificate_
+    assert cert.lower_bound <= cert.objective * (1 + 1e-12)
+    if cert.status == "global":  # whatever the budget allowed, "global" must be earned
+        assert cert.relative_gap <= cert.tol and cert.polar_upper <= fast.lam_ * (1 + 1e-3)
     with pytest.raises(TypeError, match="debias"):
         hf.RobustPCA(debias="yes").fit(L + E)
     with pytest.raises(TypeError, match="continuation"):

@@ -164,5 +164,8 @@ def test_rpca_benchmark_quick(tmp_path):
         assert row["rank"] == res["true_rank"]
         assert np.isfinite(row["ratio_time_over_ialm"])
         assert np.isfinite(row["ratio_error_over_ialm"])
+        # the reported (debiased) error is the refit's; the certified one is reported apart
+        assert row["debiased"] and row["error_lowrank"] < row["error_lowrank_certified"]
+    assert len(res["instances"]) == 1 and res["instances"][0]["seed"] == 0
     assert "time_s" in res["tensorly"] or "skipped" in res["tensorly"]
     assert (tmp_path / "rpca_quick.json").is_file()

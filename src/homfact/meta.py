@@ -407,8 +407,9 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                     k_cand = min(2 * k_cand, block_size) if n_added == k_cand else n_added
                     # with a bracket polar the relative gap says little about descent: use
                     # the polar's excess over λ instead (descend harder as it nears λ)
-                    excess = cert.relative_gap if exact_polar else 1e-2 * (
-                        cert.polar_lower / problem.lam - 1.0)
+                    # (λ = 0: no penalty to compare with, fall back to the gap)
+                    excess = cert.relative_gap if exact_polar or problem.lam == 0 else (
+                        1e-2 * (cert.polar_lower / problem.lam - 1.0))
                     inner_tol = min(inner_tol, max(1e-2 * excess, 1e-3 * tol))
                 elif n_added:
                     # growth steps are tiny (the polar barely exceeds λ) or the gap stagnates:

@@ -8,4 +8,5 @@ from .robust_pca import RobustPCA
 from .structured import StructuredFactorization
 
 __all__ = ["CPTensorFactorization", "LowRankApproximation", "MatrixCompletion",
-           "NonnegativeFactorization", "RobustPCA", "SparseDictionaryLearning", "StructuredFactorization"]
+           "NonnegativeFactorization", "RobustPCA", "SparseDictionaryLearning",
+           "StructuredFactorization"]

@@ -132,10 +132,13 @@ class CPTensorFactorization(BaseEstimator):
 
     Parameters
     ----------
-    lam : float, default=1.0
+    lam : float or "auto", default="auto"
         ``λ > 0``.  ``λ >= cp_lam_max(Y).upper`` gives the zero solution; ``0.05·λ_max``
         (range ``0.02–0.3·λ_max``, module docstring) recovers the rank of noisy low-rank
-        tensors with comparable weights.
+        tensors with comparable weights.  ``"auto"`` is ``lam_ratio·λ_max`` with ``λ_max``
+        the attained (lower) end of :func:`cp_lam_max`'s bracket for the model's gauges.
+    lam_ratio : float in (0, 1], default=0.05
+        ``λ/λ_max`` used when ``lam="auto"``.
     gauge : {"l2", "l1"} or a sequence with one per mode, default="l2"
         Column norm per mode (ℓ1 gives sparse factors).  All-ℓ2 uses majorize–minimize
         CP-ALS for local descent (:mod:`homfact.solvers.cp_als`), any ℓ1 mode block
@@ -179,6 +182,8 @@ class CPTensorFactorization(BaseEstimator):
     weights_ : ndarray of shape (rank_,)
         ``Πₖ‖xᵢᵏ‖₂``, the Frobenius norm of each rank-one term.
     rank_ : int
+    lam_ : float
+        The ``λ`` used (``lam_ratio·λ_max`` for ``lam="auto"``).
     certificate_ : homfact.Certificate
         Objective, lower bound, gap, polar bracket and status of ``factors_``.
     history_ : list of dict
@@ -188,11 +193,12 @@ class CPTensorFactorization(BaseEstimator):
     refit_info_ : dict with ``n_iter``, ``rel_error`` and ``errors`` of the refit.
     """
 
-    def __init__(self, lam=1.0, *, gauge="l2", nonnegative=False, init="zero", rank=None,
+    def __init__(self, lam="auto", *, lam_ratio=0.05, gauge="l2", nonnegative=False, init="zero", rank=None,
                  max_rank=None, tol=1e-6, max_iter=200, time_limit=None, rank_rtol=1e-2,
                  refit=True, refit_max_iter=100, refit_tol=1e-8, random_state=None,
                  verbose=False):
         self.lam = lam
+        self.lam_ratio = lam_ratio
         self.gauge = gauge
         self.nonnegative = nonnegative
         self.init = init
@@ -210,7 +216,14 @@ class CPTensorFactorization(BaseEstimator):
 
     # -- parameters -----------------------------------------------------------------------
     def _check_params(self) -> None:
-        if check_lam(self.lam) == 0:
+        if isinstance(self.lam, str):
+            if self.lam != "auto":
+                raise ValueError(f"lam must be a number > 0 or 'auto', got {self.lam!r}")
+            if isinstance(self.lam_ratio, bool) or not (
+                    isinstance(self.lam_ratio, numbers.Real) and 0 < self.lam_ratio <= 1):
+                raise ValueError(f"lam_ratio must be a number in (0, 1], got "
+                                 f"{self.lam_ratio!r}")
+        elif check_lam(self.lam) == 0:
             raise ValueError("lam must be > 0 for CPTensorFactorization (lam = 0 is unregularized "
                              "CP, which has no rank-selecting optimum; use cp_refit at a fixed "
                              "rank instead)")
@@ -270,7 +283,15 @@ class CPTensorFactorization(BaseEstimator):
         A = check_tensor(Y, "Y")
         K = A.ndim
         gauges, nonneg = self._gauges(K)
-        problem = cp_problem(A, self.lam, gauges=gauges, nonnegative=nonneg)
+        lam = self.lam
+        if isinstance(lam, str):  # "auto": a fraction of the attained lam_max
+            top = cp_lam_max(A, gauges=gauges, nonnegative=nonneg,
+                             random_state=self.random_state).lower
+            if not top > 0:
+                raise ValueError("Y is zero on its observed entries: nothing to fit")
+            lam = float(self.lam_ratio) * top
+        self.lam_ = float(lam)
+        problem = cp_problem(A, lam, gauges=gauges, nonnegative=nonneg)
         observed = ~np.isnan(A)
         rms = float(np.sqrt(np.mean(A[observed] ** 2)))
         X0 = self._initial_factors(A.shape, nonneg, rms * np.sqrt(A.size))

@@ -35,7 +35,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._progress import progress
 from .._threads import single_blas_thread
-from ..gauges import L2, ElasticNet, group_shrink, soft_threshold
+from ..gauges import L2, ElasticNet, soft_threshold
 from ..losses import SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem, certify_factors, grow
@@ -426,6 +426,10 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
         Outer (grow) iterations, one certificate each.
     time_limit : float, optional
         Wall-clock budget in seconds for the fit.
+    growth_rtol : float or None, default=1e-5
+        Stop growing once the best atom the polar finds would lower the objective by at most
+        ``growth_rtol·max(1, |P|)`` (see :func:`homfact.grow`); the certificate then reports
+        honestly how far from optimal the fit may be.  ``None``: grow while any atom is found.
     local_solver : {"bcd", "prox_linear"}, default="bcd"
         Exact block-coordinate descent over columns, or block prox-linear descent.
     n_starts : int, default=8
@@ -471,14 +475,16 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, lam="auto", gamma=1.0, *, max_rank=None, tol=1e-4, max_iter=100,
-                 time_limit=None, local_solver="bcd", n_starts=8, transform_tol=1e-6,
-                 transform_max_iter=1000, random_state=None, verbose=False):
+                 time_limit=None, growth_rtol=1e-5, local_solver="bcd", n_starts=8,
+                 transform_tol=1e-6, transform_max_iter=1000, random_state=None,
+                 verbose=False):
         self.lam = lam
         self.gamma = gamma
         self.max_rank = max_rank
         self.tol = tol
         self.max_iter = max_iter
         self.time_limit = time_limit
+        self.growth_rtol = growth_rtol
         self.local_solver = local_solver
         self.n_starts = n_starts
         self.transform_tol = transform_tol
@@ -511,6 +517,10 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
         if self.local_solver not in ("bcd", "prox_linear"):
             raise ValueError(f"local_solver must be 'bcd' or 'prox_linear', got "
                              f"{self.local_solver!r}")
+        if self.growth_rtol is not None and not (
+                isinstance(self.growth_rtol, numbers.Real) and self.growth_rtol >= 0):
+            raise ValueError(f"growth_rtol must be None or a number >= 0, got "
+                             f"{self.growth_rtol!r}")
 
     def _validate(self, X, reset: bool) -> np.ndarray:
         _check_real_matrix(X, "X")
@@ -534,7 +544,8 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
         with progress(bool(self.verbose), "SparseDictionaryLearning") as callback:
             res = grow(problem, None, tol=self.tol, max_rank=self.max_rank,
                        max_iter=self.max_iter, time_limit=self.time_limit,
-                       random_state=rng, callback=callback)
+                       random_state=rng, callback=callback,
+                       growth_rtol=None if self.growth_rtol is None else float(self.growth_rtol))
         self.U_, self.V_ = res.factors
         self.rank_ = res.rank
         self.certificate_ = res.certificate

@@ -46,6 +46,23 @@ from ..polar import AlternatingPolar, PolarBound, spectral_norm
 from ..problems import check_lam
 from ..solvers.hals import hals
 
+#: up to this many entries the whole fit runs on one BLAS thread: its products are then too
+#: small to gain from threads, and on a loaded machine thread contention made small fits
+#: 10x slower (see homfact._threads)
+_SINGLE_THREAD_MAX_ENTRIES = 1_000_000
+
+
+def _blas_limit(size: int):
+    """One BLAS thread for small problems; the library default otherwise."""
+    import contextlib
+
+    if size > _SINGLE_THREAD_MAX_ENTRIES:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 __all__ = ["NonnegativeFactorization", "NonnegativePolar", "merge_parallel_columns", "nnls_rows",
            "nonnegative_lam_max"]
 
@@ -80,6 +97,53 @@ def _diverse_rows(Ap: np.ndarray, k: int) -> np.ndarray:
         resid = resid - (Ap @ b) ** 2
         resid[chosen] = 0.0
     return Ap[chosen].T
+
+
+def _sigma_max(A: np.ndarray, tol: float, rng):
+    """``(u, v, upper, method)``: top singular pair of ``A`` and a rigorous bound on ``σ_max``.
+
+    Small matrices (at most ``DENSE_SVD_MAX_ENTRIES`` entries): the top eigenpair of the Gram
+    matrix ``M = AAᵀ`` or ``AᵀA`` (smaller side ``k``), much cheaper than the full SVD the core
+    uses for them.  Rounding in forming ``M`` perturbs it by at most ``γ_n‖A‖²_F`` entrywise-
+    bounded (``γ_n ≈ n·eps``, ``n`` the inner dimension) and the symmetric eigensolver is
+    backward stable (``O(k·eps‖M‖)``), so ``upper = sqrt(λ_max + 4(n + k)·eps·‖A‖²_F)`` bounds
+    ``σ_max`` up to those (over-estimated) roundoff terms.  Larger matrices:
+    :func:`homfact.polar.spectral_norm` (ARPACK with its residual added).
+    """
+    import scipy.linalg as sla
+
+    from ..polar import DENSE_SVD_MAX_ENTRIES
+
+    m, n = A.shape
+    if m * n > DENSE_SVD_MAX_ENTRIES or min(m, n) == 0:
+        U, _, V, upper, method = spectral_norm(A, k=1, tol=tol, rng=rng)
+        return U[:, 0], V[:, 0], float(upper), method
+    fro2 = float(np.vdot(A, A))
+    if fro2 == 0.0:
+        u, v = np.zeros(m), np.zeros(n)
+        u[0] = v[0] = 1.0
+        return u, v, 0.0, "zero-matrix"
+    left = m <= n
+    M = A @ A.T if left else A.T @ A
+    k = M.shape[0]
+    w, x = sla.eigh(M, subset_by_index=[k - 1, k - 1])
+    lam_top = max(float(w[-1]), 0.0)
+    x = x[:, -1]
+    sig = np.sqrt(lam_top)
+    if left:
+        u = x
+        v = A.T @ u
+    else:
+        v = x
+        u = A @ v
+    nrm = np.linalg.norm(u if not left else v)
+    if left:
+        v = v / nrm if nrm > 0 else v
+    else:
+        u = u / nrm if nrm > 0 else u
+    eps = np.finfo(float).eps
+    upper = float(np.sqrt(lam_top + 4.0 * (max(m, n) + k) * eps * fro2))
+    return u, v, max(upper, sig), "gram-eigh (dense)"
 
 
 class NonnegativePolar(AlternatingPolar):
@@ -166,8 +230,8 @@ class NonnegativePolar(AlternatingPolar):
         rng = np.random.default_rng(0) if rng is None else rng
         A = op.toarray() if sp.issparse(op) else np.asarray(op, dtype=float)
         Ap = np.maximum(A, 0.0)
-        U1, _, V1, upper, method = spectral_norm(Ap, k=1, tol=self.sigma_tol, rng=rng)
-        u_top = np.abs(U1[:, 0])  # Perron vector of G₊ (non-negative up to sign)
+        u1, v1, upper, method = _sigma_max(Ap, self.sigma_tol, rng)
+        u_top = np.abs(u1)  # Perron vector of G₊ (non-negative up to sign)
         cands = []
         if n_candidates > 1 and self.lam is not None:
             cands = self._candidates(A, Ap, int(n_candidates))
@@ -180,12 +244,12 @@ class NonnegativePolar(AlternatingPolar):
             j = int(np.argmax(vals))
             best = (U[:, j], V[:, j], float(vals[j]))
         else:  # G₊ = 0: every feasible pair has value ≤ 0; any unit pair is a maximizer of 0
-            v = np.abs(V1[:, 0])
+            v = np.abs(v1)
             best = (u_top, v, float(u_top @ (A @ v)))
         lower = max(best[2], 0.0)
         how = f"upper: sigma_max(G+) via {method}"
         if self.lam is not None and upper > self.lam * (1 + self.polar_rtol) >= lower:
-            _, _, _, up_g, method_g = spectral_norm(A, k=1, tol=self.sigma_tol, rng=rng)
+            _, _, up_g, method_g = _sigma_max(A, self.sigma_tol, rng)
             if up_g < upper:
                 upper, how = up_g, f"upper: sigma_max(G) via {method_g}"
         cands = cands[:max(int(n_candidates) - 1, 0)]
@@ -262,9 +326,10 @@ def nnls_rows(X: np.ndarray, H: np.ndarray) -> np.ndarray:
 def nonnegative_lam_max(X) -> float:
     """``λ_max = Ω°(X) = max_{u,v ≥ 0} uᵀXv/(‖u‖‖v‖)`` for ``X ≥ 0``: the smallest ``λ`` with the
     zero solution.  For a non-negative matrix this is exactly ``‖X‖₂`` (Perron–Frobenius: the top
-    singular pair can be taken non-negative), returned here as the polar's upper bound."""
+    singular pair can be taken non-negative), returned as the rigorous bound of
+    :func:`_sigma_max` (the polar's upper bound at ``G = X``)."""
     X = np.asarray(X, dtype=float)
-    return float(NonnegativePolar()(X).upper)
+    return float(_sigma_max(X, 1e-5, np.random.default_rng(0))[2])
 
 
 def _check_nonnegative_matrix(X, name: str = "X") -> None:
@@ -348,7 +413,7 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         (or a budget runs out).
     time_limit : float, optional
         Wall-clock budget in seconds for the certified part.
-    refit_max_iter : int, default=50
+    refit_max_iter : int, default=200
         Cap on HALS sweeps of the debiasing refit.
     refit_tol : float, default=2e-4
         Relative objective decrease per sweep at which the refit stops.
@@ -379,7 +444,7 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
 
     def __init__(self, lam="auto", *, lam_ratio=0.15, debias=True, max_rank=None, tol=1e-4,
                  max_iter=100, max_sweeps=15, block_size=32, growth_rtol=1e-5,
-                 time_limit=None, refit_max_iter=50, refit_tol=2e-4, random_state=None,
+                 time_limit=None, refit_max_iter=200, refit_tol=2e-4, random_state=None,
                  verbose=False):
         self.lam = lam
         self.lam_ratio = lam_ratio
@@ -451,6 +516,10 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     def _fit(self, X) -> None:
         self._check_params()
         X = self._validate_X(X, reset=True)
+        with _blas_limit(X.size):
+            self._fit_dense(X)
+
+    def _fit_dense(self, X: np.ndarray) -> None:
         t0 = time.perf_counter()
         self.lam_max_ = nonnegative_lam_max(X)
         lam = self.lam_ratio * self.lam_max_ if isinstance(self.lam, str) else float(self.lam)
@@ -506,7 +575,8 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         X = self._validate_X(X, reset=False)
         if self.n_components_ == 0:
             return np.zeros((X.shape[0], 0))
-        return nnls_rows(X, self.components_)
+        with _blas_limit(X.size):
+            return nnls_rows(X, self.components_)
 
     def inverse_transform(self, X):
         """``X @ components_`` (``X`` holds codes of shape ``(n, n_components_)``)."""
