@@ -17,8 +17,8 @@ scikit-learn has twice as many settings).  Times: fit + coding of all patches, c
 
 Reported per case: PSNR of the noisy input, of both methods and their difference in dB
 (target: homfact ≥ scikit-learn − 0.3 dB), wall times (fit + coding of all patches) and the
-ratio ``t_homfact / t_sklearn``.  Two crops and two noise levels (full run); one tiny case
-with ``--quick``.
+ratio ``t_homfact / t_sklearn``.  Three crops and three noise levels (full run); one tiny
+case with ``--quick``.
 
 Run ``python benchmarks/bench_dictionary.py [--quick]``.
 """
@@ -40,7 +40,7 @@ TARGET_DB = -0.3
 
 #: (top, left, size, sigma, n_train)
 FULL_CASES = [(100, 200, 96, 0.1, 1500), (100, 200, 96, 0.2, 1500),
-              (300, 60, 96, 0.15, 1500)]
+              (60, 120, 96, 0.15, 1500), (300, 60, 96, 0.15, 1500)]
 QUICK_CASES = [(100, 200, 24, 0.1, 120)]
 
 

@@ -97,7 +97,11 @@ def _jsonable(o):
         return _jsonable(o.tolist())
     if isinstance(o, np.bool_):
         return bool(o)
-    return o
+    if o is None or isinstance(o, str | int | bool):
+        return o
+    # anything else (e.g. threadpoolctl reports a *function* as the version of scipy's
+    # fast_matrix_market pool once scipy.io.mmread has run) is recorded as text
+    return str(o)
 
 
 def write_results(name: str, data: dict, quick: bool, out_dir: Path | None = None) -> Path:

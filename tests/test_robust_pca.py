@@ -43,7 +43,8 @@ def _cvx_split(Y, lam, gamma, observed=None):
 def test_split_objective_certified_against_cvxpy(seed, gamma):
     _, _, Y = _instance(seed)
     lam = 2.0
-    est = hf.RobustPCA(lam=lam, gamma=gamma, random_state=0).fit(Y)
+    # tiny data: the certified solution is the subject (the refit would be skipped anyway)
+    est = hf.RobustPCA(lam=lam, gamma=gamma, random_state=0, debias=False).fit(Y)
     cert = est.certificate_
     opt = _cvx_split(Y, lam, gamma)
     tol = 1e-5 * max(1.0, abs(opt))
@@ -63,7 +64,7 @@ def test_missing_entries_certified_against_cvxpy():
     _, _, Y = _instance(7)
     observed = np.random.default_rng(1).random(Y.shape) < 0.8
     Ym = np.where(observed, Y, np.nan)
-    est = hf.RobustPCA(lam=1.5, gamma=5.0, random_state=0).fit(Ym)
+    est = hf.RobustPCA(lam=1.5, gamma=5.0, random_state=0, debias=False).fit(Ym)
     opt = _cvx_split(Y, 1.5, 5.0, observed)
     assert est.certificate_.lower_bound <= opt + 1e-5 * max(1.0, abs(opt))
     assert est.certificate_.status == "global"
@@ -288,7 +289,7 @@ def test_continuation_off_and_time_limit_and_bad_debias():
 
 def test_max_rank_caps_the_warm_start_and_stays_honest():
     L, E = _pcp_instance(m=90, n=80, r=4, seed=6)
-    est = hf.RobustPCA(gamma=100.0, max_rank=2, random_state=0).fit(L + E)
+    est = hf.RobustPCA(gamma=100.0, max_rank=2, random_state=0, debias=False).fit(L + E)
     assert est.rank_ <= 2 and est.U_.shape[1] <= 2
     # the cap binds (true rank 4): the certificate must not claim optimality
     assert est.certificate_.status != "global"
@@ -326,3 +327,19 @@ def test_debias_em_and_exact_als_agree(switch_rate):
         assert info["n_exact_als"] == 0
     assert np.linalg.norm(U @ V.T - L) / np.linalg.norm(L) < 1e-9
     np.testing.assert_array_equal(info["outlier_mask"], E != 0)
+
+
+def test_debias_skipped_with_warning_when_the_rank_would_interpolate():
+    rng = np.random.default_rng(9)
+    L, E = _pcp_instance(m=60, n=50, r=2, seed=9)
+    Y = L + E + 0.1 * rng.standard_normal(L.shape)  # gamma 100 is far too large for σ = 0.1
+    with pytest.warns(UserWarning, match="refit skipped"):
+        est = hf.RobustPCA(gamma=100.0, random_state=0).fit(Y)
+    assert est.rank_ * (60 + 50 - est.rank_) > 0.5 * np.count_nonzero(est.certified_sparse_ == 0)
+    assert not est.debiased_ and "skipped" in est.debias_info_
+    assert est.U_ is est.certified_U_ and est.sparse_ is est.certified_sparse_
+    # a gamma matched to the noise (1/gamma ≈ 3σ) selects the true rank and is refit
+    ok = hf.RobustPCA(gamma=1 / 0.3, random_state=0).fit(Y)
+    assert ok.rank_ == 2 and ok.debiased_
+    err = np.linalg.norm(ok.low_rank_ - L)
+    assert err < np.linalg.norm(ok.certified_low_rank_ - L)

@@ -252,7 +252,8 @@ def _make_estimator(model: str, lam: float, args, verbose: bool):
         return hf.RobustPCA(lam=lam, **_rpca_options(args), tol=args.tol,
                             max_rank=args.max_rank, max_iter=args.max_iter,
                             time_limit=args.time_limit, random_state=args.seed,
-                            verbose=verbose, continuation=not args.no_continuation)
+                            verbose=verbose, continuation=not args.no_continuation,
+                            debias=not args.no_debias)
     cls = hf.LowRankApproximation if model == "lowrank" else hf.MatrixCompletion
     return cls(lam=lam, tol=args.tol, max_rank=args.max_rank, max_iter=args.max_iter,
                time_limit=args.time_limit, random_state=args.seed, verbose=verbose)
@@ -267,7 +268,15 @@ def _write_outputs(out: Path, est, info: dict, *, plot: bool, title: str) -> lis
     if hasattr(est, "sparse_"):  # robust PCA: the gross errors E as well
         np.save(out / "sparse.npy", est.sparse_)
         written.append(out / "sparse.npy")
-    cert = {**est.certificate_.to_dict(), "rank": int(est.rank_), **info}
+    extra: dict = {}
+    if getattr(est, "debiased_", False):
+        # U, V, sparse hold the debiasing refit; the certificate is for the certified factors
+        written += save_factors(out, [est.certified_U_, est.certified_V_, est.certified_sparse_],
+                                names=("certified_U", "certified_V", "certified_sparse"))
+        extra = {"debiased": True, "debias_info": est.debias_info_,
+                 "certified_factors": ["certified_U.npy", "certified_V.npy",
+                                       "certified_sparse.npy"]}
+    cert = {**est.certificate_.to_dict(), "rank": int(est.rank_), **info, **extra}
     written.append(write_json(out / "certificate.json", cert))
     written.append(write_json(out / "history.json", est.history_))
     if plot:
@@ -395,7 +404,8 @@ def cmd_fit(args) -> int:
         lam = float(args.lam) if args.lam is not None else float(np.sqrt(max(data.shape)))
         lam_info = {"lam": lam, **({} if args.lam is not None else {"lam_rule": "sqrt(max(m, n))"})}
         opts = _rpca_options(args)
-        lam_info["rpca"] = {**opts, "continuation": not args.no_continuation}
+        lam_info["rpca"] = {**opts, "continuation": not args.no_continuation,
+                            "debias": not args.no_debias}
         say(f"  lam = {lam:.6g}{'' if args.lam is not None else ' (sqrt(max(m, n)))'}; loss "
             f"{opts['loss']}, " + (f"gamma = {opts['gamma']:g} (threshold 1/gamma)"
                                    if opts["loss"] == "split" else f"delta = {opts['delta']:g}"))
@@ -423,7 +433,10 @@ def cmd_fit(args) -> int:
         lam_info["rpca"].update(continuation_stages=est.continuation_,
                                 sparse_nonzeros=n_sparse)
         say(f"  sparse part: {n_sparse:,} nonzero entries ({n_sparse / est.sparse_.size:.2%}); "
-            f"{len(est.continuation_)} continuation stages before the final one")
+            f"{len(est.continuation_)} warm-start continuation stages")
+        if est.debiased_:
+            say("  U, V, sparse: debiasing refit at the certified rank (least squares on the "
+                "inliers); the certificate is for certified_U, certified_V, certified_sparse")
     if args.output is not None:
         info = {"model": args.model, "input": str(args.input),
                 "data": {"shape": list(data.shape), "description": _describe(data)},
@@ -508,8 +521,10 @@ def cmd_fit_generic(args) -> int:
     from .io import write_json
 
     say = _Printer(args.quiet)
-    if args.no_continuation or any(getattr(args, k, None) is not None for k in RPCA_DEFAULTS):
-        raise CLIError("--gamma, --loss, --delta and --no-continuation only apply to rpca "
+    if (args.no_continuation or args.no_debias
+            or any(getattr(args, k, None) is not None for k in RPCA_DEFAULTS)):
+        raise CLIError("--gamma, --loss, --delta, --no-continuation and --no-debias only "
+                       "apply to rpca "
                        "(use --set NAME=VALUE for this model's parameters)")
     est, params = _generic_estimator(args)
     data = _load_input(args.input, args.model, args.shape)
@@ -808,6 +823,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"Huber threshold for --loss huber (default {RPCA_DEFAULTS['delta']:g})")
     rp.add_argument("--no-continuation", action="store_true",
                     help="solve the requested threshold directly (slower for small thresholds)")
+    rp.add_argument("--no-debias", action="store_true",
+                    help="keep the certified (shrunk) low-rank part as U, V, sparse instead of "
+                         "the debiasing refit (by default both are written, the certified one "
+                         "as certified_*.npy)")
     gm = fit.add_argument_group("nmf, dictionary, structured, cp")
     gm.add_argument("--set", action="append", metavar="NAME=VALUE", default=None,
                     help="any other constructor parameter of the model's estimator (repeat "

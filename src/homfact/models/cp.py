@@ -193,10 +193,10 @@ class CPTensorFactorization(BaseEstimator):
     refit_info_ : dict with ``n_iter``, ``rel_error`` and ``errors`` of the refit.
     """
 
-    def __init__(self, lam="auto", *, lam_ratio=0.05, gauge="l2", nonnegative=False, init="zero", rank=None,
-                 max_rank=None, tol=1e-6, max_iter=200, time_limit=None, rank_rtol=1e-2,
-                 refit=True, refit_max_iter=100, refit_tol=1e-8, random_state=None,
-                 verbose=False):
+    def __init__(self, lam="auto", *, lam_ratio=0.05, gauge="l2", nonnegative=False,
+                 init="zero", rank=None, max_rank=None, tol=1e-6, max_iter=200,
+                 time_limit=None, rank_rtol=1e-2, refit=True, refit_max_iter=100,
+                 refit_tol=1e-8, random_state=None, verbose=False):
         self.lam = lam
         self.lam_ratio = lam_ratio
         self.gauge = gauge

@@ -334,10 +334,12 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
         The refit runs whatever the certificate's status and keeps the certified rank; it
         carries no certificate of its own.  It trusts that rank: with noisy data and ``γ`` too
         large for the noise (``1/γ`` at or below the noise level, about ``γ ≈ 1/(3σ)`` is
-        right) the model selects spurious noise components, which the refit no longer shrinks
-        — measured, up to 2.5x the certified solution's error then; use ``debias=False`` or a
-        smaller ``γ``.  It is skipped, with a warning, when the rank-``r`` model has more than
-        half as many parameters ``r(m+n−r)`` as there are inliers.
+        right) the model selects spurious noise components, which the refit no longer shrinks,
+        so it can be worse than the certified solution (use ``debias=False`` or a smaller
+        ``γ``).  It is skipped, with a warning, when the rank-``r`` model has more than half
+        as many parameters ``r(m+n−r)`` as there are inliers (measured on 400×300 rank-5 data
+        with noise and ``γ`` 3-30x too large: ranks 69-169, all caught by this rule; without
+        it the refit had 2.5-18x the certified error).
 
     Attributes
     ----------
@@ -457,8 +459,8 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
             self.debias_info_ = {"skipped": f"rank {self.rank_} has {dof} parameters for "
                                             f"{n_inliers} inliers (more than half)"}
             warnings.warn(f"RobustPCA: debiasing refit skipped: {self.debias_info_['skipped']};"
-                          f" the certified (shrunk) solution is reported. A rank this large "
-                          f"usually means gamma is too large for the noise level.",
+                          f" the certified (shrunk) solution is reported (a rank this large "
+                          f"for the data: typically gamma too large for the noise level).",
                           UserWarning, stacklevel=2)
         elif self.debias and self.rank_ > 0:
             try:
