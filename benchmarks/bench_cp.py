@@ -119,23 +119,47 @@ def report(res: dict) -> None:
                  "status", "t/t_parafac", "err/err_parafac"], rows)
 
 
-def main(quick: bool = True, out_dir=None, blas: int | None = 1) -> dict:
-    """Run the CP benchmark (``quick``: 30×30×30, rank 4) and return its results."""
+def main(quick: bool = True, out_dir=None, blas: int | None = 1, *, size: int | None = None,
+         rank: int | None = None, seed: int | None = None, noise: float | None = None,
+         fracs: tuple[float, ...] | None = None, repeat: int | None = None) -> dict:
+    """Run the CP benchmark (``quick``: 30×30×30, rank 4; else 100³ rank 10) and return it.
+
+    ``size``/``rank``/``seed``/``noise``/``fracs``/``repeat`` override the preset's values.
+    """
     if quick:
         cfg = {"n": 30, "rank": 4, "fracs": (0.1,), "repeat": 1}
     else:
         cfg = {"n": 100, "rank": 10, "fracs": (0.05, 0.1, 0.2), "repeat": 2}
+    custom = False
+    for key, val in (("n", size), ("rank", rank), ("seed", seed), ("noise", noise),
+                     ("fracs", fracs), ("repeat", repeat)):
+        if val is not None:
+            cfg[key] = tuple(val) if key == "fracs" else val
+            custom = True
     with blas_threads(blas):
         res = run(**cfg)
     res["target_error_ratio"] = TARGET_ERROR_RATIO
     res["target_time_ratio"] = TARGET_TIME_RATIO
     res["blas_threads"] = blas
     report(res)
-    path = write_results("cp", res, quick, out_dir)
+    name = "cp"
+    if custom:  # keep the preset's result file; name the custom instance
+        inst = res["instance"]
+        name = f"cp_n{inst['shape'][0]}_r{inst['rank']}_s{inst['seed']}"
+    path = write_results(name, res, quick, out_dir)
     print(f"results -> {path}")
     return res
 
 
 if __name__ == "__main__":
-    a = bench_argparser(__doc__).parse_args()
-    main(quick=a.quick, blas=a.blas_threads or None)
+    ap = bench_argparser(__doc__)
+    ap.add_argument("--size", type=int, default=None, help="mode size n of the n×n×n tensor")
+    ap.add_argument("--rank", type=int, default=None, help="true CP rank")
+    ap.add_argument("--seed", type=int, default=None, help="instance seed")
+    ap.add_argument("--noise", type=float, default=None, help="relative noise (0.01 = 1 %%)")
+    ap.add_argument("--fracs", type=float, nargs="+", default=None,
+                    help="lam / lam_max values for homfact")
+    ap.add_argument("--repeat", type=int, default=None, help="best of this many runs")
+    a = ap.parse_args()
+    main(quick=a.quick, blas=a.blas_threads or None, size=a.size, rank=a.rank, seed=a.seed,
+         noise=a.noise, fracs=a.fracs, repeat=a.repeat)

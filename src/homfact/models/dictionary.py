@@ -586,6 +586,11 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
                                          tol=float(self.transform_tol))
         return U
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # accepted and densified
+        return tags
+
     def inverse_transform(self, codes):
         """Signals ``codes @ components_``."""
         check_is_fitted(self, "V_")

@@ -51,7 +51,7 @@ import numbers
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..losses import Loss, SquaredLoss
 from ..maps import Bilinear
@@ -59,7 +59,7 @@ from ..meta import Problem
 from ..polar import AlternatingPolar, PolarBound, spectral_norm
 from ..problems import check_dense_matrix, check_lam
 from ..tv import L1TVL2, grid_edges
-from .low_rank import _FactorizationMixin
+from .low_rank import _check_real_matrix, _FactorizationMixin
 
 __all__ = [
     "DictionaryBilinear",
@@ -714,7 +714,9 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
     def fit(self, Y, y=None):
         """Fit ``Y`` (``m × n`` dense array: rows = pixels / nodes, columns = frames)."""
         self._check_params()
-        Y = check_dense_matrix(Y, "Y")
+        _check_real_matrix(Y, "Y")  # errors naming Y first; then scikit-learn's checks
+        Y = validate_data(self, Y, accept_sparse=("csr", "csc", "coo"), dtype=np.float64)
+        Y = check_dense_matrix(Y, "Y")  # sparse input is densified (the model is dense)
         problem = self._build(Y)
         factors = self._initial_factors(problem.mapping.block_sizes,
                                          float(np.sqrt(np.mean(Y * Y))))
@@ -737,8 +739,12 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
         else:
             self.intercept_basis_ = np.zeros((Y.shape[1], 0))
             self.intercept_ = np.zeros((Y.shape[0], 0))
-        self.n_features_in_ = Y.shape[1]
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True  # accepted and densified
+        return tags
 
     @property
     def background_(self) -> np.ndarray:
