@@ -16,7 +16,9 @@ factor-match score (congruence product with the optimal assignment, 1 = perfect)
 certified and refit factors against the truth, time, the certificate status, and the ratios
 ``err_homfact/err_parafac`` (target ≤ 1.02) and ``t_homfact/t_parafac`` (target ≤ 2).
 
-Run ``python benchmarks/bench_cp.py [--quick]``; ``main(quick=True)`` takes about a second.
+Run ``python benchmarks/bench_cp.py [--quick] [--size N --rank R --seed S --noise 0.01
+--fracs 0.05 0.1 --repeat 2]``; ``main(quick=True)`` takes about a second.  A run with any of
+the overrides writes ``results/cp_n{N}_r{R}_s{S}[_quick].json`` (the preset's file is kept).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import homfact as hf
 from homfact.gauges import L1, L2, NonNegative
 from homfact.maps import CPMap, MaskedCPMap, mttkrp
 from homfact.meta import Problem, certify_factors
-from homfact.models.cp import cp_lam_max, factor_match_score
+from homfact.models.cp import CPGrowthPolar, cp_lam_max, factor_match_score
 from homfact.polar import TensorPolar, tensor_polar_upper
 from homfact.problems import cp_factors, cp_problem
 from homfact.solvers.cp_als import cp_als, cp_objective, cp_refit
@@ -408,6 +408,55 @@ def _load(path: Path, name: str):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.mark.parametrize("frac", [0.05, 1.5])
+def test_growth_polar_bracket_is_sound(frac):
+    # frac < 1: the cheap stage (HOSVD-start HOPM + deflation); frac > 1: the careful bracket
+    Y, _ = _instance((14, 12, 10), 3, noise=0.05, seed=3)
+    ref = TensorPolar((L2(),) * 3)(Y, rng=np.random.default_rng(0))
+    P = CPGrowthPolar((L2(),) * 3, frac * ref.lower)
+    b = P(Y, n_candidates=8, rng=np.random.default_rng(0))
+    cpmap = CPMap(Y.shape)
+    assert b.lower <= b.upper
+    assert b.upper == pytest.approx(tensor_polar_upper(Y, (L2(),) * 3)[0], rel=1e-12)
+    assert b.lower == pytest.approx(cpmap.atom_inner(Y, list(b.maximizer)), rel=1e-10, abs=1e-14)
+    assert all(abs(np.linalg.norm(u) - 1) < 1e-10 for u in b.maximizer)
+    for cols, val in b.candidates:
+        assert val == pytest.approx(cpmap.atom_inner(Y, list(cols)), rel=1e-10, abs=1e-14)
+        assert val <= b.upper
+    if frac < 1:
+        assert "deflated" in b.method
+    else:
+        assert "deflated" not in b.method and b.lower >= 0.99 * ref.lower
+
+
+def test_growth_polar_deflation_finds_each_component_once():
+    Y, F = _instance((30, 30, 30), 4, noise=0.01, seed=1)
+    lam = 0.05 * cp_lam_max(Y, quick=True).lower
+    b = CPGrowthPolar((L2(),) * 3, lam)(Y, n_candidates=16)
+    atoms = [b.maximizer] + [c for c, _ in b.candidates]
+    assert len(atoms) == 4  # deflation stops at the first ghost of an earlier atom
+    est = [np.column_stack([a[k] for a in atoms]) for k in range(3)]
+    assert factor_match_score(F, est) >= 0.9
+
+
+def test_fit_grows_true_rank_in_one_polar_call():
+    Y, F = _instance((30, 30, 30), 4, noise=0.01, seed=1)
+    m = hf.CPTensorFactorization(random_state=0).fit(Y)
+    assert m.history_[0]["added"] == 4
+    assert m.n_iter_ <= 3
+    assert m.rank_ == 4 and factor_match_score(F, m.factors_) >= 0.99
+    assert m.certificate_.polar_lower <= m.certificate_.polar_upper
+    assert m.certificate_.status != "global"  # 1 % noise: the upper bound cannot certify
+
+
+def test_bench_cp_size_rank_options(tmp_path):
+    res = _load(ROOT / "benchmarks" / "bench_cp.py", "_bench_cp2").main(
+        quick=True, out_dir=tmp_path, size=12, rank=2, seed=1)
+    assert res["instance"]["shape"] == [12, 12, 12] and res["instance"]["rank"] == 2
+    assert res["homfact"][0]["rank"] == 2
+    assert (tmp_path / "cp_n12_r2_s1_quick.json").exists()
 
 
 def test_bench_cp_quick(tmp_path):

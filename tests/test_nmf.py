@@ -262,6 +262,19 @@ def test_transform_is_nnls_and_matches_fit_transform(rng):
         m.inverse_transform(np.ones((2, m.n_components_ + 1)))
 
 
+def test_nnls_rows_support_guess_is_exact_whatever_the_guess(rng):
+    from homfact.models.nmf import nnls_rows
+
+    X = _parts_matrix(rng, m=60, n=24, r=4, noise=0.3)
+    H = np.abs(rng.standard_normal((5, 24)))
+    ref = np.array([nnls(H.T, x)[0] for x in X])
+    good = nnls_rows(X, H)
+    np.testing.assert_allclose(good, ref, atol=1e-9 * np.abs(ref).max())
+    # the right supports, random supports, all-zero and all-positive guesses: same solution
+    for W0 in (ref, rng.uniform(-1, 1, ref.shape), np.zeros_like(ref), np.ones_like(ref)):
+        np.testing.assert_allclose(nnls_rows(X, H, W0=W0), ref, atol=1e-9 * np.abs(ref).max())
+
+
 def test_growth_rtol_stops_early_and_says_so(rng):
     X = np.abs(rng.standard_normal((25, 20))) ** 2
     full = hf.NonnegativeFactorization(lam_ratio=0.1, growth_rtol=None, max_iter=25,
@@ -271,6 +284,72 @@ def test_growth_rtol_stops_early_and_says_so(rng):
     if early.stop_reason_ == "negligible_growth":
         assert early.certificate_.polar_lower > early.lam_
         assert early.certificate_.status != "global"
+
+
+def _large_parts(rng, m=600, n=450, r=6):
+    """Non-negative ``m×n`` matrix above ``DENSE_SVD_MAX_ENTRIES`` (the lazy polar's range)."""
+    W = rng.uniform(0.0, 1.0, (m, r)) ** 3
+    H = rng.uniform(0.0, 1.0, (r, n)) ** 3
+    return W @ H + 0.05 * rng.uniform(0.0, 1.0, (m, n))
+
+
+def test_min_candidates_and_lazy_margin_are_validated():
+    with pytest.raises(ValueError, match="min_candidates"):
+        NonnegativePolar(lam=1.0, min_candidates=0)
+    assert NonnegativePolar(lam=1.0).min_candidates == 1  # the engine's own rule by default
+
+
+def test_lazy_polar_bound_is_rigorous_and_falls_back_near_lam(rng):
+    from homfact.polar import DENSE_SVD_MAX_ENTRIES
+
+    X = _large_parts(rng)
+    assert X.size > DENSE_SVD_MAX_ENTRIES
+    G = X - 0.5 * X.mean()  # a residual with both signs
+    sig_plus = np.linalg.norm(np.maximum(G, 0), 2)
+    careful = NonnegativePolar(lam=0.3 * sig_plus)(G, n_candidates=4)
+    lazy_polar = NonnegativePolar(lam=0.3 * sig_plus, lazy_upper=True)
+    lazy = lazy_polar(G, n_candidates=4, warm_start=careful.maximizer)
+    assert lazy_polar.last_lazy and "||G+||_F" in lazy.method
+    u, v = lazy.maximizer
+    assert np.all(u >= 0) and np.all(v >= 0)
+    np.testing.assert_allclose([np.linalg.norm(u), np.linalg.norm(v)], 1.0, rtol=1e-12)
+    assert lazy.lower == pytest.approx(float(u @ G @ v), rel=1e-12)
+    # cheap but rigorous: ‖G₊‖_F ≥ σ_max(G₊) ≥ the polar, and the status is decided (> λ)
+    assert lazy.upper >= sig_plus and lazy.upper >= careful.upper * (1 - 1e-9)
+    assert lazy.lower > 0.3 * sig_plus * 1.01
+    assert lazy.lower >= careful.lower * (1 - 1e-6)
+    # with λ just under the lower bound the status is not decided: the careful bracket is used
+    near = NonnegativePolar(lam=careful.lower * 0.999, lazy_upper=True)
+    b = near(G, n_candidates=4, warm_start=careful.maximizer)
+    assert not near.last_lazy and "||G+||_F" not in b.method
+    assert b.upper >= sig_plus * (1 - 1e-6) or b.upper >= np.linalg.norm(G, 2) * (1 - 1e-6)
+    assert b.upper <= sig_plus * (1 + 1e-3)
+
+
+def test_final_certificate_uses_the_careful_bracket(rng, monkeypatch):
+    X = _large_parts(rng, m=520, n=500)
+    cheap = []
+    lazy_bound = NonnegativePolar._lazy_bound
+
+    def spy(self, *args, **kwargs):
+        out = lazy_bound(self, *args, **kwargs)
+        cheap.append(out[0] is not None)
+        return out
+
+    monkeypatch.setattr(NonnegativePolar, "_lazy_bound", spy)
+    m = hf.NonnegativeFactorization(lam_ratio=0.1, debias=False, max_iter=6,
+                                    random_state=0).fit(X)
+    c = m.certificate_
+    assert any(cheap)  # growth took the cheap bracket at least once ...
+    assert m.n_components_ >= 2
+    assert "||G+||_F" not in c.method
+    G = X - m.certified_W_ @ m.certified_components_
+    sig_plus, sig = np.linalg.norm(np.maximum(G, 0), 2), np.linalg.norm(G, 2)
+    assert c.polar_upper >= min(sig_plus, sig) * (1 - 1e-9)
+    assert c.polar_upper <= sig_plus * (1 + 1e-3)
+    u_obj = 0.5 * np.sum(G ** 2) + m.lam_ * np.sum(
+        np.linalg.norm(m.certified_W_, axis=0) * np.linalg.norm(m.certified_components_, axis=1))
+    assert c.objective == pytest.approx(u_obj, rel=1e-9)
 
 
 # ----------------------------------------------------------------------------------------------

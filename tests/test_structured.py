@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import requires_cvxpy
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import homfact as hf
 from homfact.datasets import calcium_video
@@ -393,3 +394,44 @@ def test_init_random_and_arrays():
         hf.StructuredFactorization(0.5, init=(-np.ones((12, 1)), np.ones((10, 1)))).fit(Y)
     with pytest.raises(ValueError, match="init"):
         hf.StructuredFactorization(0.5, init=(np.ones((11, 1)), np.ones((10, 1)))).fit(Y)
+
+
+# -------------------------------------------------------------------------------- scikit-learn
+
+#: checks that fit on scikit-learn's generated data, whose number of rows (pixels) is not the
+#: ``rows·cols`` of a fixed ``image_shape``: they cannot apply to an image-grid instance
+_IMAGE_SHAPE_CHECKS = (
+    "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+    "check_estimators_fit_returns_self", "check_readonly_memmap_input",
+    "check_n_features_in_after_fitting", "check_positive_only_tag_during_fit",
+    "check_estimators_dtypes", "check_dtype_object", "check_estimators_nan_inf",
+    "check_estimator_sparse_tag", "check_estimator_sparse_array", "check_estimator_sparse_matrix",
+    "check_f_contiguous_array_estimator", "check_methods_sample_order_invariance",
+    "check_methods_subset_invariance", "check_fit2d_1sample", "check_fit2d_1feature",
+    "check_dict_unchanged", "check_fit_idempotent", "check_fit_check_is_fitted",
+    "check_n_features_in", "check_fit2d_predict1d",
+)
+
+
+def _expected_failed_checks(estimator) -> dict[str, str]:
+    if estimator.image_shape is None:
+        return {}
+    return {name: "by design: image_shape fixes the number of rows of Y (pixels); the check's "
+                  "data has another number of rows" for name in _IMAGE_SHAPE_CHECKS}
+
+
+@parametrize_with_checks(
+    [hf.StructuredFactorization(max_iter=3),
+     hf.StructuredFactorization(temporal="l1+tv+l2", spatial="l1+l2", temporal_nonnegative=False,
+                                intercept=None, max_iter=3),
+     hf.StructuredFactorization(image_shape=(6, 5), max_iter=3)],
+    expected_failed_checks=_expected_failed_checks, xfail_strict=True)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+def test_fourier_intercept_needs_enough_frames():
+    with pytest.raises(ValueError, match="n_freq"):
+        fourier_basis(4, 2)  # sin(2π·2t/4) vanishes at the integer t
+    with pytest.raises(ValueError, match="intercept=2 needs Y with at least 5 columns"):
+        hf.StructuredFactorization(intercept=2).fit(np.ones((6, 4)))

@@ -300,6 +300,10 @@ class CPMap:
         keep = np.zeros(r, dtype=bool)
         mag = t.copy()
         done = ~live
+        # mode that carries a negative merged magnitude: one holding a negative entry in the
+        # group (hence a signed mode, as every input slice is feasible); a negative sum needs
+        # some S < 0, i.e. such a mode exists.  Mode 0 could be a non-negative one.
+        sign_mode = np.zeros(r, dtype=int)
         for i in order:
             if done[i]:
                 continue
@@ -308,14 +312,16 @@ class CPMap:
             if par.size:
                 mag[i] = t[i] + float(np.sum(np.sign(S[i, par]) * t[par]))
                 done[par] = True
+                grp = np.concatenate([[i], par])
+                neg = [k for k, F in enumerate(factors) if np.any(F[:, grp] < 0)]
+                sign_mode[i] = neg[0] if neg else 0
         if keep.sum() == int(live.sum()):
             return factors
         K = len(factors)
         out = []
         for k, U in enumerate(units):
             scale = np.abs(mag) ** (1.0 / K)
-            if k == 0:
-                scale = scale * np.where(mag < 0, -1.0, 1.0)
+            scale = scale * np.where((mag < 0) & (sign_mode == k), -1.0, 1.0)
             out.append((U * scale)[:, keep])
         return out
 

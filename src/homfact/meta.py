@@ -302,7 +302,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
          max_rank: int | None = None, max_iter: int = 200, time_limit: float | None = None,
          polar_rtol: float | None = None, max_sweeps: int = 500, block_size: int = 16,
          random_state=None, callback: Callable[[dict], None] | None = None,
-         growth_rtol: float | None = None) -> GrowResult:
+         growth_rtol: float | None = None, initial_inner_tol: float = 1e-3) -> GrowResult:
     """Descend → prune → polar → certify → grow, until certified or a budget runs out.
 
     Parameters
@@ -327,6 +327,8 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
         ``stop_reason="negligible_growth"``.  The status stays as certified (``"not_optimal"``
         when ``ρ_lo > λ(1+ε)``: a descent direction exists, but a negligible one).  ``None``
         (the default) keeps the original behaviour.
+    initial_inner_tol : relative-decrease tolerance of the first local descents (tightened
+        as the loop proceeds); smaller values trade descent sweeps for outer iterations.
     """
     if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
@@ -341,8 +343,10 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
         raise ValueError("factors lie outside the gauges' domain (e.g. negative entries for a "
                          "NonNegative gauge, or NaN/inf values)")
     history: list[dict] = []
-    inner_tol = 1e-3
+    inner_tol = float(initial_inner_tol)
     k_cand = min(8, block_size)
+    # a polar may ask for a floor on the candidates per iteration (NMF: block growth in the tail)
+    min_cand = max(1, min(int(getattr(problem.polar, "min_candidates", 1)), block_size))
     prev_gap = math.inf
     bound = None
     stop: str | None = None  # set when the loop must end
@@ -355,7 +359,8 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
             X = problem.prune(X)
             warm = bound.maximizer if bound is not None else None
             cert, bound, z, g = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol,
-                                                rng=rng, n_candidates=k_cand, warm_start=warm)
+                                                rng=rng, n_candidates=max(k_cand, min_cand),
+                                                warm_start=warm)
             rank = int(X[0].shape[1])
             record = {
                 "iteration": it, "lam": problem.lam, "objective": cert.objective,
@@ -396,7 +401,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                 if cert.polar_lower > problem.lam * (1.0 + grow_margin) and not negligible:
                     # a descent direction exists (status "not_optimal", or "unverified" when
                     # the polar exceeds λ by less than the status rule's ε): grow along it
-                    room = int(min(k_cand, max_rank - rank))
+                    room = int(min(max(k_cand, min_cand), max_rank - rank))
                     X, n_added = _append_atoms(problem, X, z, g, bound, room)
                     record["added"] = n_added
                 # a stagnating gap calls for more descent only when the polar is exact; with a

@@ -350,6 +350,9 @@ def unfolding_spectral_bounds(A: np.ndarray, *, want_vectors: bool = False):
         lam_max = float(max(w[-1], 0.0))
         gamma = J * u / (1 - J * u)
         margin = gamma * fro2 + 8.0 * (n + 1) * u * max(lam_max, float(np.abs(w).max()))
+        # absolute allowance for gradual underflow (entries below ~1e-154 square to
+        # subnormals, whose errors no relative term covers)
+        margin += (J + n) * n * np.finfo(float).tiny
         bounds.append(float(np.sqrt(lam_max + margin)) * (1 + 4 * u))
         if want_vectors:
             V = V[:, ::-1]
@@ -489,7 +492,8 @@ class TensorPolar:
             out.append(x)
         return out
 
-    def __call__(self, op, *, n_candidates: int = 1, rng=None, warm_start=None) -> PolarBound:
+    def __call__(self, op, *, n_candidates: int = 1, rng=None, warm_start=None,
+                 _spectral=None) -> PolarBound:
         rng = np.random.default_rng(0) if rng is None else rng
         G = np.asarray(op, dtype=float)
         if G.ndim != len(self.gauges):
@@ -497,7 +501,9 @@ class TensorPolar:
                              "gauges")
         all_nonneg = all(g.nonnegative for g in self.gauges)
         B = np.maximum(G, 0.0) if all_nonneg else G
-        sbounds, bases = unfolding_spectral_bounds(B, want_vectors=True)
+        # (subclasses may pass unfolding_spectral_bounds(B, want_vectors=True) computed already)
+        sbounds, bases = (unfolding_spectral_bounds(B, want_vectors=True)
+                          if _spectral is None else _spectral)
         upper, up_desc = tensor_polar_upper(G, self.gauges, _bounds=sbounds)
         n_candidates = max(1, int(n_candidates))
         main = int(np.argmax(G.shape))

@@ -42,7 +42,7 @@ from ..gauges import L2, NonNegative
 from ..losses import SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem, certify_factors, grow
-from ..polar import AlternatingPolar, PolarBound, spectral_norm
+from ..polar import DENSE_SVD_MAX_ENTRIES, AlternatingPolar, PolarBound, spectral_norm
 from ..problems import check_lam
 from ..solvers.hals import hals
 
@@ -50,6 +50,11 @@ from ..solvers.hals import hals
 #: small to gain from threads, and on a loaded machine thread contention made small fits
 #: 10x slower (see homfact._threads)
 _SINGLE_THREAD_MAX_ENTRIES = 1_000_000
+
+
+#: atoms offered per outer iteration of the growth at least (``NonnegativePolar.min_candidates``):
+#: on MNIST at ``λ = 0.1·λ_max`` one atom per iteration in the tail made the growth 2x slower
+_MIN_GROWTH_BLOCK = 4
 
 
 def _blas_limit(size: int):
@@ -119,7 +124,7 @@ def _sigma_max(A: np.ndarray, tol: float, rng):
         U, _, V, upper, method = spectral_norm(A, k=1, tol=tol, rng=rng)
         return U[:, 0], V[:, 0], float(upper), method
     fro2 = float(np.vdot(A, A))
-    if fro2 == 0.0:
+    if fro2 == 0.0 and not np.any(A):  # (‖A‖²_F underflows to 0 for entries below 1e-162)
         u, v = np.zeros(m), np.zeros(n)
         u[0] = v[0] = 1.0
         return u, v, 0.0, "zero-matrix"
@@ -142,7 +147,10 @@ def _sigma_max(A: np.ndarray, tol: float, rng):
     else:
         u = u / nrm if nrm > 0 else u
     eps = np.finfo(float).eps
-    upper = float(np.sqrt(lam_top + 4.0 * (max(m, n) + k) * eps * fro2))
+    # + an absolute allowance for underflow (gradual underflow errs by ≤ tiny·eps per
+    # operation, which no relative term covers: entries below ~1e-154 square to subnormals)
+    upper = float(np.sqrt(lam_top + 4.0 * (max(m, n) + k) * eps * fro2
+                          + (max(m, n) + k) * k * np.finfo(float).tiny))
     return u, v, max(upper, sig), "gram-eigh (dense)"
 
 
@@ -164,13 +172,38 @@ class NonnegativePolar(AlternatingPolar):
       span.  Distinct parts of the residual thus compete rather than all climbing to the same
       maximum; :func:`homfact.meta.grow` line-searches each one and keeps only those that lower
       the objective.
+    * ``min_candidates``: :func:`homfact.meta.grow` asks for at least this many atoms per outer
+      iteration (block growth).  On real data the regularized optimum has a long tail of atoms
+      barely above ``λ``; with one atom per outer iteration (``grow``'s own rule once a block is
+      not fully accepted) the tail costs one descent and one polar per atom.  Only candidates
+      that lower the objective are appended, so this changes the path, not the problem.
+    * ``lazy_upper`` (for matrices above ``DENSE_SVD_MAX_ENTRIES`` entries, when ``lam`` and a
+      warm start are given): the lower bound is computed first, from the warm start and the
+      candidates; when it already exceeds ``λ(1+polar_rtol)·(1+lazy_margin)`` the status is
+      decided (``"not_optimal"``, whatever the upper bound) and the ARPACK run is skipped: the
+      upper bound is then the cheap, rigorous but loose ``‖G₊‖_F ≥ σ_max(G₊)`` (the gap of such
+      an intermediate certificate is larger, never smaller, than with ``σ_max``).  Otherwise
+      the careful bracket above is computed as usual.  ``last_lazy`` tells whether the last
+      call took the cheap path, ``last_maximizer`` holds its best pair: the estimator
+      re-certifies its final factors with ``lazy_upper`` off, warm-started from that pair.
     """
 
     def __init__(self, lam: float | None = None, n_starts: int = 4, max_iter: int = 40,
                  tol: float = 1e-4, candidate_sweeps: int = 8, polar_rtol: float = 1e-3,
-                 sigma_tol: float = 1e-3):
+                 sigma_tol: float = 1e-3, min_candidates: int = 1, lazy_upper: bool = False,
+                 lazy_margin: float = 1e-2):
         super().__init__(NonNegative(L2()), NonNegative(L2()), n_starts=n_starts,
                          max_iter=max_iter, tol=tol)
+        if isinstance(min_candidates, bool) or not (
+                isinstance(min_candidates, numbers.Integral) and min_candidates >= 1):
+            raise ValueError(f"min_candidates must be an integer >= 1, got {min_candidates!r}")
+        self.min_candidates = int(min_candidates)
+        self.lazy_upper = bool(lazy_upper)
+        self.lazy_margin = float(lazy_margin)
+        self.lazy_power_steps = 3
+        self.last_lazy = False
+        self.last_maximizer = None
+        self._perron: np.ndarray | None = None
         self.lam = lam
         self.candidate_sweeps = candidate_sweeps
         self.polar_rtol = polar_rtol
@@ -226,15 +259,63 @@ class NonnegativePolar(AlternatingPolar):
         exact = np.einsum("ij,ij->j", U, A64 @ V) if U.shape[1] else np.zeros(0)
         return U, V, exact, n_iter
 
+    def _lazy_bound(self, A: np.ndarray, Ap: np.ndarray, n_candidates: int,
+                    warm_start) -> tuple[PolarBound | None, list]:
+        """``(bound, candidates)``: the cheap bracket of ``lazy_upper``, or ``None`` when the
+        status is not decided by the lower bound (the caller then computes the careful bracket,
+        reusing the candidates)."""
+        cands = self._candidates(A, Ap, n_candidates) if n_candidates > 1 else []
+        starts = [np.maximum(np.asarray(warm_start[0], dtype=float), 0.0)]
+        if self._perron is not None and self._perron.shape[0] == A.shape[0]:
+            # stand-in for the careful path's Perron start: a few power steps on G₊ from the
+            # last Perron vector (single precision: only a start)
+            Ap32 = Ap.astype(np.float32)
+            u = self._perron.astype(np.float32)
+            for _ in range(self.lazy_power_steps):
+                u = Ap32 @ (Ap32.T @ u)
+                nu = float(np.linalg.norm(u))
+                if nu == 0:
+                    break
+                u /= nu
+            else:
+                self._perron = u.astype(np.float64)
+                starts.append(self._perron)
+        starts += [c[0][0] for c in cands[:max(self.n_starts - 1, 0)]]
+        U, V, vals, n_iter = self._ascend_block(A, np.column_stack(starts))
+        if not vals.size:
+            return None, cands
+        j = int(np.argmax(vals))
+        lower = float(vals[j])
+        if not lower > float(self.lam) * (1 + self.polar_rtol) * (1 + self.lazy_margin):
+            return None, cands
+        # ‖G₊‖_F ≥ σ_max(G₊) ≥ Ω°(G); the factor covers the roundoff of the computed norm
+        upper = float(np.linalg.norm(Ap)) * (1 + 1e-10)
+        self.last_lazy = True
+        self.last_maximizer = (U[:, j], V[:, j])
+        return PolarBound(lower, max(upper, lower), (U[:, j], V[:, j]),
+                          f"lower: block alternating LMOs ({len(starts)} starts, {n_iter} "
+                          f"sweeps); upper: ||G+||_F (cheap: the lower bound exceeds "
+                          f"lam(1+eps) and decides the status)",
+                          tuple(cands[:max(n_candidates - 1, 0)])), cands
+
     def __call__(self, op, *, n_candidates: int = 1, rng=None, warm_start=None) -> PolarBound:
         rng = np.random.default_rng(0) if rng is None else rng
         A = op.toarray() if sp.issparse(op) else np.asarray(op, dtype=float)
         Ap = np.maximum(A, 0.0)
+        self.last_lazy = False
+        cands = None
+        if (self.lazy_upper and self.lam is not None and warm_start is not None
+                and A.size > DENSE_SVD_MAX_ENTRIES):
+            bound, cands = self._lazy_bound(A, Ap, int(n_candidates), warm_start)
+            if bound is not None:
+                return bound
         u1, v1, upper, method = _sigma_max(Ap, self.sigma_tol, rng)
         u_top = np.abs(u1)  # Perron vector of G₊ (non-negative up to sign)
-        cands = []
-        if n_candidates > 1 and self.lam is not None:
-            cands = self._candidates(A, Ap, int(n_candidates))
+        self._perron = u_top
+        if cands is None:
+            cands = []
+            if n_candidates > 1 and self.lam is not None:
+                cands = self._candidates(A, Ap, int(n_candidates))
         starts = [u_top]
         if warm_start is not None:
             starts.append(np.maximum(np.asarray(warm_start[0], dtype=float), 0.0))
@@ -253,6 +334,7 @@ class NonnegativePolar(AlternatingPolar):
             if up_g < upper:
                 upper, how = up_g, f"upper: sigma_max(G) via {method_g}"
         cands = cands[:max(int(n_candidates) - 1, 0)]
+        self.last_maximizer = (best[0], best[1])
         return PolarBound(lower, max(float(upper), lower), (best[0], best[1]),
                           f"lower: block alternating LMOs ({len(starts)} starts, {n_iter} sweeps)"
                           f"; {how}", tuple(cands))
@@ -291,12 +373,34 @@ def merge_parallel_columns(U: np.ndarray, V: np.ndarray, cos_tol: float = 1e-6):
     return np.column_stack(cols_u), np.column_stack(cols_v), True
 
 
-def nnls_rows(X: np.ndarray, H: np.ndarray) -> np.ndarray:
+def _nnls_from_support(M: np.ndarray, B: np.ndarray, S: np.ndarray) -> tuple[np.ndarray,
+                                                                             np.ndarray]:
+    """Rows ``w`` with ``M_SS w_S = b_S`` on a guessed support ``S`` (``w = 0`` elsewhere), and a
+    mask of the rows where that ``w`` satisfies the KKT conditions of
+    ``min_{w ≥ 0} ½wᵀMw − bᵀw`` (``w_S > 0`` and ``(Mw − b)_k ≥ 0`` off ``S``): for ``M ≻ 0``
+    such a ``w`` is the unique minimizer.  The systems are solved in batches, each as the
+    ``r×r`` system ``(M ∘ ssᵀ + diag(1 − s)) w = b ∘ s`` (identity off the support)."""
+    m, r = B.shape
+    W = np.zeros((m, r))
+    eye = np.eye(r)
+    chunk = max(1, 2_000_000 // max(r * r, 1))
+    for a in range(0, m, chunk):
+        s = S[a:a + chunk].astype(float)
+        A = M[None] * s[:, :, None] * s[:, None, :] + eye[None] * (1.0 - s)[:, None, :]
+        W[a:a + chunk] = np.linalg.solve(A, (B[a:a + chunk] * s)[:, :, None])[:, :, 0]
+    grad = W @ M - B
+    ok = np.all(np.where(S, W > 0, grad >= 0), axis=1)
+    return W, ok
+
+
+def nnls_rows(X: np.ndarray, H: np.ndarray, W0: np.ndarray | None = None) -> np.ndarray:
     """``W = argmin_{W ≥ 0} ½‖X − W H‖²_F``, row by row and exactly (active-set NNLS).
 
     With ``HHᵀ = LLᵀ`` (Cholesky), ``‖x − Hᵀw‖² = ‖Lᵀw − L⁻¹Hx‖² + const``, so each row is an
     ``r×r`` problem for :func:`scipy.optimize.nnls` (Lawson–Hanson); a singular ``HHᵀ`` falls
-    back to the ``n_features×r`` form.
+    back to the ``n_features×r`` form.  ``W0`` (optional, e.g. HALS codes for a nearby ``H``)
+    guesses the supports: rows whose solution on that support passes the KKT test
+    (:func:`_nnls_from_support`) are taken from it, only the others go to Lawson–Hanson.
     """
     from scipy.linalg import cholesky, solve_triangular
     from scipy.optimize import nnls
@@ -312,10 +416,15 @@ def nnls_rows(X: np.ndarray, H: np.ndarray) -> np.ndarray:
     except np.linalg.LinAlgError:
         ok = False
     if ok:
-        C = solve_triangular(L, B.T, lower=True)  # r × m
+        todo = np.arange(m)
+        if W0 is not None and np.shape(W0) == (m, r):
+            W, good = _nnls_from_support(H @ H.T, B, np.asarray(W0) > 0)
+            W[~good] = 0.0
+            todo = np.flatnonzero(~good)
+        C = solve_triangular(L, B[todo].T, lower=True)  # r × len(todo)
         Lt = np.ascontiguousarray(L.T)
-        for i in range(m):
-            W[i] = nnls(Lt, C[:, i])[0]
+        for j, i in enumerate(todo):
+            W[i] = nnls(Lt, C[:, j])[0]
     else:
         Ht = np.ascontiguousarray(H.T)
         for i in range(m):
@@ -372,11 +481,17 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
        ``certified_W_ = U`` and ``certified_components_ = Vᵀ`` (columns balanced,
        ``‖uᵢ‖ = ‖vᵢ‖``), and ``certificate_``
        describes exactly these factors (objective, lower bound, gap, polar bracket, status).
+       For speed the growth asks the polar for at least ``4`` candidate atoms per outer
+       iteration (each is appended only if its exact line search lowers the objective), and on
+       large matrices intermediate polars whose lower bound already exceeds ``λ(1+ε)`` skip
+       the spectral-norm upper bound (``NonnegativePolar(lazy_upper=True)``); the final factors
+       are then re-certified with the careful bracket.
     2. *Debiasing refit* (``debias=True``, default): the penalty shrinks every column, so at the
        selected rank the unregularized problem ``min_{W,H ≥ 0} ½‖X − WH‖²_F`` is solved by HALS
        started from the certified factors (at most ``refit_max_iter`` sweeps, until the relative
        decrease of the objective is ``≤ refit_tol``), then ``W`` is re-solved by NNLS for the
-       final ``H`` (so ``fit_transform(X)`` and ``fit(X).transform(X)`` agree).
+       final ``H`` (so ``fit_transform(X)`` and ``fit(X).transform(X)`` agree; the refit's
+       ``W`` only guesses the supports, see :func:`nnls_rows`).
 
     **Default fitted factors**: ``components_`` (and hence ``transform``, ``inverse_transform``,
     ``reconstruction_err_``) are the *refit* factors when ``debias=True`` — the ones a user
@@ -391,7 +506,7 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         ``lam_max_``).  Larger ``λ`` gives a smaller rank.
     lam_ratio : float in (0, 1], default=0.15
         Fraction of ``λ_max`` used when ``lam="auto"``.  On the 5,000 MNIST digits ``0.15``
-        selects rank 14 and ``0.1`` rank 29 (see benchmarks/README.md, section 6).
+        selects rank 15 and ``0.1`` rank 29 (see benchmarks/README.md, section 6).
     debias : bool, default=True
         Run the debiasing refit and use its factors as ``components_``.
     max_rank : int, optional
@@ -438,7 +553,8 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     lam_, lam_max_ : float
         ``λ`` used and ``λ_max = ‖X‖₂``.
     history_ : list of dict
-        One record per outer iteration of the growth.
+        One record per outer iteration of the growth (intermediate records may carry the
+        cheap upper bound ``‖G₊‖_F``, see ``NonnegativePolar``; ``certificate_`` never does).
     n_iter_, stop_reason_, refit_n_iter_, n_features_in_
     """
 
@@ -525,7 +641,8 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         lam = self.lam_ratio * self.lam_max_ if isinstance(self.lam, str) else float(self.lam)
         self.lam_ = float(lam)
         gauges = (NonNegative(L2()), NonNegative(L2()))
-        polar = NonnegativePolar(lam=self.lam_)
+        polar = NonnegativePolar(lam=self.lam_, min_candidates=_MIN_GROWTH_BLOCK,
+                                 lazy_upper=True)
         problem = Problem(SquaredLoss(X), Bilinear(X.shape), gauges, self.lam_, polar=polar,
                           local_solver="hals")
         time_limit = None if self.time_limit is None else max(
@@ -538,6 +655,14 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
                        callback=callback)
         U, V = res.factors
         cert = res.certificate
+        if polar.last_lazy:
+            # the last bracket took the cheap upper bound ‖G₊‖_F: the reported certificate gets
+            # the careful one (σ_max bounds), its lower bound warm-started from the same pair
+            polar.lazy_upper = False
+            cert, *_ = certify_factors(problem, [U, V], tol=self.tol,
+                                       rng=np.random.default_rng(self.random_state),
+                                       warm_start=polar.last_maximizer)
+        polar.lazy_upper = False
         U2, V2, merged = merge_parallel_columns(U, V)
         if merged:
             cert2, *_ = certify_factors(problem, [U2, V2], tol=self.tol,
@@ -562,7 +687,7 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
             W, H = U, V.T.copy()
         if rank:
             # W solves the NNLS problem of the final H exactly (what transform computes)
-            W = nnls_rows(X, H)
+            W = nnls_rows(X, H, W0=W)
         self.components_ = H
         self._W = W
         self.reconstruction_err_ = float(np.linalg.norm(X - W @ H))

@@ -421,6 +421,9 @@ def fourier_basis(n: int, n_freq: int) -> np.ndarray:
         raise ValueError(f"n must be a positive integer, got {n!r}")
     if isinstance(n_freq, bool) or not isinstance(n_freq, numbers.Integral) or n_freq < 0:
         raise ValueError(f"n_freq must be an integer >= 0, got {n_freq!r}")
+    if 2 * n_freq >= n:  # sin(2πjt/n) vanishes at j = n/2; j > n/2 aliases lower frequencies
+        raise ValueError(f"n_freq must be < n/2 (independent, non-zero columns), got "
+                         f"n_freq={n_freq} for n={n}")
     t = np.arange(n) / n
     cols = [np.ones(n)]
     for j in range(1, n_freq + 1):
@@ -611,6 +614,9 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
             if b < 0:
                 raise ValueError(f"intercept must be an int >= 0 (number of cos/sin pairs), "
                                  f"got {b!r}")
+            if 2 * b >= n:
+                raise ValueError(f"intercept={b} needs Y with at least {2 * b + 1} columns "
+                                 f"(frames), got n_features = {n}")
             return fourier_basis(n, int(b))
         B = np.asarray(b, dtype=float)
         if B.ndim == 1:

@@ -46,11 +46,11 @@ __all__ = ["cp_als", "cp_objective", "cp_refit"]
 def _rebalance_l2(factors: list[np.ndarray]) -> list[np.ndarray]:
     """Scale slice ``i`` so every block has norm ``θᵢ^{1/K}``; zero slices with a zero block."""
     K = len(factors)
-    norms = np.array([np.linalg.norm(F, axis=0) for F in factors])
+    norms = np.sqrt(np.array([np.einsum("ij,ij->j", F, F) for F in factors]))
     theta = np.prod(norms, axis=0)
     target = theta ** (1.0 / K)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scales = np.where(norms > 0, target / norms, 0.0)
+    live = norms > 0
+    scales = np.where(live, target / np.where(live, norms, 1.0), 0.0)
     scales[:, theta == 0] = 0.0
     return [F * scales[k] for k, F in enumerate(factors)]
 
@@ -63,7 +63,19 @@ def cp_objective(mapping: CPMap, y: np.ndarray, factors: list[np.ndarray], lam: 
 
 
 def _solve_pos(M: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``B M⁻¹`` for a symmetric PSD ``M`` (least squares when singular or ill-conditioned)."""
+    """``B M⁻¹`` for a symmetric PSD ``M`` (least squares when singular or ill-conditioned).
+
+    Cholesky solve (LAPACK ``posv``) accepted when ``M`` is positive definite and its
+    reciprocal condition estimate (``pocon``, 1-norm) is at least machine epsilon, the test of
+    ``scipy.linalg.solve(assume_a="pos")``; called directly for the small ``r × r`` systems of
+    every ALS block (scipy's wrapper overhead dominates at small sizes).
+    """
+    if M.dtype == np.float64 and B.dtype == np.float64 and M.shape[0] == M.shape[1] > 0:
+        c, x, info = sla.lapack.dposv(M, B.T)
+        if info == 0 and np.all(np.isfinite(x)):
+            rcond, info2 = sla.lapack.dpocon(c, float(np.abs(M).sum(axis=0).max()))
+            if info2 == 0 and rcond >= np.finfo(float).eps:
+                return x.T
     with warnings.catch_warnings():
         warnings.simplefilter("error", sla.LinAlgWarning)
         try:
@@ -98,7 +110,7 @@ def cp_als(mapping: CPMap, y: np.ndarray, factors: list[np.ndarray], lam: float,
     minimizes the same ridge majorizer over ``Xᵏ ≥ 0`` by two HALS passes (exact coordinate
     minimization per column, ``xᶜ ← max(0, Mᶜ − Σ_{c'≠c} x^{c'}Γ_{c'c})/(Γ_cc + d_c)``), each
     of which lowers the majorizer, so ``F`` still never increases.
-    Stops when the relative decrease of ``F`` over a sweep is ``≤ tol``.
+    Stops when the relative decrease ``(F_old − F_new)/F_new`` over a sweep is ``≤ tol``.
     """
     K = mapping.n_blocks
     nonneg = tuple(nonnegative) if nonnegative is not None else (False,) * K
@@ -122,6 +134,7 @@ def cp_als(mapping: CPMap, y: np.ndarray, factors: list[np.ndarray], lam: float,
     for sweep in range(1, max_sweeps + 1):
         sweeps = sweep
         norms = np.array([np.linalg.norm(F, axis=0) for F in X])
+        yz = 0.0
         for k in range(K):
             active = np.all(norms > 0, axis=0)
             if not np.any(active):
@@ -150,17 +163,21 @@ def cp_als(mapping: CPMap, y: np.ndarray, factors: list[np.ndarray], lam: float,
             X[k][:, active] = new
             X[k][:, ~active] = 0.0
             norms[k] = np.linalg.norm(X[k], axis=0)
-        X = _rebalance_l2(X)
+            if k == K - 1 and not masked:
+                # ⟨Y, Z⟩ = Σ_c (Y₍K₎(⊙_{j<K}Xʲ))_c · x_c^K: the MTTKRP of this very update
+                # (inactive slices are zero); Z, ‖Z‖² and θ do not change when rebalancing
+                yz = float(np.sum(M * new))
         if masked:
             f_new = cp_objective(mapping, y, X, lam)
         else:
             # ‖Y − Z‖² = ‖Y‖² − 2⟨Y, Z⟩ + ‖Z‖² from the last MTTKRP and the Gram matrices
-            Mk = mttkrp(Yd, X, K - 1)
-            yz = float(np.sum(Mk * X[K - 1]))
             zz = float(np.sum(_hadamard_gram(X)))
             theta = np.prod([np.linalg.norm(F, axis=0) for F in X], axis=0)
             f_new = 0.5 * max(yy - 2 * yz + zz, 0.0) + lam * float(theta.sum())
-        rel = (f_old - f_new) / max(1.0, abs(f_new))
+        X = _rebalance_l2(X)
+        # relative to F itself (not max(1, F)): with small-norm data an absolute test would
+        # stop after one sweep and leave the polar to rediscover unconverged atoms
+        rel = (f_old - f_new) / max(abs(f_new), 1e-300)
         f_old = f_new
         if abs(rel) <= tol or time.perf_counter() > deadline:
             break
@@ -221,13 +238,13 @@ def cp_refit(Y: np.ndarray, factors: list[np.ndarray], *, mask: np.ndarray | Non
                     Fk[:, c] = col
             else:
                 X[k] = _solve_pos(Gam, M)
-        X = _rebalance_l2(X)
         if obs is None:
-            Mk = mttkrp(Yf, X, K - 1)
-            res2 = ynorm ** 2 - 2 * float(np.sum(Mk * X[K - 1])) + float(np.sum(
+            # ⟨Y, Z⟩ from the last block's MTTKRP (computed from the other, final blocks)
+            res2 = ynorm ** 2 - 2 * float(np.sum(M * X[K - 1])) + float(np.sum(
                 _hadamard_gram(X)))
             err = float(np.sqrt(max(res2, 0.0))) / ynorm
-        else:
+        X = _rebalance_l2(X)
+        if obs is not None:
             err = float(np.linalg.norm(np.where(obs, Yo - cpmap.forward(X), 0.0))) / ynorm
         errors.append(err)
         if len(errors) > 1 and abs(errors[-2] - err) < tol:
