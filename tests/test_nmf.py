@@ -296,6 +296,8 @@ def _large_parts(rng, m=600, n=450, r=6):
 def test_min_candidates_and_lazy_margin_are_validated():
     with pytest.raises(ValueError, match="min_candidates"):
         NonnegativePolar(lam=1.0, min_candidates=0)
+    with pytest.raises(ValueError, match="lazy_margin"):
+        NonnegativePolar(lam=1.0, lazy_margin=-0.1)
     assert NonnegativePolar(lam=1.0).min_candidates == 1  # the engine's own rule by default
 
 

@@ -11,9 +11,13 @@ general and is therefore bracketed (:class:`NonnegativePolar`):
 
 * lower bound: the exact value ``uᵀGv`` of the best feasible pair found by alternating
   maximization ``v ← (Gᵀu)₊/‖·‖``, ``u ← (Gv)₊/‖·‖`` from several starts;
-* upper bound: ``min(‖max(G, 0)‖₂, ‖G‖₂)``.  Both are rigorous: for ``u, v ≥ 0`` of unit norm,
-  ``uᵀGv ≤ uᵀG₊v ≤ ‖G₊‖₂`` and ``uᵀGv ≤ ‖G‖₂``.  The spectral norms come from
-  :func:`homfact.polar.spectral_norm` (dense SVD: exact to roundoff; ARPACK: its residual added).
+* upper bound: ``min(‖max(G, 0)‖₂, ‖G‖₂)``.  Both are valid: for ``u, v ≥ 0`` of unit norm,
+  ``uᵀGv ≤ uᵀG₊v ≤ ‖G₊‖₂`` and ``uᵀGv ≤ ‖G‖₂``.  How rigorously the spectral norms are
+  computed depends on the size: up to ``DENSE_SVD_MAX_ENTRIES`` entries a Gram eigenproblem
+  with an explicit roundoff (and underflow) allowance, i.e. rigorous; above it ARPACK with its
+  residual added (:func:`homfact.polar.spectral_norm`), which is exact *to tolerance* — it
+  bounds the singular value ARPACK converged to, and ARPACK missing the top one is not ruled
+  out in the worst case.  ``certificate_.method`` names the bound used.
 
 A ``"global"`` status is reported only when that upper bound is ``≤ λ(1+ε)`` and the duality gap
 is below ``tol``.  On real data such as MNIST the upper bound usually stays well above ``λ``, and
@@ -197,6 +201,9 @@ class NonnegativePolar(AlternatingPolar):
         if isinstance(min_candidates, bool) or not (
                 isinstance(min_candidates, numbers.Integral) and min_candidates >= 1):
             raise ValueError(f"min_candidates must be an integer >= 1, got {min_candidates!r}")
+        if isinstance(lazy_margin, bool) or not (
+                isinstance(lazy_margin, numbers.Real) and 0 <= lazy_margin < np.inf):
+            raise ValueError(f"lazy_margin must be a finite number >= 0, got {lazy_margin!r}")
         self.min_candidates = int(min_candidates)
         self.lazy_upper = bool(lazy_upper)
         self.lazy_margin = float(lazy_margin)
