@@ -41,6 +41,27 @@ def check_lam(lam, name: str = "lam") -> float:
     return lam
 
 
+def check_fit_params(est, *, integers: tuple[str, ...] = ("max_iter",)) -> None:
+    """Check an estimator's common fit parameters, raising ``ValueError`` naming the one at fault.
+
+    ``tol`` must lie in ``(0, 1)``; each attribute named in ``integers`` must be an integer
+    ``>= 1``; ``max_rank`` ``None`` or an integer ``>= 1``; ``time_limit`` ``None`` or ``> 0``.
+    """
+    if isinstance(est.tol, bool) or not (isinstance(est.tol, numbers.Real) and 0 < est.tol < 1):
+        raise ValueError(f"tol must be a number in (0, 1), got {est.tol!r}")
+    for name in integers:
+        v = getattr(est, name)
+        if isinstance(v, bool) or not (isinstance(v, numbers.Integral) and v >= 1):
+            raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+    if est.max_rank is not None and (isinstance(est.max_rank, bool) or not (
+            isinstance(est.max_rank, numbers.Integral) and est.max_rank >= 1)):
+        raise ValueError(f"max_rank must be None or an integer >= 1, got {est.max_rank!r}")
+    if est.time_limit is not None and (isinstance(est.time_limit, bool) or not (
+            isinstance(est.time_limit, numbers.Real) and est.time_limit > 0)):
+        raise ValueError(f"time_limit must be None or a positive number, got "
+                         f"{est.time_limit!r}")
+
+
 def check_dense_matrix(Y, name: str = "Y") -> np.ndarray:
     """Return ``Y`` as a finite 2-D float array (sparse input is densified)."""
     if sp.issparse(Y):
@@ -216,7 +237,7 @@ def cp_problem(Y, lam: float, *, gauges=None, nonnegative=False, local_solver: s
                    local_solver=local_solver)
 
 
-__all__ += ["check_tensor", "cp_problem"]
+__all__ += ["check_fit_params", "check_tensor", "cp_problem"]
 
 
 def cp_factors(factors, shape: tuple[int, ...] | None = None,

@@ -71,7 +71,7 @@ from ..polar import (
     tensor_polar_upper,
     unfolding_spectral_bounds,
 )
-from ..problems import check_lam, check_tensor, cp_factors, cp_problem
+from ..problems import check_fit_params, check_lam, check_tensor, cp_factors, cp_problem
 from ..solvers.cp_als import cp_refit
 
 __all__ = ["CPGrowthPolar", "CPTensorFactorization", "cp_lam_max", "factor_match_score"]
@@ -409,19 +409,7 @@ class CPTensorFactorization(BaseEstimator):
             raise ValueError("lam must be > 0 for CPTensorFactorization (lam = 0 is unregularized "
                              "CP, which has no rank-selecting optimum; use cp_refit at a fixed "
                              "rank instead)")
-        if not (isinstance(self.tol, numbers.Real) and 0 < self.tol < 1):
-            raise ValueError(f"tol must be a number in (0, 1), got {self.tol!r}")
-        for name in ("max_iter", "refit_max_iter"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not (isinstance(v, numbers.Integral) and v >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.max_rank is not None and (isinstance(self.max_rank, bool) or not (
-                isinstance(self.max_rank, numbers.Integral) and self.max_rank >= 1)):
-            raise ValueError(f"max_rank must be None or an integer >= 1, got {self.max_rank!r}")
-        if self.time_limit is not None and not (
-                isinstance(self.time_limit, numbers.Real) and self.time_limit > 0):
-            raise ValueError(f"time_limit must be None or a positive number, got "
-                             f"{self.time_limit!r}")
+        check_fit_params(self, integers=("max_iter", "refit_max_iter"))
         if not (isinstance(self.rank_rtol, numbers.Real) and 0 <= self.rank_rtol < 1):
             raise ValueError(f"rank_rtol must be a number in [0, 1), got {self.rank_rtol!r}")
         if not (isinstance(self.refit_tol, numbers.Real) and self.refit_tol >= 0):

@@ -40,7 +40,7 @@ from ..losses import SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem, certify_factors, grow
 from ..polar import PolarBound
-from ..problems import check_lam
+from ..problems import check_fit_params, check_lam
 from ..solvers.als import LocalResult
 from .low_rank import _check_real_matrix
 
@@ -643,19 +643,7 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
                 raise ValueError(f"lam must be 'auto' or a number >= 0, got {self.lam!r}")
             check_lam(self.lam)
         _check_gamma(self.gamma)
-        if not (isinstance(self.tol, numbers.Real) and 0 < self.tol < 1):
-            raise ValueError(f"tol must be a number in (0, 1), got {self.tol!r}")
-        for name in ("max_iter", "n_starts", "transform_max_iter"):
-            val = getattr(self, name)
-            if isinstance(val, bool) or not (isinstance(val, numbers.Integral) and val >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {val!r}")
-        if self.max_rank is not None and (isinstance(self.max_rank, bool) or not (
-                isinstance(self.max_rank, numbers.Integral) and self.max_rank >= 1)):
-            raise ValueError(f"max_rank must be None or an integer >= 1, got {self.max_rank!r}")
-        if self.time_limit is not None and not (
-                isinstance(self.time_limit, numbers.Real) and self.time_limit > 0):
-            raise ValueError(f"time_limit must be None or a positive number, got "
-                             f"{self.time_limit!r}")
+        check_fit_params(self, integers=("max_iter", "n_starts", "transform_max_iter"))
         if not (isinstance(self.transform_tol, numbers.Real) and self.transform_tol > 0):
             raise ValueError(f"transform_tol must be a number > 0, got {self.transform_tol!r}")
         if self.local_solver not in ("bcd", "prox_linear"):

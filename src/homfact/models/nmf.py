@@ -47,7 +47,7 @@ from ..losses import SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem, certify_factors, grow
 from ..polar import DENSE_SVD_MAX_ENTRIES, AlternatingPolar, PolarBound, spectral_norm
-from ..problems import check_lam
+from ..problems import check_fit_params, check_lam
 from ..solvers.hals import hals
 
 #: up to this many entries the whole fit runs on one BLAS thread: its products are then too
@@ -595,19 +595,7 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
             raise ValueError(f"lam_ratio must be a number in (0, 1], got {r!r}")
         if not isinstance(self.debias, bool | np.bool_):
             raise TypeError(f"debias must be a bool, got {type(self.debias).__name__}")
-        if not (isinstance(self.tol, numbers.Real) and 0 < self.tol < 1):
-            raise ValueError(f"tol must be a number in (0, 1), got {self.tol!r}")
-        for name in ("max_iter", "max_sweeps", "block_size", "refit_max_iter"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not (isinstance(v, numbers.Integral) and v >= 1):
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.max_rank is not None and (isinstance(self.max_rank, bool) or not (
-                isinstance(self.max_rank, numbers.Integral) and self.max_rank >= 1)):
-            raise ValueError(f"max_rank must be None or an integer >= 1, got {self.max_rank!r}")
-        if self.time_limit is not None and not (
-                isinstance(self.time_limit, numbers.Real) and self.time_limit > 0):
-            raise ValueError(f"time_limit must be None or a positive number, got "
-                             f"{self.time_limit!r}")
+        check_fit_params(self, integers=("max_iter", "max_sweeps", "block_size", "refit_max_iter"))
         if self.growth_rtol is not None and (isinstance(self.growth_rtol, bool) or not (
                 isinstance(self.growth_rtol, numbers.Real) and 0 <= self.growth_rtol < 1)):
             raise ValueError(f"growth_rtol must be None or a number in [0, 1), got "
