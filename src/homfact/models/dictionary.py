@@ -488,12 +488,8 @@ class DictionaryProblem(Problem):
 
 
 def _check_gamma(gamma) -> float:
-    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
-        raise TypeError(f"gamma must be a real number, got {type(gamma).__name__}")
-    gamma = float(gamma)
-    if not math.isfinite(gamma) or gamma < 0:
-        raise ValueError(f"gamma must be a finite number >= 0, got {gamma!r}")
-    return gamma
+    """``γ`` as a float; the same rule as ``lam`` (a finite real number ``>= 0``)."""
+    return check_lam(gamma, "gamma")
 
 
 def dictionary_problem(X: np.ndarray, lam: float, gamma: float, *, local_solver: str = "bcd",
