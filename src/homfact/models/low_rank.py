@@ -16,7 +16,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._progress import progress
 from ..meta import GrowResult, grow
-from ..problems import check_lam, completion_problem, low_rank_problem, observed_entries
+from ..problems import (
+    check_fit_params,
+    check_lam,
+    completion_problem,
+    low_rank_problem,
+    observed_entries,
+)
 from ..solvers.als import _ridge_right
 
 __all__ = ["LowRankApproximation", "MatrixCompletion"]
@@ -48,17 +54,7 @@ class _FactorizationMixin:
 
     def _check_params(self) -> None:
         check_lam(self.lam)
-        if not (isinstance(self.tol, numbers.Real) and 0 < self.tol < 1):
-            raise ValueError(f"tol must be a number in (0, 1), got {self.tol!r}")
-        if not (isinstance(self.max_iter, numbers.Integral) and self.max_iter >= 1):
-            raise ValueError(f"max_iter must be an integer >= 1, got {self.max_iter!r}")
-        if self.max_rank is not None and not (
-                isinstance(self.max_rank, numbers.Integral) and self.max_rank >= 1):
-            raise ValueError(f"max_rank must be None or an integer >= 1, got {self.max_rank!r}")
-        if self.time_limit is not None and not (
-                isinstance(self.time_limit, numbers.Real) and self.time_limit > 0):
-            raise ValueError(f"time_limit must be None or a positive number, got "
-                             f"{self.time_limit!r}")
+        check_fit_params(self)
 
     def _initial_factors(self, shape: tuple[int, int], scale: float):
         init = self.init

@@ -46,7 +46,13 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..gauges import soft_threshold
-from ..problems import check_lam, completion_problem, low_rank_problem, observed_entries
+from ..problems import (
+    check_fit_params,
+    check_lam,
+    completion_problem,
+    low_rank_problem,
+    observed_entries,
+)
 from .low_rank import _FactorizationMixin
 
 __all__ = ["RobustPCA"]
@@ -401,11 +407,7 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
         for name in ("continuation", "debias"):
             if not isinstance(getattr(self, name), bool | np.bool_):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
-        saved, self.lam = self.lam, 1.0
-        try:
-            super()._check_params()
-        finally:
-            self.lam = saved
+        check_fit_params(self)
 
     def fit(self, Y, y=None):
         """Fit ``Y`` (ndarray; NaN marks a missing entry): continuation, certify, debias."""

@@ -57,7 +57,7 @@ from ..losses import Loss, SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem
 from ..polar import AlternatingPolar, PolarBound, spectral_norm
-from ..problems import check_dense_matrix, check_lam
+from ..problems import check_dense_matrix, check_fit_params, check_lam
 from ..tv import L1TVL2, grid_edges
 from .low_rank import _check_real_matrix, _FactorizationMixin
 
@@ -666,11 +666,7 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
             if isinstance(self.lam, str):
                 raise ValueError(f"lam must be a number >= 0 or 'auto', got {self.lam!r}")
             check_lam(self.lam)
-        saved, self.lam = self.lam, 1.0
-        try:
-            super()._check_params()
-        finally:
-            self.lam = saved
+        check_fit_params(self)
         check_lam(self.lam_scale, "lam_scale")
         check_lam(self.intercept_reg, "intercept_reg")
         if isinstance(self.polar_seeds, bool) or not isinstance(self.polar_seeds,
