@@ -6,6 +6,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import cvxpy as cp
 import numpy as np
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
@@ -51,7 +52,6 @@ def test_dual_columns_match_exact_scalar_dual(gamma):
 
 @pytest.mark.parametrize("gamma", [0.1, 1.0])
 def test_dual_columns_against_cvxpy(gamma):
-    cp = pytest.importorskip("cvxpy")
     rng = np.random.default_rng(2)
     w = rng.standard_normal(12)
     x = cp.Variable(12)
@@ -130,7 +130,6 @@ def test_bcd_monotone_and_matches_prox_linear_objective():
 
 
 def test_sparse_encode_is_optimal_against_cvxpy():
-    cp = pytest.importorskip("cvxpy")
     rng = np.random.default_rng(6)
     X = rng.standard_normal((12, 5))
     V = rng.standard_normal((5, 3))
@@ -210,7 +209,6 @@ def test_certificate_is_sound_bracket():
 def test_lower_bound_below_cvxpy_optimum_of_fixed_atoms_problem():
     """Soundness: the certified lower bound never exceeds a feasible objective found by CVXPY
     (the codes problem for the fitted atoms is one feasible family)."""
-    cp = pytest.importorskip("cvxpy")
     X = _planted(n=25, m=5, r=2, seed=8)
     m = hf.SparseDictionaryLearning(lam=1.0, gamma=0.3, tol=1e-5, random_state=0).fit(X)
     V = m.V_

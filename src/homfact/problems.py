@@ -41,6 +41,15 @@ def check_lam(lam, name: str = "lam") -> float:
     return lam
 
 
+def check_lam_or_auto(lam, name: str = "lam") -> float | str:
+    """``"auto"`` as is (the estimator picks ``λ`` from the data), else :func:`check_lam`."""
+    if isinstance(lam, str):
+        if lam != "auto":
+            raise ValueError(f"{name} must be 'auto' or a number >= 0, got {lam!r}")
+        return lam
+    return check_lam(lam, name)
+
+
 def check_fit_params(est, *, integers: tuple[str, ...] = ("max_iter",)) -> None:
     """Check an estimator's common fit parameters, raising ``ValueError`` naming the one at fault.
 
@@ -237,7 +246,7 @@ def cp_problem(Y, lam: float, *, gauges=None, nonnegative=False, local_solver: s
                    local_solver=local_solver)
 
 
-__all__ += ["check_fit_params", "check_tensor", "cp_problem"]
+__all__ += ["check_fit_params", "check_lam_or_auto", "check_tensor", "cp_problem"]
 
 
 def cp_factors(factors, shape: tuple[int, ...] | None = None,

@@ -40,7 +40,7 @@ from ..losses import SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem, certify_factors, grow
 from ..polar import PolarBound
-from ..problems import check_fit_params, check_lam
+from ..problems import check_fit_params, check_lam, check_lam_or_auto
 from ..solvers.als import LocalResult
 from .low_rank import _check_real_matrix
 
@@ -634,10 +634,7 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
 
     # -- checks --------------------------------------------------------------------------
     def _check_params(self) -> None:
-        if not (isinstance(self.lam, str) and self.lam == "auto"):
-            if isinstance(self.lam, str):
-                raise ValueError(f"lam must be 'auto' or a number >= 0, got {self.lam!r}")
-            check_lam(self.lam)
+        check_lam_or_auto(self.lam)
         _check_gamma(self.gamma)
         check_fit_params(self, integers=("max_iter", "n_starts", "transform_max_iter"))
         if not (isinstance(self.transform_tol, numbers.Real) and self.transform_tol > 0):

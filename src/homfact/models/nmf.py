@@ -47,8 +47,9 @@ from ..losses import SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem, certify_factors, grow
 from ..polar import DENSE_SVD_MAX_ENTRIES, AlternatingPolar, PolarBound, spectral_norm
-from ..problems import check_fit_params, check_lam
+from ..problems import check_fit_params, check_lam_or_auto
 from ..solvers.hals import hals
+from .low_rank import _check_real_matrix
 
 #: up to this many entries the whole fit runs on one BLAS thread: its products are then too
 #: small to gain from threads, and on a loaded machine thread contention made small fits
@@ -449,29 +450,19 @@ def nonnegative_lam_max(X) -> float:
 
 
 def _check_nonnegative_matrix(X, name: str = "X") -> None:
-    """Errors naming the argument for NaN/inf, wrong dimension and negative entries."""
+    """Errors naming the argument for NaN/inf, wrong dimension (:func:`_check_real_matrix`)
+    and negative entries."""
+    _check_real_matrix(X, name)
     if sp.issparse(X):
         data = X.data if isinstance(getattr(X, "data", None), np.ndarray) else X.tocoo().data
-        if data.dtype.kind not in "fiub":
-            return
-        if not np.all(np.isfinite(data)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        if data.size and data.min() < 0:
-            raise ValueError(f"Negative values in data passed to NonnegativeFactorization: "
-                             f"{name} must be non-negative; its smallest entry is "
-                             f"{data.min():g}")
+    elif isinstance(X, np.ndarray | list | tuple):
+        data = np.asarray(X)
+    else:
         return
-    A = np.asarray(X) if isinstance(X, np.ndarray | list | tuple) else None
-    if A is None or A.dtype.kind not in "fiub":
-        return
-    if A.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array, got {A.ndim} dimension(s). Reshape your "
-                         f"data with {name}.reshape(1, -1) if it is a single row")
-    if A.dtype.kind == "f" and not np.all(np.isfinite(A)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    if A.size and A.min() < 0:
+    if data.dtype.kind in "fiub" and data.size and data.min() < 0:
         raise ValueError(f"Negative values in data passed to NonnegativeFactorization: "
-                         f"{name} must be non-negative; its smallest entry is {A.min():g}")
+                         f"{name} must be non-negative; its smallest entry is "
+                         f"{data.min():g}")
 
 
 class NonnegativeFactorization(TransformerMixin, BaseEstimator):
@@ -586,10 +577,7 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
-        if not (isinstance(self.lam, str) and self.lam == "auto"):
-            if isinstance(self.lam, str):
-                raise ValueError(f"lam must be 'auto' or a number >= 0, got {self.lam!r}")
-            check_lam(self.lam)
+        check_lam_or_auto(self.lam)
         r = self.lam_ratio
         if isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0 < r <= 1:
             raise ValueError(f"lam_ratio must be a number in (0, 1], got {r!r}")

@@ -57,7 +57,7 @@ from ..losses import Loss, SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem
 from ..polar import AlternatingPolar, PolarBound, spectral_norm
-from ..problems import check_dense_matrix, check_fit_params, check_lam
+from ..problems import check_dense_matrix, check_fit_params, check_lam, check_lam_or_auto
 from ..tv import L1TVL2, grid_edges
 from .low_rank import _check_real_matrix, _FactorizationMixin
 
@@ -662,10 +662,7 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
         return gu, gv
 
     def _check_params(self) -> None:
-        if not (isinstance(self.lam, str) and self.lam == "auto"):
-            if isinstance(self.lam, str):
-                raise ValueError(f"lam must be a number >= 0 or 'auto', got {self.lam!r}")
-            check_lam(self.lam)
+        check_lam_or_auto(self.lam)
         check_fit_params(self)
         check_lam(self.lam_scale, "lam_scale")
         check_lam(self.intercept_reg, "intercept_reg")
