@@ -14,7 +14,12 @@ from torch import nn
 
 import homfact.nn as hn
 from homfact.nn.losses import make_loss
-from homfact.nn.polar import relu_unit_exact_2d, relu_unit_polar, relu_unit_upper
+from homfact.nn.polar import (
+    relu_unit_exact_2d,
+    relu_unit_exact_3d,
+    relu_unit_polar,
+    relu_unit_upper,
+)
 
 torch.set_num_threads(1)  # the CI machine is shared: avoid thread oversubscription
 
@@ -202,6 +207,79 @@ def test_exact_relu_polar_2d_against_brute_force(C):
 def test_exact_polar_refuses_higher_dimension():
     with pytest.raises(ValueError):
         relu_unit_exact_2d(torch.randn(5, 3), torch.randn(5, 1))
+    with pytest.raises(ValueError, match="3 columns"):
+        relu_unit_exact_3d(torch.randn(5, 4), torch.randn(5, 1))
+    with pytest.raises(ValueError, match="<= 3 columns"):
+        relu_unit_polar(torch.randn(5, 4), torch.randn(5, 1), exact=True)
+    with pytest.raises(ValueError, match="exact must be"):
+        relu_unit_polar(torch.randn(5, 3), torch.randn(5, 1), exact="yes")
+
+
+def _refined_sphere_max(V: np.ndarray, G: np.ndarray, seed: int = 0) -> float:
+    """Independent reference for ``max_{‖w‖=1} ‖Gᵀ(Vw)₊‖``: 100k random directions, then
+    Nelder–Mead polishing from the 8 best (the function is only piecewise smooth)."""
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((100_000, 3))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    vals = np.linalg.norm(G.T @ np.maximum(V @ W.T, 0), axis=0)
+
+    def neg(w):
+        return -np.linalg.norm(G.T @ np.maximum(V @ (w / np.linalg.norm(w)), 0))
+
+    best = vals.max()
+    for i in np.argsort(vals)[-8:]:
+        r = minimize(neg, W[i], method="Nelder-Mead",
+                     options={"xatol": 1e-13, "fatol": 1e-15, "maxiter": 5000})
+        best = max(best, -r.fun)
+    return float(best)
+
+
+@pytest.mark.parametrize("case", ["random", "bias", "grid_with_duplicates", "one_plane"])
+@pytest.mark.parametrize("C", [1, 3])
+def test_exact_relu_polar_3d_against_refined_brute_force(case, C):
+    rng = np.random.default_rng(C + 7)
+    if case == "random":
+        V = rng.standard_normal((14, 3))
+    elif case == "bias":                  # 2-D inputs with the constant column (fit_bias)
+        V = np.hstack([rng.standard_normal((16, 2)), np.ones((16, 1))])
+    elif case == "grid_with_duplicates":  # collinear points: many circles through one vertex
+        g = np.linspace(-1, 1, 4)
+        X = np.array([(a, b) for a in g for b in g])
+        V = np.hstack([np.vstack([X, X[:3]]), np.ones((19, 1))])
+        V[5] = -2 * V[6]                  # a row opposite another: the same plane
+    else:                                 # every row on one plane (one circle, no vertex)
+        V = np.outer(rng.standard_normal(6), [1.0, -2.0, 0.5])
+    G = rng.standard_normal((V.shape[0], C))
+    ref = _refined_sphere_max(V, G)
+    val, w = relu_unit_exact_3d(torch.as_tensor(V), torch.as_tensor(G))
+    assert math.isclose(float(w.norm()), 1.0, rel_tol=1e-12)
+    attained = float(np.linalg.norm(G.T @ np.maximum(V @ w.numpy(), 0)))
+    assert math.isclose(attained, val, rel_tol=1e-12)          # the value is attained
+    assert val >= ref * (1 - 1e-10)                             # and is the maximum
+    b = relu_unit_polar(torch.as_tensor(V), torch.as_tensor(G))
+    assert "exact arrangement" in b.method
+    assert b.lower <= b.upper <= b.lower * (1 + 1e-8) and b.upper >= ref
+
+
+def test_exact_relu_polar_3d_degenerate_inputs():
+    V = torch.zeros(4, 3, dtype=torch.float64)
+    assert relu_unit_exact_3d(V, torch.ones(4, 2, dtype=torch.float64))[0] == 0.0
+    V = torch.randn(5, 3, dtype=torch.float64)
+    assert relu_unit_exact_3d(V, torch.zeros(5, 1, dtype=torch.float64))[0] == 0.0
+    # a single non-zero row: the maximum is ‖g‖·‖v‖ at w = v/‖v‖
+    V = torch.tensor([[0.0, 0.0, 0.0], [1.0, 2.0, 2.0]], dtype=torch.float64)
+    G = torch.tensor([[5.0], [2.0]], dtype=torch.float64)
+    val, _ = relu_unit_exact_3d(V, G)
+    assert math.isclose(val, 6.0, rel_tol=1e-12)
+    # beyond EXACT_3D_MAX_ROWS, "auto" falls back to the ascent (no exact claim)
+    from homfact.nn import polar as npolar
+
+    big = torch.randn(npolar.EXACT_3D_MAX_ROWS + 1, 3, dtype=torch.float64)
+    b = relu_unit_polar(big, torch.randn(big.shape[0], 1, dtype=torch.float64), n_iter=5,
+                        generator=torch.Generator().manual_seed(0))
+    assert "ascent" in b.method
 
 
 def test_deep_polar_lower_bound_is_feasible_value():
@@ -237,3 +315,17 @@ def test_loss_dual_is_fenchel_lower_bound(name):
         for _ in range(20):   # weak duality: −ℓ*(−Λ) ≤ ℓ(Z') + ⟨Λ, Z'⟩ for every Z'
             Zp = torch.as_tensor(3 * rng.standard_normal((N, C)))
             assert L <= float(loss.value(Zp, T) + (c * G * Zp).sum()) + 1e-12
+
+
+@pytest.mark.parametrize("name", ["squared", "cross_entropy", "squared_hinge"])
+def test_closed_form_neg_gradient_matches_autograd(name):
+    from homfact.nn.losses import NetLoss
+
+    torch.manual_seed(0)
+    loss = hn.make_loss(name)
+    z = torch.randn(7, 3, dtype=torch.float64)
+    y = torch.randint(0, 3, (7,))
+    t = loss.targets(y.numpy(), 3, "cpu", torch.float64) if name != "cross_entropy" else y
+    closed = loss.neg_gradient(z, t)
+    auto = NetLoss.neg_gradient(loss, z, t)          # the generic autograd version
+    assert torch.allclose(closed, auto, rtol=0, atol=1e-14)

@@ -29,10 +29,28 @@ def _patterns_2d(X: np.ndarray) -> np.ndarray:
     return np.unique((X @ W > 0).T, axis=0)
 
 
-def _convex_relu_value(X: np.ndarray, y: np.ndarray, beta: float) -> float:
+def _patterns_3d(X: np.ndarray) -> np.ndarray:
+    """All activation patterns 1[Xw > 0] of the arrangement of planes through the origin in
+    R³ (rows in general position): around each vertex ±(xᵢ × xⱼ) the four adjacent cells are
+    reached by stepping off both planes, plus a dense random scan of the sphere."""
+    pts = []
+    for i in range(len(X)):
+        for j in range(i + 1, len(X)):
+            t = np.cross(X[i], X[j])
+            a = np.cross(X[j], t)                 # ⊥ xⱼ, moves off plane i
+            b = np.cross(t, X[i])                 # ⊥ xᵢ, moves off plane j
+            a, b = a / np.linalg.norm(a), b / np.linalg.norm(b)
+            for v in (t, -t):
+                v = v / np.linalg.norm(v)
+                pts += [v + 1e-6 * (s1 * a + s2 * b) for s1 in (1, -1) for s2 in (1, -1)]
+    W = np.vstack([np.array(pts), np.random.default_rng(0).standard_normal((200_000, 3))])
+    return np.unique((X @ W.T > 0).T, axis=0)
+
+
+def _convex_relu_value(X: np.ndarray, y: np.ndarray, beta: float, patterns=None) -> float:
     """Pilanci & Ergen (2020): min ½‖Σᵢ DᵢX(vᵢ − uᵢ) − y‖² + β Σᵢ(‖vᵢ‖ + ‖uᵢ‖),
     (2Dᵢ − I)X vᵢ ≥ 0, (2Dᵢ − I)X uᵢ ≥ 0 — the two-layer ReLU network with weight decay."""
-    P = _patterns_2d(X)
+    P = _patterns_2d(X) if patterns is None else patterns
     d = X.shape[1]
     Vs = cp.Variable((len(P), d))
     Us = cp.Variable((len(P), d))
@@ -70,6 +88,28 @@ def test_growth_reaches_global_and_matches_convex_reformulation():
     theta = float(est.model_.layer_norms().prod(1).sum().detach())
     assert math.isclose(0.5 * np.mean((y - f) ** 2) + lam * theta, cert.objective,
                         rel_tol=1e-9)
+
+
+@requires_cvxpy
+def test_growth_with_bias_on_2d_data_is_global_and_matches_convex_reformulation():
+    """2-D inputs with ``fit_bias=True``: ``V = [x, 1]`` has 3 columns, so the polar is solved
+    by the exact arrangement enumeration; the certified objective equals the convex
+    reformulation over every activation pattern of ``V``."""
+    rng = np.random.default_rng(5)
+    N = 10
+    X = rng.standard_normal((N, 2))
+    y = np.maximum(X @ [1.0, -0.5] + 0.4, 0) - 0.8 * np.maximum(X @ [-0.3, 1.0] - 0.2, 0) + (
+        0.2 * rng.standard_normal(N))
+    lam = 0.03
+    est = hn.GrowingRegressor(lam=lam, fit_bias=True, random_state=0, tol=1e-6).fit(X, y)
+    cert = est.certificate_
+    assert cert.status == "global", cert
+    assert "exact arrangement" in cert.method
+    assert est.history_[0]["width"] == 1
+    Vb = np.hstack([X, np.ones((N, 1))])
+    ref = _convex_relu_value(Vb, y, beta=N * lam, patterns=_patterns_3d(Vb)) / N
+    assert abs(cert.objective - ref) <= 1e-4 * abs(ref), (cert.objective, ref)
+    assert cert.lower_bound <= ref * (1 + 1e-6)
 
 
 def test_growth_classifier_cross_entropy_certified_on_2d_toy():

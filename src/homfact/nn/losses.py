@@ -88,6 +88,10 @@ class Squared(NetLoss):
     def value(self, z, t):
         return 0.5 * (t - z).pow(2).sum() / z.shape[0]
 
+    def neg_gradient(self, z, t):
+        """``(T − Z)/N``."""
+        return (t - z.detach()) / z.shape[0]
+
     def dual(self, z, t, g, c_max):
         n = z.shape[0]
         gy, gg = float((g * t).sum()), float((g * g).sum())
@@ -110,6 +114,11 @@ class CrossEntropy(NetLoss):
 
     def value(self, z, t):
         return F.cross_entropy(z, t, reduction="mean")
+
+    def neg_gradient(self, z, t):
+        """``(onehot(T) − softmax(Z))/N``."""
+        p = torch.softmax(z.detach(), dim=1)
+        return (F.one_hot(t, z.shape[1]).to(p) - p) / z.shape[0]
 
     def dual(self, z, t, g, c_max):
         p = torch.softmax(z.detach(), dim=1)
@@ -146,6 +155,10 @@ class SquaredHinge(NetLoss):
 
     def value(self, z, t):
         return torch.clamp(1.0 - t * z, min=0.0).pow(2).sum() / z.shape[0]
+
+    def neg_gradient(self, z, t):
+        """``2 T ⊙ (1 − T ⊙ Z)₊ / N``."""
+        return 2.0 * t * torch.clamp(1.0 - t * z.detach(), min=0.0) / z.shape[0]
 
     def dual(self, z, t, g, c_max):
         m = torch.clamp(1.0 - t * z.detach(), min=0.0)

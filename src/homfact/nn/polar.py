@@ -10,7 +10,12 @@ Two-layer ReLU unit ``φ = (V w)₊ aᵀ`` (THEORY b.8): ``Ω°(G) = sup_{‖w�
   ``w = (cos t, sin t)``; the activation pattern is constant on the arcs between the angles where
   ``vₙᵀ w = 0``; on an arc ``‖Gᵀ D V w‖² = wᵀ M w`` with ``M = (DV)ᵀ G Gᵀ (DV)`` so the maximum is
   at an arc end or at an eigenvector of ``M``; evaluating every such candidate exactly gives the
-  maximum (all candidates are feasible, so the value is attained).
+  maximum (all candidates are feasible, so the value is attained);
+* exact when ``V`` has 3 columns (inputs of dimension 3, or 2 plus the bias column): the planes
+  ``vₙᵀw = 0`` form an arrangement of great circles on the sphere; a maximizer is a top
+  eigenvector of a cell's quadratic form, of an arc's restricted form, or a vertex, and the
+  candidates are evaluated in decreasing order of their eigenvalue bounds
+  (:func:`relu_unit_exact_3d`).
 
 Deeper subnetworks (THEORY b.9): multistart gradient ascent of the scale-invariant
 ``⟨G, φ(X¹/‖X¹‖,…,Xᴷ/‖Xᴷ‖)⟩`` (lower bound only); for bias-free ReLU chains the crude valid
@@ -26,7 +31,7 @@ import torch
 from ..polar import PolarBound
 from .modules import ParallelSubnetworks
 
-__all__ = ["relu_unit_exact_2d", "relu_unit_polar", "subnetwork_polar"]
+__all__ = ["relu_unit_exact_2d", "relu_unit_exact_3d", "relu_unit_polar", "subnetwork_polar"]
 
 
 def _unit(t: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -81,21 +86,223 @@ def relu_unit_exact_2d(V: torch.Tensor, G: torch.Tensor) -> tuple[float, torch.T
     return float(vals[k]), _unit(W[k])
 
 
+#: ``exact="auto"`` uses :func:`relu_unit_exact_3d` up to this many rows (about 2 s at 400 rows
+#: on one CPU core; the cost grows like ``N²``–``N³``)
+EXACT_3D_MAX_ROWS = 500
+
+
+def _circle_bases(n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Orthonormal ``(p, q)`` spanning each plane ``nᵀw = 0`` (rows of ``n`` are unit)."""
+    e = torch.zeros_like(n)
+    e.scatter_(1, n.abs().argmin(1, keepdim=True), 1.0)
+    p = _unit(e - (e * n).sum(1, keepdim=True) * n)
+    return p, torch.linalg.cross(n, p)
+
+
+def _top_eigpair_2x2(Q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Largest eigenvalue and a unit eigenvector of each symmetric 2×2 ``Q[..]`` (closed form)."""
+    a, b, d = Q[..., 0, 0], Q[..., 0, 1], Q[..., 1, 1]
+    mu = 0.5 * (a + d) + torch.sqrt((0.5 * (a - d)) ** 2 + b * b)
+    v1 = torch.stack([b, mu - a], -1)
+    v2 = torch.stack([mu - d, b], -1)
+    v = torch.where((v1.norm(dim=-1) >= v2.norm(dim=-1))[..., None], v1, v2)
+    flat = v.norm(dim=-1) == 0                       # Q = μI: every direction is an eigenvector
+    v = torch.where(flat[..., None], torch.ones_like(v), v)
+    return mu, _unit(v)
+
+
+def _top_eigval_sym3_upper(A: torch.Tensor) -> torch.Tensor:
+    """Upper bound on ``λ_max`` of each symmetric PSD 3×3 ``A[..]``: the trigonometric closed
+    form (Smith 1961) plus a margin of ``1e-9·tr A`` for its roundoff (``λ_max ≤ tr A`` caps it).
+    A bound, not just an estimate, because the exact search prunes candidates by it."""
+    tr = A[..., 0, 0] + A[..., 1, 1] + A[..., 2, 2]
+    q = tr / 3
+    p1 = A[..., 0, 1] ** 2 + A[..., 0, 2] ** 2 + A[..., 1, 2] ** 2
+    p2 = (A[..., 0, 0] - q) ** 2 + (A[..., 1, 1] - q) ** 2 + (A[..., 2, 2] - q) ** 2 + 2 * p1
+    pp = torch.sqrt(p2 / 6)
+    eye = torch.eye(3, dtype=A.dtype, device=A.device)
+    scale = torch.where(pp > 0, pp, torch.ones_like(pp))[..., None, None]
+    Bm = (A - q[..., None, None] * eye) / scale
+    r = torch.clamp(torch.linalg.det(Bm) / 2, -1.0, 1.0)
+    lam1 = q + 2 * pp * torch.cos(torch.acos(r) / 3)
+    return torch.minimum(lam1 + 1e-9 * tr, tr)
+
+
+def _exact_3d_chunk(V, G, GV, cidx, n, p, q, Kc, Kpos, Kneg, circle_of_row, lo, hi, cross,
+                    mid, best_sq: float, batch: int) -> tuple[float, torch.Tensor | None]:
+    """Candidates of the circles ``cidx`` (see :func:`relu_unit_exact_3d`), evaluated in
+    decreasing order of their bound until ``best_sq`` (global best so far) reaches it."""
+    dt = V.dtype
+    C = G.shape[1]
+    mc, K = lo.shape
+
+    def point(c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return torch.cos(t)[..., None] * p[c] + torch.sin(t)[..., None] * q[c]
+
+    w0 = point(cidx, mid[:, 0])
+    D0 = ((w0 @ V.T) > 0) & (circle_of_row[None, :] != cidx[:, None])
+    B = (D0.to(dt) @ GV)[:, None, :].expand(mc, K, 3 * C).clone()
+    if K > 1 and bool((cross[:, 1:] >= 0).all()):
+        pc, qc = p[cidx][:, None], q[cidx][:, None]
+        tang = -torch.sin(lo[:, 1:])[..., None] * pc + torch.cos(lo[:, 1:])[..., None] * qc
+        cr = cross[:, 1:]
+        s_in = torch.sign((n[cr] * tang).sum(-1))                        # +: units of c' turn on
+        B[:, 1:] += torch.cumsum(s_in[..., None] * Kc[cr], dim=1)
+    B = B.view(mc, K, C, 3)
+    P2 = torch.stack([p[cidx], q[cidx]], -1)[:, None].expand(mc, K, 3, 2)
+    B2 = B @ P2
+    mu_e, e2 = _top_eigpair_2x2(B2.transpose(-1, -2) @ B2)
+    Bp = B + Kpos[cidx].view(mc, 1, C, 3)
+    Bn = B + Kneg[cidx].view(mc, 1, C, 3)
+    Ap = Bp.transpose(-1, -2) @ Bp
+    An = Bn.transpose(-1, -2) @ Bn
+    bounds = torch.cat([mu_e.reshape(-1), _top_eigval_sym3_upper(Ap).reshape(-1),
+                        _top_eigval_sym3_upper(An).reshape(-1)])
+    order = torch.argsort(bounds, descending=True)
+    arcs = mc * K
+    ccirc = cidx[:, None].expand(mc, K).reshape(-1)
+    best_w = None
+    for s in range(0, order.numel(), batch):
+        idx = order[s: s + batch]
+        if best_sq >= float(bounds[idx[0]]) * (1.0 - 1e-12):
+            break
+        kind, a = idx // arcs, idx % arcs
+        parts = []
+        e = a[kind == 0]
+        if e.numel():
+            c = ccirc[e]
+            dirn = (P2.reshape(-1, 3, 2)[e] @ e2.reshape(-1, 2)[e][..., None])[..., 0]
+            parts += [dirn, -dirn, point(c, lo.reshape(-1)[e]), point(c, hi.reshape(-1)[e])]
+        for k, A in ((1, Ap), (2, An)):
+            sel = a[kind == k]
+            if sel.numel():
+                v = torch.linalg.eigh(A.reshape(-1, 3, 3)[sel])[1][..., -1]
+                parts += [v, -v]
+        W = torch.cat(parts)
+        vals = _values(V, G, W)
+        j = int(torch.argmax(vals))
+        if float(vals[j]) ** 2 > best_sq:
+            best_sq, best_w = float(vals[j]) ** 2, W[j].clone()
+    return best_sq, best_w
+
+
+def relu_unit_exact_3d(V: torch.Tensor, G: torch.Tensor, *, batch: int = 2048,
+                       ) -> tuple[float, torch.Tensor]:
+    """Exact ``max_{‖w‖=1} f(w)``, ``f(w) = ‖Gᵀ(Vw)₊‖``, for ``V`` with 3 columns; ``(value, w*)``.
+
+    The planes ``vₙᵀw = 0`` cut the sphere into an arrangement of great circles: open cells,
+    open arcs and vertices.  On a cell with activation pattern ``D``, ``f² = wᵀA_D w`` with
+    ``A_D = (DV)ᵀGGᵀ(DV)``, and a local maximizer of a quadratic form on the sphere is a top
+    eigenvector, so a maximizer inside a cell is a top eigenvector of ``A_D``.  Inside an arc of
+    circle ``c`` (units on ``c`` contribute 0 there) ``f²`` is the form ``Q = [p q]ᵀA_{D'}[p q]``
+    on the circle's plane, so a maximizer there is ``[p q]`` times a top eigenvector of ``Q``;
+    otherwise it is a vertex, an end of some arc.  Every cell borders an arc and both side
+    patterns of every arc are enumerated, so this candidate set contains a global maximizer (a
+    repeated top eigenvalue makes the form constant on a great circle or the sphere, and the
+    maximum is then also attained on the boundary, which the arc candidates cover).
+
+    Enumeration: along each circle the arcs are visited in angular order and the pattern
+    changes by one neighbouring circle's units at each crossing, so ``B = GᵀDV`` is updated by
+    a cumulative sum instead of recomputed.  The value of a cell or arc candidate is at most
+    ``λ_max(A)`` (or ``λ_max(Q)``, which also bounds the arc's two end vertices), so candidates
+    are evaluated exactly in decreasing order of that bound, in batches of ``batch``, and the
+    search stops once the best exact value reaches the next bound.  Every candidate is a unit
+    vector evaluated exactly, so the value returned is attained.  ``m ≤ N`` distinct circles give
+    ``2m(m−1)`` arcs: ``O(m² C)`` work for the bounds plus ``O(N(C+3))`` per candidate evaluated.
+    Written by hand: no library enumerates a hyperplane arrangement on the sphere with the
+    per-cell eigenproblems this polar needs.
+    """
+    if V.dim() != 2 or V.shape[1] != 3:
+        raise ValueError(f"relu_unit_exact_3d needs V with 3 columns, got shape {tuple(V.shape)}")
+    dt, dev = V.dtype, V.device
+    N, C = G.shape
+    nrm = V.norm(dim=1)
+    live = nrm > 0
+    best_w = torch.tensor([1.0, 0.0, 0.0], dtype=dt, device=dev)
+    if not bool(live.any()) or float(G.abs().max()) == 0.0:
+        return 0.0, best_w
+    rows = torch.nonzero(live)[:, 0]
+    U = V[rows] / nrm[rows, None]
+    # canonical orientation of each plane: largest |coordinate| positive
+    sgn = torch.sign(U.gather(1, U.abs().argmax(1, keepdim=True)))[:, 0]
+    key = torch.round(U * sgn[:, None] * 1e12) / 1e12
+    circles, inv = torch.unique(key, dim=0, return_inverse=True)
+    n = _unit(circles)                                                   # (m, 3)
+    m = n.shape[0]
+    p, q = _circle_bases(n)
+    GV = (G[:, :, None] * V[:, None, :]).reshape(N, 3 * C)             # row n: gₙ vₙᵀ
+    # per circle: Σ sgnₙ gₙvₙᵀ (pattern change on crossing it) and the units active on its
+    # positive / negative side
+    Kc = torch.zeros(m, 3 * C, dtype=dt, device=dev).index_add_(0, inv, sgn[:, None] * GV[rows])
+    Kpos = torch.zeros_like(Kc).index_add_(0, inv, (sgn > 0).to(dt)[:, None] * GV[rows])
+    Kneg = torch.zeros_like(Kc).index_add_(0, inv, (sgn < 0).to(dt)[:, None] * GV[rows])
+    circle_of_row = torch.full((N,), -1, dtype=torch.long, device=dev)
+    circle_of_row[rows] = inv
+    # breakpoints on each circle: its crossings ±(n_c × n_c') with every other circle
+    if m > 1:
+        off = ~torch.eye(m, dtype=torch.bool, device=dev)
+        other = torch.arange(m, device=dev).expand(m, m)[off].view(m, m - 1)
+        T = torch.linalg.cross(n[:, None, :].expand(m, m - 1, 3), n[other])
+        ang = torch.atan2((T * q[:, None]).sum(-1), (T * p[:, None]).sum(-1))
+        ang = torch.cat([ang, ang + math.pi], 1)
+        other = torch.cat([other, other], 1)
+    else:  # one circle: any split into arcs is valid (nothing crosses it)
+        ang = torch.tensor([[0.0, math.pi]], dtype=dt, device=dev)
+        other = torch.full((1, 2), -1, dtype=torch.long, device=dev)
+    ang, order = torch.sort(torch.remainder(ang, 2 * math.pi), dim=1)
+    other = other.gather(1, order)
+    # start each circle at its longest arc (its midpoint is far from every crossing)
+    nxt = torch.cat([ang[:, 1:], ang[:, :1] + 2 * math.pi], 1)
+    start = torch.argmax(nxt - ang, dim=1)
+    K = ang.shape[1]
+    roll = (torch.arange(K, device=dev)[None, :] + start[:, None]) % K
+    lo = ang.gather(1, roll)
+    hi = nxt.gather(1, roll)
+    lo = torch.where(lo < lo[:, :1], lo + 2 * math.pi, lo)
+    hi = torch.where(hi < lo, hi + 2 * math.pi, hi)
+    cross = other.gather(1, roll)                                        # crossing at lo
+    mid = 0.5 * (lo + hi)                                                # (m, K)
+    best_sq = -1.0
+    # circles in chunks (about 2²² numbers in B per chunk); the pruning bound is global
+    step = max(1, int(2 ** 22 // max(1, K * 3 * C)))
+    for c0 in range(0, m, step):
+        cidx = torch.arange(c0, min(m, c0 + step), device=dev)
+        val_sq, w = _exact_3d_chunk(V, G, GV, cidx, n, p, q, Kc, Kpos, Kneg, circle_of_row,
+                                    lo[cidx], hi[cidx], cross[cidx], mid[cidx], best_sq, batch)
+        if val_sq > best_sq:
+            best_sq, best_w = val_sq, w
+    return math.sqrt(max(best_sq, 0.0)), _unit(best_w)
+
+
 def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_iter: int = 100,
                     exact: bool | str = "auto", generator: torch.Generator | None = None,
                     ) -> PolarBound:
     """Bracket on ``Ω°(G) = sup_{‖w‖≤1, ‖a‖≤1} ⟨G, (Vw)₊ aᵀ⟩`` with its maximizer ``(w, a)``.
 
-    ``exact="auto"`` uses the exact arc enumeration when ``V`` has at most 2 columns.
+    ``exact="auto"`` solves the polar exactly when ``V`` has at most 2 columns (arc
+    enumeration) or 3 columns and at most :data:`EXACT_3D_MAX_ROWS` rows (arrangement
+    enumeration, :func:`relu_unit_exact_3d`; e.g. 2-D inputs with the bias column);
+    ``exact=True`` forces it (``V`` must have ≤ 3 columns), ``False`` uses multistart ascent.
     """
     if V.dim() != 2 or G.dim() != 2 or V.shape[0] != G.shape[0]:
         raise ValueError("V must be (N, d) and G (N, C) with the same N")
-    d = V.shape[1]
-    use_exact = (d <= 2) if exact == "auto" else bool(exact)
+    if exact not in ("auto", True, False):
+        raise ValueError(f"exact must be 'auto', True or False, got {exact!r}")
+    N, d = V.shape
+    if exact == "auto":
+        use_exact = d <= 2 or (d == 3 and N <= EXACT_3D_MAX_ROWS)
+    else:
+        use_exact = bool(exact)
+        if use_exact and d > 3:
+            raise ValueError(f"the exact ReLU polar needs V with <= 3 columns, got {d}")
     upper = relu_unit_upper(V, G)
     if use_exact:
-        val, w = relu_unit_exact_2d(V, G)
-        method = "exact arc enumeration (d<=2)"
+        if d <= 2:
+            val, w = relu_unit_exact_2d(V, G)
+            method = "exact arc enumeration (d<=2)"
+        else:
+            val, w = relu_unit_exact_3d(V, G)
+            method = "exact arrangement enumeration (d=3)"
         upper = min(upper, val * (1.0 + 1e-9) + 1e-300)
     else:
         S = max(1, int(n_starts))
