@@ -329,3 +329,27 @@ def test_closed_form_neg_gradient_matches_autograd(name):
     closed = loss.neg_gradient(z, t)
     auto = NetLoss.neg_gradient(loss, z, t)          # the generic autograd version
     assert torch.allclose(closed, auto, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("family", ["chain", "conv"])
+def test_deep_polar_upper_bound_is_valid(family):
+    """The conv / chain upper bound dominates every feasible value (ascent and random)."""
+    from homfact.nn.growing import _chain_upper, network_polar
+
+    torch.manual_seed(1)
+    if family == "chain":
+        fac, V = hn.relu_chain(4, 2, depth=3, width=3), torch.randn(15, 4, dtype=torch.float64)
+    else:
+        fac = hn.conv_subnetwork(2, image_size=8, channels=(2,), kernel_size=3)
+        V = torch.rand(15, 64, dtype=torch.float64)
+    m = hn.ParallelSubnetworks(fac, 1, dtype=torch.float64)
+    G = torch.randn(15, 2, dtype=torch.float64)
+    ub = _chain_upper(m, V, G)
+    assert math.isfinite(ub)
+    b = network_polar(m, V, G, n_starts=8, n_iter=60)
+    assert b.lower <= b.upper == ub
+    for _ in range(20):                                  # random unit-norm subnetworks
+        xs = [x / x.norm() for x in m._fresh(1)]
+        xs = [x * torch.randn(()).sign() if i == len(xs) - 1 else x for i, x in enumerate(xs)]
+        val = float((m.evaluate_subnetworks(xs, V)[0] * G).sum())
+        assert val <= ub

@@ -235,3 +235,18 @@ def test_polar_check_flags_collapsed_network():
             p.mul_(1e-8)
     res = hn.polar_check(m, X, y, "cross_entropy", "product_of_norms", lam=1e-2)
     assert res["matched"] and res["flagged"] and res["decrease"] < 0
+
+
+def test_conv_growth_certificate_has_a_finite_bracket_and_lower_bound():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:60] / 16.0, y[:60] % 2
+    est = hn.GrowingClassifier(subnetwork="conv", image_size=8, channels=(2,), lam=1e-2,
+                               max_growth=2, descent_iter=30, polar_starts=4, polar_iter=20,
+                               random_state=0)
+    est.fit(X, y)
+    c = est.certificate_
+    assert math.isfinite(c.polar_upper) and c.polar_lower <= c.polar_upper
+    assert math.isfinite(c.lower_bound) and c.lower_bound <= c.objective
+    assert c.status in ("unverified", "not_optimal")

@@ -47,11 +47,23 @@ def _resolve_device(device) -> torch.device:
 
 
 def _chain_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor) -> float:
-    """``‖G‖_F ‖V‖₂`` for bias-free ReLU chains (``inf`` for other families)."""
+    """Valid upper bound on the polar of bias-free ReLU chains and conv subnetworks.
+
+    With unit-norm layers ``‖φ(v; X)‖ ≤ c ‖v‖``: ReLU and non-overlapping max pooling never
+    increase the norm, a linear layer scales it by at most ``‖Xᵏ‖₂ ≤ ‖Xᵏ‖_F = 1`` and a valid
+    ``k×k`` convolution by at most ``Σ_ab ‖K_ab‖₂ ≤ k ‖K‖_F = k`` (``c = k^{#convs}``).  Hence
+    ``⟨G, φ(V; X)⟩ ≤ c Σₙ ‖gₙ‖‖vₙ‖``; for chains the first layer is linear over the batch, so
+    also ``≤ ‖G‖_F ‖V‖₂``.  ``inf`` for other families.
+    """
     kind = getattr(model.make_subnetwork, "kind", "custom")
-    if kind not in ("relu_unit", "relu_chain"):
+    if kind not in ("relu_unit", "relu_chain", "conv"):
         return math.inf
-    return float(G.norm()) * float(torch.linalg.matrix_norm(V, ord=2)) * (1 + 1e-10)
+    per_sample = float((G.norm(dim=1) * V.norm(dim=1)).sum())
+    if kind == "conv":
+        f = model.make_subnetwork
+        return float(f.kernel_size) ** len(f.channels) * per_sample * (1 + 1e-10)
+    batch = float(G.norm()) * float(torch.linalg.matrix_norm(V, ord=2))
+    return min(batch, per_sample) * (1 + 1e-10)
 
 
 def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,
