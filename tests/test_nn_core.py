@@ -353,3 +353,44 @@ def test_deep_polar_upper_bound_is_valid(family):
         xs = [x * torch.randn(()).sign() if i == len(xs) - 1 else x for i, x in enumerate(xs)]
         val = float((m.evaluate_subnetworks(xs, V)[0] * G).sum())
         assert val <= ub
+
+
+@pytest.mark.parametrize("name", ["squared", "cross_entropy", "squared_hinge"])
+def test_fista_group_lasso_matches_cvxpy(name):
+    """The fully corrective step's convex solve ``min_B ℓ(HB) + λΣ‖Bᵢ‖`` against CVXPY."""
+    import cvxpy as cp
+    from conftest import cvx_solve
+
+    from homfact.nn.training import _fista_group_lasso, _numpy_loss
+
+    rng = np.random.default_rng(11)
+    N, r, C, lam = 30, 6, 3, 0.05
+    H = np.maximum(rng.standard_normal((N, r)), 0)
+    y = rng.integers(0, C, N)
+    if name == "cross_entropy":
+        T = y
+    elif name == "squared":
+        T = rng.standard_normal((N, C))
+    else:
+        T = 2.0 * np.eye(C)[y] - 1.0
+    kappa = {"squared": 1.0, "cross_entropy": 0.5, "squared_hinge": 2.0}[name]
+    f = _numpy_loss(name, T, N)
+    B = _fista_group_lasso(H, np.zeros((r, C)), f, lam,
+                           step=N / (kappa * np.linalg.norm(H, 2) ** 2), max_iter=20000,
+                           tol=1e-8)
+    mine = f(H @ B)[0] + lam * np.linalg.norm(B, axis=1).sum()
+    Bv = cp.Variable((r, C))
+    Z = H @ Bv
+    if name == "squared":
+        smooth = 0.5 * cp.sum_squares(Z - T) / N
+    elif name == "cross_entropy":
+        smooth = (cp.sum(cp.log_sum_exp(Z, axis=1)) - cp.sum(cp.multiply(np.eye(C)[y], Z))) / N
+    else:
+        smooth = cp.sum_squares(cp.pos(1 - cp.multiply(T, Z))) / N
+    ref = cvx_solve(cp.Problem(cp.Minimize(smooth + lam * cp.sum(cp.norm(Bv, 2, axis=1)))))
+    assert mine <= ref + 1e-7 * max(1.0, abs(ref)), (mine, ref)
+    assert mine >= ref - 1e-6 * max(1.0, abs(ref))
+    # the torch loss and the NumPy one agree
+    z = torch.as_tensor(H @ B)
+    t = torch.as_tensor(T)
+    assert math.isclose(float(make_loss(name).value(z, t)), f(H @ B)[0], rel_tol=1e-12)

@@ -38,6 +38,15 @@ def test_mnist_study_quick(tmp_path):
     # two layers: weight decay and the balanced product of norms are the same objective
     assert summary["fc2|cross_entropy|64"]["wd"] == summary["fc2|cross_entropy|64"]["pn"]
     assert (tmp_path / "table.md").read_text().count("| cross_entropy |") >= 2
+    # λ chosen by stratified 3-fold cross-validation instead of one split
+    summary = mod.main(["--quick", "--archs", "fc2", "--losses", "hinge", "--folds", "3",
+                        "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "cv")])
+    assert set(summary) == {"fc2|hinge|64"}
+    folds = mod.selection_splits(y[:60], 3, seed=0)
+    assert len(folds) == 3
+    assert sorted(np.concatenate([v for _, v in folds]).tolist()) == list(range(60))
+    for fit, val in folds:
+        assert not set(fit) & set(val)
     assert json.loads((tmp_path / "table.json").read_text())["results"]
     assert (tmp_path / "accuracy.png").stat().st_size > 0
 

