@@ -394,3 +394,20 @@ def test_fista_group_lasso_matches_cvxpy(name):
     z = torch.as_tensor(H @ B)
     t = torch.as_tensor(T)
     assert math.isclose(float(make_loss(name).value(z, t)), f(H @ B)[0], rel_tol=1e-12)
+
+
+def test_ascent_candidates_are_distinct_feasible_atoms():
+    rng = np.random.default_rng(3)
+    V = torch.as_tensor(rng.standard_normal((40, 6)))
+    G = torch.as_tensor(rng.standard_normal((40, 3)))
+    warm = torch.as_tensor(rng.standard_normal((4, 6)))
+    b = relu_unit_polar(V, G, exact=False, warm=warm, generator=torch.Generator().manual_seed(0))
+    vals = [v for _, v in b.candidates]
+    assert len(vals) >= 2 and vals == sorted(vals, reverse=True)
+    assert vals[0] <= b.lower * (1 + 1e-12)          # the maximizer is the best ever seen
+    ws = torch.stack([w for (w, _), _ in b.candidates])
+    cos = ws @ ws.T - torch.eye(len(vals), dtype=ws.dtype)
+    assert float(cos.max()) <= 0.99
+    for (w, a), v in b.candidates:                     # each value is attained by (w, a)
+        assert math.isclose(float(w.norm()), 1.0) and math.isclose(float(a.norm()), 1.0)
+        assert math.isclose(float(a @ (G.T @ torch.relu(V @ w))), v, rel_tol=1e-10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 
@@ -250,3 +251,28 @@ def test_conv_growth_certificate_has_a_finite_bracket_and_lower_bound():
     assert math.isfinite(c.polar_upper) and c.polar_lower <= c.polar_upper
     assert math.isfinite(c.lower_bound) and c.lower_bound <= c.objective
     assert c.status in ("unverified", "not_optimal")
+
+
+def test_several_units_per_polar_call_lower_the_objective_monotonically():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:150] / 16.0, y[:150]
+    kw = dict(lam=2e-2, max_growth=4, descent_iter=100, polar_starts=16, polar_iter=40,
+              random_state=0)
+    est = hn.GrowingClassifier(units_per_step=6, **kw).fit(X, y)
+    widths = [h["width"] for h in est.history_]
+    objs = [h["objective"] for h in est.history_]
+    assert max(np.diff(widths)) >= 2                     # several units in one step
+    assert all(b <= a * (1 + 1e-9) for a, b in itertools.pairwise(objs))
+    one = hn.GrowingClassifier(units_per_step=1, **kw).fit(X, y)
+    assert max(np.diff([h["width"] for h in one.history_])) <= 1
+    assert est.certificate_.objective <= one.certificate_.objective * (1 + 1e-6)
+
+
+@pytest.mark.parametrize("param", [{"units_per_step": 0}, {"stall_retries": -1},
+                                   {"units_per_step": 1.5}])
+def test_growth_parameters_are_checked(param):
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    with pytest.raises(ValueError, match=next(iter(param))):
+        hn.GrowingClassifier(**param).fit(X, (X[:, 0] > 0).astype(int))

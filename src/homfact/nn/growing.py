@@ -74,11 +74,15 @@ def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, 
     kind = getattr(model.make_subnetwork, "kind", "custom")
     shapes = [p.shape[1:] for p in model.params]
     if kind == "relu_unit":
+        warm = model.params[0].detach()[:, 0, :] if model.width else None
         b = relu_unit_polar(V, G, n_starts=n_starts, n_iter=n_iter, exact=exact,
-                            generator=generator)
+                            generator=generator, warm=warm)
         w, a = b.maximizer
+        cands = tuple(((cw.reshape(shapes[0]), ca.reshape(shapes[1])), v)
+                      for (cw, ca), v in b.candidates)
         return PolarBound(lower=b.lower, upper=b.upper, method=b.method,
-                          maximizer=(w.reshape(shapes[0]), a.reshape(shapes[1])))
+                          maximizer=(w.reshape(shapes[0]), a.reshape(shapes[1])),
+                          candidates=cands)
     return subnetwork_polar(model, V, G, n_starts=n_starts, n_iter=n_iter,
                             upper=_chain_upper(model, V, G), warm=list(model.params))
 
@@ -195,6 +199,11 @@ class GrowingNetwork(BaseEstimator):
         ``homfact.nn.polar.EXACT_3D_MAX_ROWS`` samples: 2-D data with ``fit_bias=True``).
     descent_iter, optimizer, lr : local descent (L-BFGS or Adam, full batch).
     prune_tol : a subnetwork with ``θᵢ ≤ prune_tol·Σθ`` is removed.
+    units_per_step : two-layer units added per polar call: the maximizer and further distinct
+        ascent maxima above ``λ``, each with its own line search (1 = one unit per step).
+    stall_retries : when the polar search finds nothing above ``λ`` but the bracket is still open,
+        up to this many times descend 4× longer and search the polar with 4× the starts before
+        stopping.
     device : ``None``/``"cpu"``, ``"cuda"``, ``"auto"`` or a ``torch.device``.
     dtype : ``"float64"`` (default; needed for tight certificates) or ``"float32"``.
     random_state : seed for the initial subnetworks and polar starts.
@@ -215,7 +224,8 @@ class GrowingNetwork(BaseEstimator):
                  polar_starts: int = 32, polar_iter: int = 100, exact_polar="auto",
                  descent_iter: int = 500, optimizer: str = "lbfgs", lr: float = 1e-2,
                  prune_tol: float = 1e-6, device=None, dtype: str = "float64",
-                 random_state: int | None = None, verbose: bool = False):
+                 random_state: int | None = None, verbose: bool = False,
+                 units_per_step: int = 8, stall_retries: int = 2):
         self.task = task
         self.loss = loss
         self.subnetwork = subnetwork
@@ -242,6 +252,8 @@ class GrowingNetwork(BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+        self.units_per_step = units_per_step
+        self.stall_retries = stall_retries
 
     # ------------------------------------------------------------------ validation
     def _loss_name(self) -> str:
@@ -261,9 +273,9 @@ class GrowingNetwork(BaseEstimator):
                 math.isfinite(lam) and lam > 0):
             raise ValueError(f"lam must be a positive finite number, got {lam!r}")
         for name in ("init_width", "max_width", "max_growth", "descent_iter", "polar_starts",
-                     "polar_iter"):
+                     "polar_iter", "units_per_step", "stall_retries"):
             v = getattr(self, name)
-            lo = 0 if name == "max_growth" else 1
+            lo = 0 if name in ("max_growth", "stall_retries") else 1
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
                 raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
         if self.init_width > self.max_width:
@@ -389,9 +401,10 @@ class GrowingNetwork(BaseEstimator):
         t0 = time.perf_counter()
         lam = float(self.lam)
         cert = None
+        retries_left, boost = self.stall_retries, 1
         for step in range(self.max_growth + 1):
             obj = train_full_batch(model, V, T, loss, reg, lam, optimizer=self.optimizer,
-                                   max_iter=self.descent_iter, lr=self.lr)
+                                   max_iter=boost * self.descent_iter, lr=self.lr)
             if matched and getattr(model.make_subnetwork, "kind", "") == "relu_unit" and (
                     loss.name != "hinge"):
                 obj = refine_output_weights(model, V, T, loss, lam)
@@ -406,8 +419,10 @@ class GrowingNetwork(BaseEstimator):
                 z = model(V)
                 obj = float(objective(model, V, T, loss, reg, lam))
             g = loss.neg_gradient(z, T)
-            bound = network_polar(model, V, g, n_starts=self.polar_starts,
-                                  n_iter=self.polar_iter, exact=self.exact_polar, generator=gen)
+            bound = network_polar(model, V, g, n_starts=boost * self.polar_starts,
+                                  n_iter=min(boost, 2) * self.polar_iter, exact=self.exact_polar,
+                                  generator=gen)
+            boost = 1
             cert = _certificate(loss, z, T, g, bound, obj, lam, self.tol, self.polar_rtol,
                                 matched)
             rec = {"step": step, "width": model.width, "objective": obj,
@@ -425,15 +440,14 @@ class GrowingNetwork(BaseEstimator):
                 break
             if matched:
                 if bound.lower <= lam * (1.0 + 1e-9):
-                    break  # no descent direction left (unverified if the bracket is loose)
-                xs = [x.unsqueeze(0) for x in bound.maximizer]
-                d = model.evaluate_subnetworks(xs, V)[0].detach()
-                with torch.no_grad():
-                    theta_new = float(reg.per_subnetwork(_single(model, xs)).sum())
-                s = loss.line_search(z, T, d, lam * theta_new)
-                if s <= 0:
+                    if retries_left > 0 and bound.upper > lam * (1.0 + self.polar_rtol):
+                        # stalled with an open bracket: descend longer, search the polar harder
+                        retries_left, boost = retries_left - 1, 4
+                        continue
+                    break  # no descent direction found (unverified if the bracket is loose)
+                if _add_polar_units(model, V, T, loss, reg, lam, z, bound,
+                                    min(self.units_per_step, self.max_width - model.width)) == 0:
                     break
-                model.add_subnetworks([s ** (1.0 / model.n_layers) * x for x in xs])
             else:
                 dec, new = _finite_step(model, V, T, loss, reg, lam, bound)
                 if dec >= 0:
@@ -471,6 +485,33 @@ class GrowingNetwork(BaseEstimator):
         return RegressorMixin.score(self, X, y)
 
 
+def _add_polar_units(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor,
+                     loss: NetLoss, reg: Regularizer, lam: float, z: torch.Tensor,
+                     bound: PolarBound, max_units: int) -> int:
+    """Append the polar maximizer and up to ``max_units − 1`` further distinct ascent maxima
+    whose polar value exceeds ``λ``, each scaled by the exact convex line search
+    ``s = argmin_{s≥0} ℓ(Z + s φ(V; x)) + λ s θ(x)`` at the outputs updated by the units already
+    added (so every addition lowers the objective); returns how many were added."""
+    first = bound.maximizer[0].flatten()
+    atoms = [bound.maximizer] + [
+        c for c, v in bound.candidates
+        if v > lam * (1.0 + 1e-9) and float(c[0].flatten() @ first) <= 0.99 * float(
+            c[0].norm() * first.norm())]
+    added = 0
+    for xs0 in atoms[:max(1, max_units)]:
+        xs = [x.unsqueeze(0) for x in xs0]
+        d = model.evaluate_subnetworks(xs, V)[0].detach()
+        with torch.no_grad():
+            theta_new = float(reg.per_subnetwork(_single(model, xs)).sum())
+        s = loss.line_search(z, T, d, lam * theta_new)
+        if s <= 0:
+            continue
+        model.add_subnetworks([s ** (1.0 / model.n_layers) * x for x in xs])
+        z = z + s * d
+        added += 1
+    return added
+
+
 def _single(model: ParallelSubnetworks, xs) -> ParallelSubnetworks:
     tmp = ParallelSubnetworks(model.make_subnetwork, 0, device=model.device, dtype=model.dtype)
     tmp.add_subnetworks(list(xs))
@@ -489,12 +530,12 @@ class GrowingClassifier(ClassifierMixin, GrowingNetwork):
                  polar_iter: int = 100, exact_polar="auto", descent_iter: int = 500,
                  optimizer: str = "lbfgs", lr: float = 1e-2, prune_tol: float = 1e-6,
                  device=None, dtype: str = "float64", random_state: int | None = None,
-                 verbose: bool = False):
+                 verbose: bool = False, units_per_step: int = 8, stall_retries: int = 2):
         super().__init__("classification", loss, subnetwork, depth, hidden, image_size,
                          channels, lam, regularizer, fit_bias, init_width, max_width,
                          max_growth, tol, polar_rtol, polar_starts, polar_iter, exact_polar,
                          descent_iter, optimizer, lr, prune_tol, device, dtype, random_state,
-                         verbose)
+                         verbose, units_per_step=units_per_step, stall_retries=stall_retries)
 
     def get_params(self, deep: bool = True) -> dict:
         params = super().get_params(deep)
@@ -514,12 +555,12 @@ class GrowingRegressor(RegressorMixin, GrowingNetwork):
                  polar_iter: int = 100, exact_polar="auto", descent_iter: int = 500,
                  optimizer: str = "lbfgs", lr: float = 1e-2, prune_tol: float = 1e-6,
                  device=None, dtype: str = "float64", random_state: int | None = None,
-                 verbose: bool = False):
+                 verbose: bool = False, units_per_step: int = 8, stall_retries: int = 2):
         super().__init__("regression", loss, subnetwork, depth, hidden, image_size,
                          channels, lam, regularizer, fit_bias, init_width, max_width,
                          max_growth, tol, polar_rtol, polar_starts, polar_iter, exact_polar,
                          descent_iter, optimizer, lr, prune_tol, device, dtype, random_state,
-                         verbose)
+                         verbose, units_per_step=units_per_step, stall_retries=stall_retries)
 
     def get_params(self, deep: bool = True) -> dict:
         params = super().get_params(deep)

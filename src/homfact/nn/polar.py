@@ -18,8 +18,9 @@ Two-layer ReLU unit ``φ = (V w)₊ aᵀ`` (THEORY b.8): ``Ω°(G) = sup_{‖w�
   (:func:`relu_unit_exact_3d`).
 
 Deeper subnetworks (THEORY b.9): multistart gradient ascent of the scale-invariant
-``⟨G, φ(X¹/‖X¹‖,…,Xᴷ/‖Xᴷ‖)⟩`` (lower bound only); for bias-free ReLU chains the crude valid
-upper bound ``‖G‖_F ‖V‖₂`` (``‖φ‖_F ≤ ‖V‖₂ Πₖ ‖Xᵏ‖_F``), ``inf`` for other families.
+``⟨G, φ(X¹/‖X¹‖,…,Xᴷ/‖Xᴷ‖)⟩`` (lower bound only); the caller supplies a valid upper bound:
+for bias-free ReLU chains ``min(‖G‖_F ‖V‖₂, Σₙ‖gₙ‖‖vₙ‖)``, for conv subnetworks
+``k^{#convs} Σₙ‖gₙ‖‖vₙ‖`` (``homfact.nn.growing._chain_upper``), ``inf`` for other families.
 """
 
 from __future__ import annotations
@@ -274,15 +275,33 @@ def relu_unit_exact_3d(V: torch.Tensor, G: torch.Tensor, *, batch: int = 2048,
     return math.sqrt(max(best_sq, 0.0)), _unit(best_w)
 
 
+def _perturbed_units(warm: torch.Tensor, n_starts: int,
+                     generator: torch.Generator | None) -> torch.Tensor:
+    """Starts near the current units' directions: ``ŵᵢ + σ ξ`` for ``σ ∈ {0.1, 0.3, 0.6}`` and
+    the ``⌈n_starts/2⌉`` longest units.  At a stationary point each active unit has polar value
+    ``λ`` exactly, and an ascent direction above ``λ``, when the random and data starts miss it,
+    is most often a split of an existing unit."""
+    k = min(warm.shape[0], max(1, (n_starts + 1) // 2))
+    top = warm[torch.topk(warm.norm(dim=1), k).indices]
+    base = _unit(top)
+    out = []
+    for sigma in (0.1, 0.3, 0.6):
+        xi = torch.randn(base.shape, generator=generator, dtype=base.dtype, device="cpu")
+        out.append(base + sigma * _unit(xi.to(base.device)))
+    return torch.cat(out)
+
+
 def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_iter: int = 100,
                     exact: bool | str = "auto", generator: torch.Generator | None = None,
-                    ) -> PolarBound:
+                    warm: torch.Tensor | None = None) -> PolarBound:
     """Bracket on ``Ω°(G) = sup_{‖w‖≤1, ‖a‖≤1} ⟨G, (Vw)₊ aᵀ⟩`` with its maximizer ``(w, a)``.
 
     ``exact="auto"`` solves the polar exactly when ``V`` has at most 2 columns (arc
     enumeration) or 3 columns and at most :data:`EXACT_3D_MAX_ROWS` rows (arrangement
     enumeration, :func:`relu_unit_exact_3d`; e.g. 2-D inputs with the bias column);
-    ``exact=True`` forces it (``V`` must have ≤ 3 columns), ``False`` uses multistart ascent.
+    ``exact=True`` forces it (``V`` must have ≤ 3 columns), ``False`` uses multistart ascent:
+    ``n_starts`` random and data starts, plus perturbed copies of the rows of ``warm`` (the
+    current units' input weights, see :func:`_perturbed_units`) when given.
     """
     if V.dim() != 2 or G.dim() != 2 or V.shape[0] != G.shape[0]:
         raise ValueError("V must be (N, d) and G (N, C) with the same N")
@@ -312,6 +331,8 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
         if k > 0:
             top = torch.topk(G.norm(dim=1), k).indices
             W[:k] = V[top]
+        if warm is not None and warm.numel():
+            W = torch.cat([W, _perturbed_units(warm.to(W), S, generator)])
         W = _unit(W)
         best_val, best_w = -1.0, W[0]
         for _ in range(max(1, int(n_iter))):
@@ -333,13 +354,34 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
         if float(vals[j]) > best_val:
             best_val, best_w = float(vals[j]), W[j].clone()
         w = best_w
-        method = f"multistart ascent ({S} starts) + upper ‖G‖₂‖V‖₂"
+        method = f"multistart ascent ({W.shape[0]} starts) + upper ‖G‖₂‖V‖₂"
+        candidates = _distinct_ascent_ends(V, G, W, vals)
     h = torch.relu(V @ w)
     b = G.T @ h
     lower = float(b.norm())
     a = _unit(b) if lower > 0 else torch.zeros_like(b)
     upper = max(upper, lower)
-    return PolarBound(lower=lower, upper=upper, maximizer=(w, a), method=method)
+    return PolarBound(lower=lower, upper=upper, maximizer=(w, a), method=method,
+                      candidates=candidates if not use_exact else ())
+
+
+def _distinct_ascent_ends(V: torch.Tensor, G: torch.Tensor, W: torch.Tensor, vals: torch.Tensor,
+                          *, max_count: int = 16, cos_max: float = 0.99):
+    """The ascent's end points as feasible atoms ``((w, a), value)``, in decreasing value, one per
+    cluster of directions (cosine ``> cos_max`` counts as the same maximum)."""
+    order = torch.argsort(vals, descending=True)
+    kept: list[torch.Tensor] = []
+    out = []
+    for j in order.tolist():
+        if float(vals[j]) <= 0 or len(kept) >= max_count:
+            break
+        wj = W[j]
+        if any(float(wj @ k) > cos_max for k in kept):
+            continue
+        kept.append(wj)
+        b = G.T @ torch.relu(V @ wj)
+        out.append(((wj.clone(), _unit(b)), float(b.norm())))
+    return tuple(out)
 
 
 def subnetwork_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,
