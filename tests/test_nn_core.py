@@ -411,3 +411,69 @@ def test_ascent_candidates_are_distinct_feasible_atoms():
     for (w, a), v in b.candidates:                     # each value is attained by (w, a)
         assert math.isclose(float(w.norm()), 1.0) and math.isclose(float(a.norm()), 1.0)
         assert math.isclose(float(a @ (G.T @ torch.relu(V @ w))), v, rel_tol=1e-10)
+
+
+# ------------------------------------------------------------------ rank-one exact polar (d ≥ 4)
+def _refined_max_nd(V: np.ndarray, G: np.ndarray, seed: int = 0) -> float:
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((100_000, V.shape[1]))
+    W /= np.linalg.norm(W, axis=1, keepdims=True)
+    vals = np.linalg.norm(G.T @ np.maximum(V @ W.T, 0), axis=0)
+
+    def neg(w):
+        return -np.linalg.norm(G.T @ np.maximum(V @ (w / np.linalg.norm(w)), 0))
+
+    best = vals.max()
+    for i in np.argsort(vals)[-8:]:
+        r = minimize(neg, W[i], method="Nelder-Mead",
+                     options={"xatol": 1e-13, "fatol": 1e-15, "maxiter": 20000})
+        best = max(best, -r.fun)
+    return float(best)
+
+
+@pytest.mark.parametrize(("N", "d", "binary"), [(9, 4, False), (8, 5, False), (10, 4, True)])
+def test_rank_one_exact_polar_against_refined_brute_force(N, d, binary):
+    from homfact.nn.arrangement import relu_unit_exact_rank_one
+
+    rng = np.random.default_rng(N + d)
+    V = np.hstack([rng.standard_normal((N, d - 1)), np.ones((N, 1))])
+    g = rng.standard_normal(N)
+    G = np.stack([g, -g], 1) if binary else g[:, None]   # a binary softmax gradient is rank one
+    lo, up, w = relu_unit_exact_rank_one(V, G)
+    ref = _refined_max_nd(V, G)
+    assert math.isclose(float(np.linalg.norm(G.T @ np.maximum(V @ w, 0))), lo, rel_tol=1e-12)
+    assert lo >= ref * (1 - 1e-10) and up >= ref
+    assert up <= lo * (1 + 1e-8)
+    b = relu_unit_polar(torch.as_tensor(V), torch.as_tensor(G))
+    assert "rank-one" in b.method and math.isclose(b.lower, lo, rel_tol=1e-12)
+
+
+def test_ray_and_lp_cell_enumerations_agree():
+    from homfact.nn.arrangement import arrangement_cells, cells_from_rays, distinct_planes
+
+    rng = np.random.default_rng(1)
+    for N, d in ((7, 4), (9, 3), (6, 5)):
+        planes = distinct_planes(rng.standard_normal((N, d)))[0]
+        by_lp = {tuple(s) for s in arrangement_cells(planes)}
+        by_rays = {tuple(s) for s in cells_from_rays(planes)}
+        assert by_lp == by_rays
+        # Buck/Zaslavsky: a central arrangement in general position has 2Σ_{i<d} C(m−1, i) cells
+        from homfact.nn.arrangement import cell_count_bound
+
+        assert len(by_lp) == cell_count_bound(N, d)
+    # not essential (normals span a 2-D subspace of ℝ⁴): rays do not apply, the LPs do
+    planes = distinct_planes(np.outer(rng.standard_normal(5), [1, 0, 0, 0])
+                             + np.outer(rng.standard_normal(5), [0, 1, 0, 0]))[0]
+    assert cells_from_rays(planes) is None
+    assert len(arrangement_cells(planes)) == 2 * planes.shape[0]
+
+
+def test_rank_one_exact_polar_refuses_or_falls_back():
+    V = torch.randn(8, 5, dtype=torch.float64)
+    G = torch.randn(8, 3, dtype=torch.float64)             # rank 3: no exact method
+    with pytest.raises(ValueError, match="rank-one"):
+        relu_unit_polar(V, G, exact=True)
+    b = relu_unit_polar(V, G, generator=torch.Generator().manual_seed(0))
+    assert "ascent" in b.method

@@ -113,6 +113,30 @@ def test_growth_with_bias_on_2d_data_is_global_and_matches_convex_reformulation(
     assert cert.lower_bound <= ref * (1 + 1e-6)
 
 
+@requires_cvxpy
+def test_growth_on_3d_data_with_bias_is_global_by_cell_enumeration():
+    """3-D inputs plus the bias column (4 columns), one output: the rank-one exact polar
+    certifies, and the objective equals the convex reformulation over every cell (enumerated
+    by the independent LP-based incremental method)."""
+    from homfact.nn.arrangement import arrangement_cells, distinct_planes
+
+    rng = np.random.default_rng(8)
+    N = 9
+    X = rng.standard_normal((N, 3))
+    y = np.maximum(X @ [1.0, -0.5, 0.3] + 0.3, 0) - 0.6 * np.maximum(X @ [-0.3, 1.0, 0.5], 0)
+    lam = 0.04
+    est = hn.GrowingRegressor(lam=lam, fit_bias=True, random_state=0, tol=1e-6).fit(X, y)
+    cert = est.certificate_
+    assert cert.status == "global", cert
+    assert "rank-one" in cert.method
+    Vb = np.hstack([X, np.ones((N, 1))])
+    planes, plane_of_row, orient = distinct_planes(Vb)
+    signs = arrangement_cells(planes)
+    P = (signs[:, plane_of_row] * orient[None, :]) > 0
+    ref = _convex_relu_value(Vb, y, beta=N * lam, patterns=P) / N
+    assert abs(cert.objective - ref) <= 1e-4 * abs(ref), (cert.objective, ref)
+
+
 def test_growth_classifier_cross_entropy_certified_on_2d_toy():
     rng = np.random.default_rng(0)
     X = rng.standard_normal((40, 2))

@@ -30,6 +30,7 @@ import math
 import torch
 
 from ..polar import PolarBound
+from .arrangement import cell_count_bound, relu_unit_exact_rank_one
 from .modules import ParallelSubnetworks
 
 __all__ = ["relu_unit_exact_2d", "relu_unit_exact_3d", "relu_unit_polar", "subnetwork_polar"]
@@ -90,6 +91,24 @@ def relu_unit_exact_2d(V: torch.Tensor, G: torch.Tensor) -> tuple[float, torch.T
 #: ``exact="auto"`` uses :func:`relu_unit_exact_3d` up to this many rows (about 2 s at 400 rows
 #: on one CPU core; the cost grows like ``N²``–``N³``)
 EXACT_3D_MAX_ROWS = 500
+
+
+#: ``exact="auto"`` uses the rank-one cell enumeration (inputs with more than 3 columns, one
+#: output) while the arrangement has at most this many cells (bound ``2Σ_{i<d} C(m−1, i)``)
+EXACT_RANK_ONE_MAX_CELLS = 3000
+
+
+def _is_rank_one(G: torch.Tensor) -> bool:
+    """One output column, or ``σ₂(G) ≤ 1e-12 σ₁(G)`` (e.g. a binary softmax gradient)."""
+    if G.shape[1] == 1:
+        return True
+    s = torch.linalg.svdvals(G)
+    return bool(s.numel() < 2 or float(s[1]) <= 1e-12 * float(s[0]))
+
+
+def _few_cells(V: torch.Tensor) -> bool:
+    m = int(torch.unique(torch.round(_unit(V[V.norm(dim=1) > 0]) * 1e12) / 1e12, dim=0).shape[0])
+    return cell_count_bound(m, V.shape[1]) <= EXACT_RANK_ONE_MAX_CELLS
 
 
 def _circle_bases(n: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -308,14 +327,30 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
     if exact not in ("auto", True, False):
         raise ValueError(f"exact must be 'auto', True or False, got {exact!r}")
     N, d = V.shape
+    rank_one = d > 3 and _is_rank_one(G)
     if exact == "auto":
-        use_exact = d <= 2 or (d == 3 and N <= EXACT_3D_MAX_ROWS)
+        use_exact = d <= 2 or (d == 3 and N <= EXACT_3D_MAX_ROWS) or (
+            rank_one and _few_cells(V))
     else:
         use_exact = bool(exact)
-        if use_exact and d > 3:
-            raise ValueError(f"the exact ReLU polar needs V with <= 3 columns, got {d}")
+        if use_exact and d > 3 and not rank_one:
+            raise ValueError(f"the exact ReLU polar needs V with <= 3 columns or a rank-one G "
+                             f"(one output), got {d} columns and G of shape {tuple(G.shape)}")
     upper = relu_unit_upper(V, G)
-    if use_exact:
+    exact_done = False
+    if use_exact and d > 3:
+        res = relu_unit_exact_rank_one(V.detach().cpu().double().numpy(),
+                                       G.detach().cpu().double().numpy(),
+                                       max_cells=max(EXACT_RANK_ONE_MAX_CELLS, 1))
+        if res is not None:
+            _, up, w_np = res
+            w = torch.as_tensor(w_np, dtype=V.dtype, device=V.device)
+            method = f"exact cell enumeration (rank-one G, d={d})"
+            upper = min(upper, up)
+            exact_done = True
+        elif exact is True:
+            raise ValueError("the arrangement has too many cells for the exact polar")
+    elif use_exact:
         if d <= 2:
             val, w = relu_unit_exact_2d(V, G)
             method = "exact arc enumeration (d<=2)"
@@ -323,7 +358,9 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
             val, w = relu_unit_exact_3d(V, G)
             method = "exact arrangement enumeration (d=3)"
         upper = min(upper, val * (1.0 + 1e-9) + 1e-300)
-    else:
+        exact_done = True
+    use_exact = exact_done
+    if not use_exact:
         S = max(1, int(n_starts))
         W = torch.randn(S, d, generator=generator, dtype=V.dtype, device="cpu").to(V.device)
         # data-driven starts: inputs with the largest negative-gradient rows
