@@ -9,8 +9,9 @@ Loop (DESIGN §4): full-batch descent → rebalance → prune vanished subnetwor
 ``Ω°(G)``, ``G = −∇ℓ(Z)`` → certificate (DESIGN §2) → if the polar's lower bound exceeds
 ``λ(1+ε)`` append ``s^{1/K}·x*`` with ``s = argmin_{s≥0} ℓ(Z + s φ(V; x*)) + λ s`` (convex line
 search), else stop.  ``"global"`` is reported only with a valid upper bound on the polar (exact
-enumeration for the two-layer unit with ≤ 3 input columns, or a bound that happens to be
-below ``λ``) and a small duality gap (squared, cross-entropy, squared-hinge losses).
+enumeration for the two-layer unit with ≤ 3 input columns or a rank-one gradient on few
+cells, or a bound that happens to be below ``λ``) and a small duality gap (squared,
+cross-entropy, squared-hinge losses).
 """
 
 from __future__ import annotations
@@ -195,8 +196,10 @@ class GrowingNetwork(BaseEstimator):
     init_width, max_width, max_growth : initial width (``>= 1``), width cap, growth steps.
     tol, polar_rtol : relative-gap and polar tolerances of the status rule (DESIGN §2).
     polar_starts, polar_iter, exact_polar : polar solver settings (``exact_polar="auto"``:
-        exact for ``"relu_unit"`` when ``V`` has ≤ 2 columns, or 3 columns and at most
-        ``homfact.nn.polar.EXACT_3D_MAX_ROWS`` samples: 2-D data with ``fit_bias=True``).
+        exact for ``"relu_unit"`` when ``V`` has ≤ 2 columns; 3 columns and at most
+        ``homfact.nn.polar.EXACT_3D_MAX_ROWS`` samples (2-D data with ``fit_bias=True``); or
+        one output (regression, binary cross-entropy) and an arrangement of at most
+        ``homfact.nn.polar.EXACT_RANK_ONE_MAX_CELLS`` cells, in any dimension).
     descent_iter, optimizer, lr : local descent (L-BFGS or Adam, full batch).
     prune_tol : a subnetwork with ``θᵢ ≤ prune_tol·Σθ`` is removed.
     units_per_step : two-layer units added per polar call: the maximizer and further distinct

@@ -15,7 +15,9 @@ Two-layer ReLU unit ``φ = (V w)₊ aᵀ`` (THEORY b.8): ``Ω°(G) = sup_{‖w�
   ``vₙᵀw = 0`` form an arrangement of great circles on the sphere; a maximizer is a top
   eigenvector of a cell's quadratic form, of an arc's restricted form, or a vertex, and the
   candidates are evaluated in decreasing order of their eigenvalue bounds
-  (:func:`relu_unit_exact_3d`).
+  (:func:`relu_unit_exact_3d`);
+* exact for a rank-one ``G`` (one output, or a binary softmax) in any dimension while the
+  arrangement has few cells: one cone projection per cell (:mod:`homfact.nn.arrangement`).
 
 Deeper subnetworks (THEORY b.9): multistart gradient ascent of the scale-invariant
 ``⟨G, φ(X¹/‖X¹‖,…,Xᴷ/‖Xᴷ‖)⟩`` (lower bound only); the caller supplies a valid upper bound:
