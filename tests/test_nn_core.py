@@ -209,8 +209,8 @@ def test_exact_polar_refuses_higher_dimension():
         relu_unit_exact_2d(torch.randn(5, 3), torch.randn(5, 1))
     with pytest.raises(ValueError, match="3 columns"):
         relu_unit_exact_3d(torch.randn(5, 4), torch.randn(5, 1))
-    with pytest.raises(ValueError, match="<= 3 columns"):
-        relu_unit_polar(torch.randn(5, 4), torch.randn(5, 1), exact=True)
+    with pytest.raises(ValueError, match="<= 3 columns or a rank-one G"):
+        relu_unit_polar(torch.randn(5, 4), torch.randn(5, 2), exact=True)
     with pytest.raises(ValueError, match="exact must be"):
         relu_unit_polar(torch.randn(5, 3), torch.randn(5, 1), exact="yes")
 
@@ -221,7 +221,7 @@ def _refined_sphere_max(V: np.ndarray, G: np.ndarray, seed: int = 0) -> float:
     from scipy.optimize import minimize
 
     rng = np.random.default_rng(seed)
-    W = rng.standard_normal((100_000, 3))
+    W = rng.standard_normal((100_000, V.shape[1]))
     W /= np.linalg.norm(W, axis=1, keepdims=True)
     vals = np.linalg.norm(G.T @ np.maximum(V @ W.T, 0), axis=0)
 
@@ -231,7 +231,7 @@ def _refined_sphere_max(V: np.ndarray, G: np.ndarray, seed: int = 0) -> float:
     best = vals.max()
     for i in np.argsort(vals)[-8:]:
         r = minimize(neg, W[i], method="Nelder-Mead",
-                     options={"xatol": 1e-13, "fatol": 1e-15, "maxiter": 5000})
+                     options={"xatol": 1e-13, "fatol": 1e-15, "maxiter": 20000})
         best = max(best, -r.fun)
     return float(best)
 
@@ -414,25 +414,6 @@ def test_ascent_candidates_are_distinct_feasible_atoms():
 
 
 # ------------------------------------------------------------------ rank-one exact polar (d ≥ 4)
-def _refined_max_nd(V: np.ndarray, G: np.ndarray, seed: int = 0) -> float:
-    from scipy.optimize import minimize
-
-    rng = np.random.default_rng(seed)
-    W = rng.standard_normal((100_000, V.shape[1]))
-    W /= np.linalg.norm(W, axis=1, keepdims=True)
-    vals = np.linalg.norm(G.T @ np.maximum(V @ W.T, 0), axis=0)
-
-    def neg(w):
-        return -np.linalg.norm(G.T @ np.maximum(V @ (w / np.linalg.norm(w)), 0))
-
-    best = vals.max()
-    for i in np.argsort(vals)[-8:]:
-        r = minimize(neg, W[i], method="Nelder-Mead",
-                     options={"xatol": 1e-13, "fatol": 1e-15, "maxiter": 20000})
-        best = max(best, -r.fun)
-    return float(best)
-
-
 @pytest.mark.parametrize(("N", "d", "binary"), [(9, 4, False), (8, 5, False), (10, 4, True)])
 def test_rank_one_exact_polar_against_refined_brute_force(N, d, binary):
     from homfact.nn.arrangement import relu_unit_exact_rank_one
@@ -442,7 +423,7 @@ def test_rank_one_exact_polar_against_refined_brute_force(N, d, binary):
     g = rng.standard_normal(N)
     G = np.stack([g, -g], 1) if binary else g[:, None]   # a binary softmax gradient is rank one
     lo, up, w = relu_unit_exact_rank_one(V, G)
-    ref = _refined_max_nd(V, G)
+    ref = _refined_sphere_max(V, G)
     assert math.isclose(float(np.linalg.norm(G.T @ np.maximum(V @ w, 0))), lo, rel_tol=1e-12)
     assert lo >= ref * (1 - 1e-10) and up >= ref
     assert up <= lo * (1 + 1e-8)
