@@ -318,11 +318,12 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
     """Bracket on ``Ω°(G) = sup_{‖w‖≤1, ‖a‖≤1} ⟨G, (Vw)₊ aᵀ⟩`` with its maximizer ``(w, a)``.
 
     ``exact="auto"`` solves the polar exactly when ``V`` has at most 2 columns (arc
-    enumeration) or 3 columns and at most :data:`EXACT_3D_MAX_ROWS` rows (arrangement
-    enumeration, :func:`relu_unit_exact_3d`; e.g. 2-D inputs with the bias column);
-    ``exact=True`` forces it (``V`` must have ≤ 3 columns), ``False`` uses multistart ascent:
-    ``n_starts`` random and data starts, plus perturbed copies of the rows of ``warm`` (the
-    current units' input weights, see :func:`_perturbed_units`) when given.
+    enumeration), 3 columns and at most :data:`EXACT_3D_MAX_ROWS` rows (arrangement
+    enumeration, :func:`relu_unit_exact_3d`; e.g. 2-D inputs with the bias column), or more
+    columns with a rank-one ``G`` and at most :data:`EXACT_RANK_ONE_MAX_CELLS` cells
+    (:func:`homfact.nn.arrangement.relu_unit_exact_rank_one`).  ``exact=True`` insists on an
+    exact method (``ValueError`` where none applies); otherwise, and for ``exact=False``, the
+    bracket is multistart ascent (:func:`_ascent`) and :func:`relu_unit_upper`.
     """
     if V.dim() != 2 or G.dim() != 2 or V.shape[0] != G.shape[0]:
         raise ValueError("V must be (N, d) and G (N, C) with the same N")
@@ -330,78 +331,71 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
         raise ValueError(f"exact must be 'auto', True or False, got {exact!r}")
     N, d = V.shape
     rank_one = d > 3 and _is_rank_one(G)
+    if exact is True and d > 3 and not rank_one:
+        raise ValueError(f"the exact ReLU polar needs V with <= 3 columns or a rank-one G "
+                         f"(one output), got {d} columns and G of shape {tuple(G.shape)}")
     if exact == "auto":
-        use_exact = d <= 2 or (d == 3 and N <= EXACT_3D_MAX_ROWS) or (
-            rank_one and _few_cells(V))
-    else:
-        use_exact = bool(exact)
-        if use_exact and d > 3 and not rank_one:
-            raise ValueError(f"the exact ReLU polar needs V with <= 3 columns or a rank-one G "
-                             f"(one output), got {d} columns and G of shape {tuple(G.shape)}")
+        exact = d <= 2 or (d == 3 and N <= EXACT_3D_MAX_ROWS) or (rank_one and _few_cells(V))
     upper = relu_unit_upper(V, G)
-    exact_done = False
-    if use_exact and d > 3:
+    w, candidates = None, ()
+    if exact and d <= 2:
+        val, w = relu_unit_exact_2d(V, G)
+        method, upper = "exact arc enumeration (d<=2)", min(upper, val * (1 + 1e-9) + 1e-300)
+    elif exact and d == 3:
+        val, w = relu_unit_exact_3d(V, G)
+        method = "exact arrangement enumeration (d=3)"
+        upper = min(upper, val * (1 + 1e-9) + 1e-300)
+    elif exact:
         res = relu_unit_exact_rank_one(V.detach().cpu().double().numpy(),
                                        G.detach().cpu().double().numpy(),
-                                       max_cells=max(EXACT_RANK_ONE_MAX_CELLS, 1))
-        if res is not None:
-            _, up, w_np = res
-            w = torch.as_tensor(w_np, dtype=V.dtype, device=V.device)
-            method = f"exact cell enumeration (rank-one G, d={d})"
-            upper = min(upper, up)
-            exact_done = True
-        elif exact is True:
+                                       max_cells=EXACT_RANK_ONE_MAX_CELLS)
+        if res is None:
             raise ValueError("the arrangement has too many cells for the exact polar")
-    elif use_exact:
-        if d <= 2:
-            val, w = relu_unit_exact_2d(V, G)
-            method = "exact arc enumeration (d<=2)"
-        else:
-            val, w = relu_unit_exact_3d(V, G)
-            method = "exact arrangement enumeration (d=3)"
-        upper = min(upper, val * (1.0 + 1e-9) + 1e-300)
-        exact_done = True
-    use_exact = exact_done
-    if not use_exact:
-        S = max(1, int(n_starts))
-        W = torch.randn(S, d, generator=generator, dtype=V.dtype, device="cpu").to(V.device)
-        # data-driven starts: inputs with the largest negative-gradient rows
-        k = min(S // 2, V.shape[0])
-        if k > 0:
-            top = torch.topk(G.norm(dim=1), k).indices
-            W[:k] = V[top]
-        if warm is not None and warm.numel():
-            W = torch.cat([W, _perturbed_units(warm.to(W), S, generator)])
-        W = _unit(W)
-        best_val, best_w = -1.0, W[0]
-        for _ in range(max(1, int(n_iter))):
-            vals = _values(V, G, W)
-            j = int(torch.argmax(vals))
-            if float(vals[j]) > best_val:
-                best_val, best_w = float(vals[j]), W[j].clone()
-            H = torch.relu(V @ W.T)                                   # (N, S)
-            A = _unit(G.T @ H, dim=0)                                 # (C, S)
-            Z = (G @ A) * (H > 0)                                     # (N, S)
-            Wn = (V.T @ Z).T
-            dead = Wn.norm(dim=1) == 0
-            if bool(dead.any()):
-                Wn[dead] = torch.randn(int(dead.sum()), d, generator=generator,
-                                       dtype=V.dtype).to(V.device)
-            W = _unit(Wn)
-        vals = _values(V, G, W)
-        j = int(torch.argmax(vals))
-        if float(vals[j]) > best_val:
-            best_val, best_w = float(vals[j]), W[j].clone()
-        w = best_w
-        method = f"multistart ascent ({W.shape[0]} starts) + upper ‖G‖₂‖V‖₂"
-        candidates = _distinct_ascent_ends(V, G, W, vals)
+        w = torch.as_tensor(res[2], dtype=V.dtype, device=V.device)
+        method, upper = f"exact cell enumeration (rank-one G, d={d})", min(upper, res[1])
+    else:
+        w, candidates = _ascent(V, G, n_starts, n_iter, generator, warm)
+        near = " + perturbed units" if warm is not None and warm.numel() else ""
+        method = f"multistart ascent ({max(1, int(n_starts))} starts{near}) + upper ‖G‖₂‖V‖₂"
     h = torch.relu(V @ w)
     b = G.T @ h
     lower = float(b.norm())
     a = _unit(b) if lower > 0 else torch.zeros_like(b)
-    upper = max(upper, lower)
-    return PolarBound(lower=lower, upper=upper, maximizer=(w, a), method=method,
-                      candidates=candidates if not use_exact else ())
+    return PolarBound(lower=lower, upper=max(upper, lower), maximizer=(w, a), method=method,
+                      candidates=candidates)
+
+
+def _ascent(V: torch.Tensor, G: torch.Tensor, n_starts: int, n_iter: int,
+            generator: torch.Generator | None, warm: torch.Tensor | None):
+    """Multistart fixed-point ascent ``a ← Gᵀ(Vw)₊/‖·‖``, ``w ← VᵀD(w)Ga/‖·‖`` from ``n_starts``
+    random directions (half replaced by the inputs with the largest gradient rows) plus perturbed
+    copies of the rows of ``warm`` (:func:`_perturbed_units`).  The iteration is not monotone,
+    so the best point ever seen is returned, with the distinct end points as candidates."""
+    S, d = max(1, int(n_starts)), V.shape[1]
+    W = torch.randn(S, d, generator=generator, dtype=V.dtype, device="cpu").to(V.device)
+    k = min(S // 2, V.shape[0])
+    if k > 0:
+        W[:k] = V[torch.topk(G.norm(dim=1), k).indices]
+    if warm is not None and warm.numel():
+        W = torch.cat([W, _perturbed_units(warm.to(W), S, generator)])
+    W = _unit(W)
+    best_val, best_w = -1.0, W[0]
+    for it in range(max(1, int(n_iter)) + 1):
+        vals = _values(V, G, W)
+        j = int(torch.argmax(vals))
+        if float(vals[j]) > best_val:
+            best_val, best_w = float(vals[j]), W[j].clone()
+        if it == max(1, int(n_iter)):
+            break
+        H = torch.relu(V @ W.T)                                   # (N, S)
+        A = _unit(G.T @ H, dim=0)                                 # (C, S)
+        Wn = (V.T @ ((G @ A) * (H > 0))).T
+        dead = Wn.norm(dim=1) == 0
+        if bool(dead.any()):
+            Wn[dead] = torch.randn(int(dead.sum()), d, generator=generator,
+                                   dtype=V.dtype).to(V.device)
+        W = _unit(Wn)
+    return best_w, _distinct_ascent_ends(V, G, W, vals)
 
 
 def _distinct_ascent_ends(V: torch.Tensor, G: torch.Tensor, W: torch.Tensor, vals: torch.Tensor,
