@@ -38,8 +38,9 @@ def test_mnist_study_quick(tmp_path):
     # two layers: weight decay and the balanced product of norms are the same objective
     assert summary["fc2|cross_entropy|64"]["wd"] == summary["fc2|cross_entropy|64"]["pn"]
     assert (tmp_path / "table.md").read_text().count("| cross_entropy |") >= 2
-    # λ chosen by stratified 3-fold cross-validation instead of one split
+    # λ chosen by stratified 3-fold cross-validation instead of one split, shifted copies
     summary = mod.main(["--quick", "--archs", "fc2", "--losses", "hinge", "--folds", "3",
+                        "--augment", "1",
                         "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "cv")])
     assert set(summary) == {"fc2|hinge|64"}
     folds = mod.selection_splits(y[:60], 3, seed=0)
@@ -47,6 +48,13 @@ def test_mnist_study_quick(tmp_path):
     assert sorted(np.concatenate([v for _, v in folds]).tolist()) == list(range(60))
     for fit, val in folds:
         assert not set(fit) & set(val)
+    # shifted training copies: 1 + 4·shift copies, labels repeated, pixels moved by one
+    Xs = torch.arange(2 * 784, dtype=torch.float32).reshape(2, 784)
+    Xa, ya = mod.augmented(Xs, torch.tensor([3, 7]), 1)
+    assert Xa.shape == (10, 784) and ya.tolist() == [3, 7] * 5
+    assert torch.equal(Xa[:2], Xs)
+    assert torch.equal(Xa[2].reshape(28, 28)[1:], Xs[0].reshape(28, 28)[:-1])
+    assert mod.augmented(Xs, torch.tensor([3, 7]), 0)[0] is Xs
     assert json.loads((tmp_path / "table.json").read_text())["results"]
     assert (tmp_path / "accuracy.png").stat().st_size > 0
 
