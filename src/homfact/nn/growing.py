@@ -228,7 +228,7 @@ class GrowingNetwork(BaseEstimator):
                  descent_iter: int = 500, optimizer: str = "lbfgs", lr: float = 1e-2,
                  prune_tol: float = 1e-6, device=None, dtype: str = "float64",
                  random_state: int | None = None, verbose: bool = False,
-                 units_per_step: int = 8, stall_retries: int = 2):
+                 units_per_step: int = 8, stall_retries: int = 3):
         self.task = task
         self.loss = loss
         self.subnetwork = subnetwork
@@ -533,7 +533,7 @@ class GrowingClassifier(ClassifierMixin, GrowingNetwork):
                  polar_iter: int = 100, exact_polar="auto", descent_iter: int = 500,
                  optimizer: str = "lbfgs", lr: float = 1e-2, prune_tol: float = 1e-6,
                  device=None, dtype: str = "float64", random_state: int | None = None,
-                 verbose: bool = False, units_per_step: int = 8, stall_retries: int = 2):
+                 verbose: bool = False, units_per_step: int = 8, stall_retries: int = 3):
         super().__init__("classification", loss, subnetwork, depth, hidden, image_size,
                          channels, lam, regularizer, fit_bias, init_width, max_width,
                          max_growth, tol, polar_rtol, polar_starts, polar_iter, exact_polar,
@@ -558,7 +558,7 @@ class GrowingRegressor(RegressorMixin, GrowingNetwork):
                  polar_iter: int = 100, exact_polar="auto", descent_iter: int = 500,
                  optimizer: str = "lbfgs", lr: float = 1e-2, prune_tol: float = 1e-6,
                  device=None, dtype: str = "float64", random_state: int | None = None,
-                 verbose: bool = False, units_per_step: int = 8, stall_retries: int = 2):
+                 verbose: bool = False, units_per_step: int = 8, stall_retries: int = 3):
         super().__init__("regression", loss, subnetwork, depth, hidden, image_size,
                          channels, lam, regularizer, fit_bias, init_width, max_width,
                          max_growth, tol, polar_rtol, polar_starts, polar_iter, exact_polar,

@@ -298,18 +298,17 @@ def relu_unit_exact_3d(V: torch.Tensor, G: torch.Tensor, *, batch: int = 2048,
 
 def _perturbed_units(warm: torch.Tensor, n_starts: int,
                      generator: torch.Generator | None) -> torch.Tensor:
-    """Starts near the current units' directions: ``ŵᵢ + σ ξ`` for ``σ ∈ {0.1, 0.3, 0.6}`` and
-    the ``⌈n_starts/2⌉`` longest units.  At a stationary point each active unit has polar value
-    ``λ`` exactly, and an ascent direction above ``λ``, when the random and data starts miss it,
-    is most often a split of an existing unit."""
-    k = min(warm.shape[0], max(1, (n_starts + 1) // 2))
-    top = warm[torch.topk(warm.norm(dim=1), k).indices]
-    base = _unit(top)
-    out = []
-    for sigma in (0.1, 0.3, 0.6):
-        xi = torch.randn(base.shape, generator=generator, dtype=base.dtype, device="cpu")
-        out.append(base + sigma * _unit(xi.to(base.device)))
-    return torch.cat(out)
+    """``n_starts`` starts near the current units' directions: ``ŵᵢ + σξ`` (``ξ`` a random unit
+    vector, ``σ`` cycling through 0.1, 0.3, 0.6) over the units in decreasing norm, round robin.
+    At a stationary point each active unit has polar value ``λ`` exactly, and an ascent direction
+    above ``λ``, when the random and data starts miss it, is most often a split of a unit."""
+    base = _unit(warm[torch.argsort(warm.norm(dim=1), descending=True)])
+    n = max(1, int(n_starts))
+    idx = torch.arange(n, device=base.device) % base.shape[0]
+    sigma = torch.tensor([0.1, 0.3, 0.6], dtype=base.dtype, device=base.device)[
+        (torch.arange(n, device=base.device) // base.shape[0]) % 3]
+    xi = torch.randn((n, base.shape[1]), generator=generator, dtype=base.dtype, device="cpu")
+    return base[idx] + sigma[:, None] * _unit(xi.to(base.device))
 
 
 def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_iter: int = 100,
