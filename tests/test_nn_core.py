@@ -334,7 +334,7 @@ def test_closed_form_neg_gradient_matches_autograd(name):
 @pytest.mark.parametrize("family", ["chain", "conv"])
 def test_deep_polar_upper_bound_is_valid(family):
     """The conv / chain upper bound dominates every feasible value (ascent and random)."""
-    from homfact.nn.growing import _chain_upper, network_polar
+    from homfact.nn.growing import _subnetwork_upper, network_polar
 
     torch.manual_seed(1)
     if family == "chain":
@@ -344,7 +344,7 @@ def test_deep_polar_upper_bound_is_valid(family):
         V = torch.rand(15, 64, dtype=torch.float64)
     m = hn.ParallelSubnetworks(fac, 1, dtype=torch.float64)
     G = torch.randn(15, 2, dtype=torch.float64)
-    ub = _chain_upper(m, V, G)
+    ub = _subnetwork_upper(m, V, G)
     assert math.isfinite(ub)
     b = network_polar(m, V, G, n_starts=8, n_iter=60)
     assert b.lower <= b.upper == ub
@@ -361,7 +361,7 @@ def test_fista_group_lasso_matches_cvxpy(name):
     import cvxpy as cp
     from conftest import cvx_solve
 
-    from homfact.nn.training import _fista_group_lasso, _numpy_loss
+    from homfact.nn.training import _fista_group_lasso
 
     rng = np.random.default_rng(11)
     N, r, C, lam = 30, 6, 3, 0.05
@@ -373,8 +373,8 @@ def test_fista_group_lasso_matches_cvxpy(name):
         T = rng.standard_normal((N, C))
     else:
         T = 2.0 * np.eye(C)[y] - 1.0
-    kappa = {"squared": 1.0, "cross_entropy": 0.5, "squared_hinge": 2.0}[name]
-    f = _numpy_loss(name, T, N)
+    kappa = make_loss(name).curvature
+    f = make_loss(name).numpy_value_grad(T)
     B = _fista_group_lasso(H, np.zeros((r, C)), f, lam,
                            step=N / (kappa * np.linalg.norm(H, 2) ** 2), max_iter=20000,
                            tol=1e-8)

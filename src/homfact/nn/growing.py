@@ -47,7 +47,7 @@ def _resolve_device(device) -> torch.device:
     return torch.device(device)
 
 
-def _chain_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor) -> float:
+def _subnetwork_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor) -> float:
     """Valid upper bound on the polar of bias-free ReLU chains and conv subnetworks.
 
     With unit-norm layers ``‖φ(v; X)‖ ≤ c ‖v‖``: ReLU and non-overlapping max pooling never
@@ -85,7 +85,7 @@ def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, 
                           maximizer=(w.reshape(shapes[0]), a.reshape(shapes[1])),
                           candidates=cands)
     return subnetwork_polar(model, V, G, n_starts=n_starts, n_iter=n_iter,
-                            upper=_chain_upper(model, V, G), warm=list(model.params))
+                            upper=_subnetwork_upper(model, V, G), warm=list(model.params))
 
 
 def _certificate(loss: NetLoss, z: torch.Tensor, t: torch.Tensor, g: torch.Tensor,

@@ -16,6 +16,7 @@ Every loss gives ``value(Z)`` and, where the conjugate is available, the dual va
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -32,6 +33,8 @@ class NetLoss:
 
     name = "loss"
     has_dual = True
+    #: ``κ`` with ``‖∇²ℓ(Z)‖ ≤ κ/N`` (mean losses), or ``None`` where no bound is used
+    curvature: float | None = None
 
     def targets(self, y: np.ndarray, n_classes: int | None, device, dtype) -> torch.Tensor:
         """Targets from labels (class indices for classification, values for regression)."""
@@ -45,6 +48,11 @@ class NetLoss:
         zz = z.detach().clone().requires_grad_(True)
         (g,) = torch.autograd.grad(self.value(zz, t), zz)
         return -g
+
+    def numpy_value_grad(self, t: np.ndarray) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
+        """``Z ↦ (ℓ(Z), ∇ℓ(Z))`` in NumPy float64 for targets ``t``: the same formula as
+        :meth:`value`, for small host-side loops where per-op torch dispatch dominates."""
+        raise NotImplementedError(f"no NumPy form of the {self.name!r} loss")
 
     def dual(self, z: torch.Tensor, t: torch.Tensor, g: torch.Tensor, c_max: float
              ) -> tuple[float, float]:
@@ -78,6 +86,7 @@ class NetLoss:
 
 class Squared(NetLoss):
     name = "squared"
+    curvature = 1.0
 
     def targets(self, y, n_classes, device, dtype):
         if n_classes is not None:  # classification with the squared loss: one-hot targets
@@ -91,6 +100,12 @@ class Squared(NetLoss):
     def neg_gradient(self, z, t):
         """``(T − Z)/N``."""
         return (t - z.detach()) / z.shape[0]
+
+    def numpy_value_grad(self, t):
+        def f(Z):
+            R = Z - t
+            return 0.5 * float((R * R).sum()) / Z.shape[0], R / Z.shape[0]
+        return f
 
     def dual(self, z, t, g, c_max):
         n = z.shape[0]
@@ -108,6 +123,7 @@ class Squared(NetLoss):
 
 class CrossEntropy(NetLoss):
     name = "cross_entropy"
+    curvature = 0.5  # softmax Hessian diag(p) − ppᵀ has norm ≤ ½
 
     def targets(self, y, n_classes, device, dtype):
         return torch.as_tensor(y, device=device, dtype=torch.long)
@@ -119,6 +135,19 @@ class CrossEntropy(NetLoss):
         """``(onehot(T) − softmax(Z))/N``."""
         p = torch.softmax(z.detach(), dim=1)
         return (F.one_hot(t, z.shape[1]).to(p) - p) / z.shape[0]
+
+    def numpy_value_grad(self, t):
+        rows = np.arange(t.shape[0])
+
+        def f(Z):
+            M = Z.max(axis=1, keepdims=True)
+            E = np.exp(Z - M)
+            S = E.sum(axis=1, keepdims=True)
+            val = float((np.log(S[:, 0]) + M[:, 0] - Z[rows, t]).sum()) / Z.shape[0]
+            P = E / S
+            P[rows, t] -= 1.0
+            return val, P / Z.shape[0]
+        return f
 
     def dual(self, z, t, g, c_max):
         p = torch.softmax(z.detach(), dim=1)
@@ -149,6 +178,7 @@ class CrossEntropy(NetLoss):
 
 class SquaredHinge(NetLoss):
     name = "squared_hinge"
+    curvature = 2.0
 
     def targets(self, y, n_classes, device, dtype):
         return 2.0 * F.one_hot(torch.as_tensor(y, device=device), n_classes).to(dtype) - 1.0
@@ -159,6 +189,12 @@ class SquaredHinge(NetLoss):
     def neg_gradient(self, z, t):
         """``2 T ⊙ (1 − T ⊙ Z)₊ / N``."""
         return 2.0 * t * torch.clamp(1.0 - t * z.detach(), min=0.0) / z.shape[0]
+
+    def numpy_value_grad(self, t):
+        def f(Z):
+            Mg = np.maximum(1.0 - t * Z, 0.0)
+            return float((Mg * Mg).sum()) / Z.shape[0], -2.0 * t * Mg / Z.shape[0]
+        return f
 
     def dual(self, z, t, g, c_max):
         m = torch.clamp(1.0 - t * z.detach(), min=0.0)

@@ -22,7 +22,7 @@ Two-layer ReLU unit ``φ = (V w)₊ aᵀ`` (THEORY b.8): ``Ω°(G) = sup_{‖w�
 Deeper subnetworks (THEORY b.9): multistart gradient ascent of the scale-invariant
 ``⟨G, φ(X¹/‖X¹‖,…,Xᴷ/‖Xᴷ‖)⟩`` (lower bound only); the caller supplies a valid upper bound:
 for bias-free ReLU chains ``min(‖G‖_F ‖V‖₂, Σₙ‖gₙ‖‖vₙ‖)``, for conv subnetworks
-``k^{#convs} Σₙ‖gₙ‖‖vₙ‖`` (``homfact.nn.growing._chain_upper``), ``inf`` for other families.
+``k^{#convs} Σₙ‖gₙ‖‖vₙ‖`` (``homfact.nn.growing._subnetwork_upper``), ``inf`` for other families.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import math
 import torch
 
 from ..polar import PolarBound
-from .arrangement import cell_count_bound, relu_unit_exact_rank_one
+from .arrangement import cell_count_bound, distinct_planes, relu_unit_exact_rank_one
 from .modules import ParallelSubnetworks
 
 __all__ = ["relu_unit_exact_2d", "relu_unit_exact_3d", "relu_unit_polar", "subnetwork_polar"]
@@ -109,7 +109,8 @@ def _is_rank_one(G: torch.Tensor) -> bool:
 
 
 def _few_cells(V: torch.Tensor) -> bool:
-    m = int(torch.unique(torch.round(_unit(V[V.norm(dim=1) > 0]) * 1e12) / 1e12, dim=0).shape[0])
+    """At most :data:`EXACT_RANK_ONE_MAX_CELLS` cells for the distinct planes of ``V``."""
+    m = distinct_planes(V.detach().cpu().double().numpy())[0].shape[0]
     return cell_count_bound(m, V.shape[1]) <= EXACT_RANK_ONE_MAX_CELLS
 
 

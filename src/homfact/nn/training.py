@@ -88,9 +88,8 @@ def refine_output_weights(model: ParallelSubnetworks, V: torch.Tensor, T: torch.
     H = torch.relu(V @ what.T)                                       # (N, r)
     B = (wn.unsqueeze(1) * a.flatten(1)) * keep.unsqueeze(1)         # (r, C)
 
-    # curvature bound of ℓ in Z (mean losses): ‖∇²ℓ‖ ≤ κ/N, κ = 1 (squared), ½ (softmax CE),
-    # 2 (squared hinge); the step 1/L with L = κ‖H‖₂²/N needs no line search
-    kappa = {"squared": 1.0, "cross_entropy": 0.5, "squared_hinge": 2.0}.get(loss.name)
+    # the step 1/L with L = κ‖H‖₂²/N (κ = loss.curvature) needs no line search
+    kappa = loss.curvature
     if kappa is None or H.numel() == 0:
         return float(objective(model, V, T, loss, ProductOfNorms(), lam))
     # The loop runs in NumPy float64 on the host: H is only N×r, and per-iteration dispatch of
@@ -99,7 +98,7 @@ def refine_output_weights(model: ParallelSubnetworks, V: torch.Tensor, T: torch.
     hn2 = float(np.linalg.norm(Hn, 2)) ** 2
     if hn2 == 0:
         return float(objective(model, V, T, loss, ProductOfNorms(), lam))
-    value_grad = _numpy_loss(loss.name, T.detach().cpu().numpy(), N=Hn.shape[0])
+    value_grad = loss.numpy_value_grad(T.detach().cpu().numpy())
     x = _fista_group_lasso(Hn, B.detach().cpu().double().numpy(), value_grad, lam,
                            step=Hn.shape[0] / (kappa * hn2), max_iter=max_iter, tol=tol)
     x = torch.as_tensor(x, dtype=B.dtype, device=B.device)
@@ -111,34 +110,6 @@ def refine_output_weights(model: ParallelSubnetworks, V: torch.Tensor, T: torch.
         model.params[1].copy_((x / safe.unsqueeze(1)).reshape(a.shape))
     with torch.no_grad():
         return float(objective(model, V, T, loss, ProductOfNorms(), lam))
-
-
-def _numpy_loss(name: str, T: np.ndarray, N: int
-                ) -> Callable[[np.ndarray], tuple[float, np.ndarray]]:
-    """``Z ↦ (ℓ(Z), ∇ℓ(Z))`` in NumPy for the losses of :mod:`homfact.nn.losses` with a known
-    curvature bound (mean over the ``N`` samples; the same formulas as their torch versions)."""
-    if name == "squared":
-        def f(Z):
-            R = Z - T
-            return 0.5 * float((R * R).sum()) / N, R / N
-    elif name == "cross_entropy":
-        rows = np.arange(N)
-
-        def f(Z):
-            M = Z.max(axis=1, keepdims=True)
-            E = np.exp(Z - M)
-            S = E.sum(axis=1, keepdims=True)
-            val = float((np.log(S[:, 0]) + M[:, 0] - Z[rows, T]).sum()) / N
-            P = E / S
-            P[rows, T] -= 1.0
-            return val, P / N
-    elif name == "squared_hinge":
-        def f(Z):
-            Mg = np.maximum(1.0 - T * Z, 0.0)
-            return float((Mg * Mg).sum()) / N, -2.0 * T * Mg / N
-    else:  # pragma: no cover - guarded by the caller
-        raise ValueError(name)
-    return f
 
 
 def _fista_group_lasso(H: np.ndarray, B0: np.ndarray,
