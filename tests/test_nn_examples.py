@@ -59,6 +59,56 @@ def test_mnist_study_quick(tmp_path):
     assert (tmp_path / "accuracy.png").stat().st_size > 0
 
 
+def test_mnist_study_merge_pools_seeds_and_refuses_mismatches(tmp_path):
+    import numpy as np
+    import pytest
+
+    rng = np.random.default_rng(1)
+    y = np.repeat(np.arange(10), 250)
+    X = (rng.random((y.size, 784)) * 40 + 20 * (np.arange(784) % 10 == y[:, None]))
+    np.savez(tmp_path / "d.npz", X=np.clip(X, 0, 255).astype(np.uint8), y=y)
+    mod = _load("nn_mnist_study")
+    base = ["--quick", "--archs", "fc2", "--losses", "hinge", "--data", str(tmp_path / "d.npz")]
+    s0 = mod.main([*base, "--out", str(tmp_path / "a")])
+    s1 = mod.main([*base, "--first-seed", "1", "--out", str(tmp_path / "b")])
+    rows = [json.loads((tmp_path / d / "table.json").read_text())["results"] for d in "ab"]
+    assert [r["seed"] for r in rows[0]] == [0] and [r["seed"] for r in rows[1]] == [1]
+    merged = mod.main(["--merge", str(tmp_path / "a" / "table.json"),
+                       str(tmp_path / "b" / "table.json"), "--out", str(tmp_path / "m")])
+    cell = "fc2|hinge|64"
+    for reg in ("none", "wd", "pn"):
+        vals = [s0[cell][reg][0], s1[cell][reg][0]]
+        assert merged[cell][reg][0] == pytest.approx(np.mean(vals))
+        assert merged[cell][reg][1] == pytest.approx(np.std(vals))
+    info = json.loads((tmp_path / "m" / "table.json").read_text())
+    assert info["seeds_by_arch"] == {"fc2": "cpu: [0, 1]"}
+    assert "fc2: cpu: [0, 1]" in (tmp_path / "m" / "table.md").read_text()
+    # another network with its own seeds joins the table, its seeds stated beside the first's
+    mod.main(["--quick", "--archs", "fc3", "--losses", "hinge", "--first-seed", "5",
+              "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "f3")])
+    both = mod.main(["--merge", str(tmp_path / "m" / "table.json"),
+                     str(tmp_path / "f3" / "table.json"), "--out", str(tmp_path / "m2")])
+    assert set(both) == {cell, "fc3|hinge|64"} and both[cell] == merged[cell]
+    assert json.loads((tmp_path / "m2" / "table.json").read_text())["seeds_by_arch"] == {
+        "fc2": "cpu: [0, 1]", "fc3": "cpu: [5]"}
+    # the same seed twice, a different protocol, or cells over unequal seeds: refused
+    with pytest.raises(ValueError, match="appears twice"):
+        mod.main(["--merge", str(tmp_path / "a" / "table.json"),
+                  str(tmp_path / "a" / "table.json"), "--out", str(tmp_path / "x")])
+    mod.main([*base, "--first-seed", "2", "--grid", "1e-4", "1e-3", "1e-2",
+              "--out", str(tmp_path / "c")])
+    with pytest.raises(ValueError, match="grid"):
+        mod.main(["--merge", str(tmp_path / "a" / "table.json"),
+                  str(tmp_path / "c" / "table.json"), "--out", str(tmp_path / "x")])
+    partial = json.loads((tmp_path / "b" / "table.json").read_text())
+    partial["results"][0]["n"] = 128
+    partial["args"]["sizes"] = [64]
+    (tmp_path / "p.json").write_text(json.dumps(partial))
+    with pytest.raises(ValueError, match="same seeds"):
+        mod.main(["--merge", str(tmp_path / "a" / "table.json"), str(tmp_path / "p.json"),
+                  "--out", str(tmp_path / "x")])
+
+
 def test_mnist_splits_are_fixed_balanced_and_disjoint():
     import numpy as np
 
