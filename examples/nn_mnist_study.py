@@ -349,7 +349,19 @@ def summarize(results, args) -> dict:
                 summ[f"{arch}|{loss_name}|{n}"] = {
                     reg: (float(np.mean([r[reg] for r in rows])),
                           float(np.std([r[reg] for r in rows]))) for reg in REGS}
+                for other in ("none", "wd"):
+                    summ[f"{arch}|{loss_name}|{n}"][f"pn-{other}"] = paired_difference(
+                        [r["pn"] for r in rows], [r[other] for r in rows])
     return summ
+
+
+def paired_difference(a, b) -> tuple[float, float]:
+    """Mean of the per-seed differences ``a − b`` and its standard error ``s/√k`` (sample
+    standard deviation, ``ddof = 1``; NaN for one seed).  The seeds pair the runs: same split,
+    same initial weights."""
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    se = float(np.std(d, ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
+    return float(d.mean()), se
 
 
 def table_markdown(summary, args) -> str:
@@ -376,10 +388,18 @@ def table_markdown(summary, args) -> str:
             lines.append(f"| {loss_name} | fc ({layers}) | " + " | ".join(
                 f"{v:.2f}" for n in args.sizes for v in row[n]) + " |")
     lines += ["", "Checks (mean over seeds): PN ≥ none in every cell; PN ≥ WD in every 3-layer "
-              "cell.", ""]
+              "cell.  In brackets: the paired difference PN − other in points (same split and "
+              "initial weights per seed), mean over seeds ± its standard error.", ""]
+
+    def diff(cell, other):
+        m, se = summary[cell][f"pn-{other}"]
+        return f"{m:+.2f} ± {se:.2f}" if np.isfinite(se) else f"{m:+.2f}"
+
     for loss_name, arch, n, ok_none, ok_wd in checks:
-        lines.append(f"- {loss_name} {arch} n={n}: PN≥none {'yes' if ok_none else 'NO'}, "
-                     f"PN≥WD {'yes' if ok_wd else 'NO'}")
+        cell = f"{arch}|{loss_name}|{n}"
+        lines.append(f"- {loss_name} {arch} n={n}: PN≥none {'yes' if ok_none else 'NO'} "
+                     f"({diff(cell, 'none')}), PN≥WD {'yes' if ok_wd else 'NO'} "
+                     f"({diff(cell, 'wd')})")
     return "\n".join(lines) + "\n"
 
 

@@ -80,6 +80,10 @@ def test_mnist_study_merge_pools_seeds_and_refuses_mismatches(tmp_path):
         vals = [s0[cell][reg][0], s1[cell][reg][0]]
         assert merged[cell][reg][0] == pytest.approx(np.mean(vals))
         assert merged[cell][reg][1] == pytest.approx(np.std(vals))
+    # the paired difference over seeds and its standard error s/√k
+    d = [s0[cell]["pn"][0] - s0[cell]["none"][0], s1[cell]["pn"][0] - s1[cell]["none"][0]]
+    assert merged[cell]["pn-none"] == pytest.approx((np.mean(d), np.std(d, ddof=1) / np.sqrt(2)))
+    assert np.isnan(s0[cell]["pn-none"][1])
     info = json.loads((tmp_path / "m" / "table.json").read_text())
     assert info["seeds_by_arch"] == {"fc2": "cpu: [0, 1]"}
     assert "fc2: cpu: [0, 1]" in (tmp_path / "m" / "table.md").read_text()
