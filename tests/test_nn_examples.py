@@ -20,14 +20,22 @@ def _load(name: str):
     return mod
 
 
+def _fake_digits(path: Path, seed: int):
+    """A stand-in for the 5,000 digits, written as the npz the study reads with ``--data`` (like
+    the GPU run does): 2,500 noisy 784-pixel rows whose class lights every tenth pixel."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(10), 250)
+    X = (rng.random((y.size, 784)) * 40 + 20 * (np.arange(784) % 10 == y[:, None]))
+    np.savez(path, X=np.clip(X, 0, 255).astype(np.uint8), y=y)
+    return y
+
+
 def test_mnist_study_quick(tmp_path):
     import numpy as np
 
-    # a stand-in for the 5,000 digits (the script reads --data npz like the GPU run does)
-    rng = np.random.default_rng(0)
-    y = np.repeat(np.arange(10), 250)
-    X = (rng.random((y.size, 784)) * 40 + 20 * (np.arange(784) % 10 == y[:, None]))
-    np.savez(tmp_path / "d.npz", X=np.clip(X, 0, 255).astype(np.uint8), y=y)
+    y = _fake_digits(tmp_path / "d.npz", seed=0)
     mod = _load("nn_mnist_study")
     summary = mod.main(["--quick", "--archs", "fc2", "fc3", "--losses", "cross_entropy",
                         "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path)])
@@ -63,10 +71,7 @@ def test_mnist_study_merge_pools_seeds_and_refuses_mismatches(tmp_path):
     import numpy as np
     import pytest
 
-    rng = np.random.default_rng(1)
-    y = np.repeat(np.arange(10), 250)
-    X = (rng.random((y.size, 784)) * 40 + 20 * (np.arange(784) % 10 == y[:, None]))
-    np.savez(tmp_path / "d.npz", X=np.clip(X, 0, 255).astype(np.uint8), y=y)
+    _fake_digits(tmp_path / "d.npz", seed=1)
     mod = _load("nn_mnist_study")
     base = ["--quick", "--archs", "fc2", "--losses", "hinge", "--data", str(tmp_path / "d.npz")]
     s0 = mod.main([*base, "--out", str(tmp_path / "a")])
