@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# One prepared device run for homfact.nn (issue 4), sized for one 600 s device command:
-#   1. the MNIST study on CUDA with 5 seeds (3 seeds took 207 s on an H100);
+# One prepared device run for homfact.nn (issue 4), sized for one 600 s device command.
+#   1. MODE=pool (default): seeds 3 and 4 of the conv cells on CUDA (about 2 min on an H100),
+#      pooled with the committed runs in benchmarks/nn_mnist/ (H100 seeds 0-2 of every cell, CPU
+#      seeds 3-4 of the fc cells) into the 5-seed table, all cells over seeds 0-4;
+#      MODE=fresh: the whole study with 5 seeds on CUDA instead (3 seeds took 207 s on an H100);
 #   2. the speed-up of the study itself: one cell (fc2, cross-entropy, 1024 digits, seed 0)
 #      on CUDA and on all CPU cores of the same machine.
 # usage, from the repository root of the device machine:
@@ -10,17 +13,26 @@
 #   .venv/bin/python -c "import numpy as np; from homfact.datasets import load_mnist_5k as f; \
 #     X, y = f(); np.savez('benchmarks/results/nn_data/mnist5k.npz', \
 #     X=np.rint(X * 255).astype(np.uint8), y=y)"
-# Smoke test on a CPU-only machine: DEVICE=cpu EXTRA=--quick bash benchmarks/nn_gpu_check.sh /tmp/x
+# Smoke test on a CPU-only machine: DEVICE=cpu EXTRA=--quick MODE=fresh bash benchmarks/nn_gpu_check.sh /tmp/x
 set -euo pipefail
 DEVICE=${DEVICE:-cuda}
+MODE=${MODE:-pool}
 read -r -a EXTRA <<< "${EXTRA:-}"
 OUT=${1:?usage: nn_gpu_check.sh OUTDIR [DATA.npz]}
 DATA=${2:-benchmarks/results/nn_data/mnist5k.npz}
 export PYTHONPATH=src
 mkdir -p "$OUT"
 (nvidia-smi --query-gpu=name,memory.total --format=csv; nproc) > "$OUT/machine.txt" 2>&1 || true
-python3 examples/nn_mnist_study.py --device "$DEVICE" --seeds 5 --data "$DATA" "${EXTRA[@]}" \
-    --out "$OUT/study" > "$OUT/study.log" 2>&1
+if [ "$MODE" = pool ]; then
+    python3 examples/nn_mnist_study.py --device "$DEVICE" --first-seed 3 --seeds 2 --archs conv \
+        --data "$DATA" "${EXTRA[@]}" --out "$OUT/conv_seeds3-4" > "$OUT/conv_seeds3-4.log" 2>&1
+    python3 examples/nn_mnist_study.py --merge benchmarks/nn_mnist/h100_seeds0-2.json \
+        benchmarks/nn_mnist/cpu_fc_seed3.json benchmarks/nn_mnist/cpu_fc_seed4.json \
+        "$OUT/conv_seeds3-4/table.json" --out "$OUT/study" > "$OUT/study.log" 2>&1
+else
+    python3 examples/nn_mnist_study.py --device "$DEVICE" --seeds 5 --data "$DATA" "${EXTRA[@]}" \
+        --out "$OUT/study" > "$OUT/study.log" 2>&1
+fi
 CELL=(--sizes 1024 --seeds 1 --archs fc2 --losses cross_entropy --data "$DATA" "${EXTRA[@]}")
 python3 examples/nn_mnist_study.py "${CELL[@]}" --device "$DEVICE" --out "$OUT/cell_cuda" \
     > "$OUT/cell_cuda.log" 2>&1
