@@ -458,3 +458,78 @@ def test_rank_one_exact_polar_refuses_or_falls_back():
         relu_unit_polar(V, G, exact=True)
     b = relu_unit_polar(V, G, generator=torch.Generator().manual_seed(0))
     assert "ascent" in b.method
+
+
+def test_rank_one_exact_polar_reduces_rank_deficient_inputs_and_declines_concurrent_planes():
+    from homfact.nn.arrangement import relu_unit_exact_rank_one
+
+    rng = np.random.default_rng(7)
+    # rows spanning a 2-D subspace of ℝ⁴: solved exactly in the row space, w mapped back
+    B = np.linalg.qr(rng.standard_normal((4, 2)))[0]
+    U = rng.standard_normal((9, 2))
+    V, g = U @ B.T, rng.standard_normal((9, 1))
+    lo, up, w = relu_unit_exact_rank_one(V, g)
+    ref = _refined_sphere_max(U, g)                      # the same problem in coordinates u
+    assert math.isclose(float(np.linalg.norm(w)), 1.0, rel_tol=1e-12)
+    assert math.isclose(float(np.linalg.norm(g.T @ np.maximum(V @ w, 0))), lo, rel_tol=1e-12)
+    assert lo >= ref * (1 - 1e-10) and up >= ref and up <= lo * (1 + 1e-8)
+    # eleven planes through the ray e₃ of an essential arrangement in ℝ³: no exact claim
+    t = np.linspace(0.1, 3.0, 11)
+    V = np.vstack([np.c_[np.cos(t), np.sin(t), np.zeros(11)], rng.standard_normal((2, 3))])
+    assert relu_unit_exact_rank_one(V, rng.standard_normal((13, 1))) is None
+
+
+def test_float32_fit_is_certified_in_float64():
+    """The bounds' safety margins (~1e-10 relative) hold only in double precision: a float32 fit
+    must report the polar and the objective of its weights as computed in float64."""
+    from homfact.nn.growing import GrowingRegressor
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((60, 2))
+    y = np.maximum(X[:, 0] + 0.5, 0) - 0.7 * np.maximum(-X[:, 1], 0)
+    m = GrowingRegressor(lam=3e-2, fit_bias=True, dtype="float32", random_state=3,
+                         max_growth=10, polar_rtol=1e-7, tol=1e-6).fit(X, y)
+    assert m.model_.dtype == torch.float32
+    c = m.certificate_
+    net = m.model_.to(torch.float64)
+    V = torch.as_tensor(np.hstack([X, np.ones((60, 1))]).astype(np.float32).astype(np.float64))
+    T = torch.as_tensor(y.astype(np.float32).astype(np.float64)).reshape(-1, 1)
+    loss = make_loss("squared")
+    with torch.no_grad():
+        z = net(V)
+        exact = relu_unit_polar(V, loss.neg_gradient(z, T), exact=True)
+        obj = float(loss.value(z, T)) + 3e-2 * float(net.layer_norms().prod(1).sum())
+    assert c.polar_upper >= exact.upper * (1 - 1e-12)
+    assert c.polar_lower <= exact.upper * (1 + 1e-12)
+    assert math.isclose(c.objective, obj, rel_tol=1e-12)
+    assert c.lower_bound <= obj
+
+
+def test_certificate_discards_a_lower_bound_above_the_objective():
+    from homfact.nn.growing import _certificate
+    from homfact.polar import PolarBound
+
+    class BrokenDual:
+        has_dual = True
+
+        def dual(self, z, t, g, c_max):
+            return 1.0, 2.0                              # "lower bound" 2 > objective 1
+
+    bound = PolarBound(lower=0.5, upper=0.5, method="test", maximizer=None)
+    with pytest.warns(RuntimeWarning, match="exceeds the objective"):
+        cert = _certificate(BrokenDual(), None, None, None, bound, 1.0, 1.0, 1e-5, 1e-3, True)
+    assert cert.lower_bound == -math.inf and cert.status != "global"
+
+
+def test_conv_upper_bound_reads_kernel_sizes_from_the_weights():
+    from homfact.nn.growing import _subnetwork_upper
+
+    torch.manual_seed(0)
+    fac = hn.conv_subnetwork(3, image_size=12, channels=(2, 3), kernel_size=3)
+    model = hn.ParallelSubnetworks(fac, 1, dtype=torch.float64)
+    V, G = torch.rand(5, 144, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
+    per_sample = float((G.norm(dim=1) * V.norm(dim=1)).sum())
+    ub = _subnetwork_upper(model, V, G)
+    assert math.isclose(ub, 9.0 * per_sample, rel_tol=1e-9)     # (√(3·3))² for two convs
+    fac.kernel_size = 1                                          # a factory attribute that lies
+    assert _subnetwork_upper(model, V, G) == ub

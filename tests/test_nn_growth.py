@@ -300,3 +300,33 @@ def test_growth_parameters_are_checked(param):
     X = np.random.default_rng(0).standard_normal((10, 2))
     with pytest.raises(ValueError, match=next(iter(param))):
         hn.GrowingClassifier(**param).fit(X, (X[:, 0] > 0).astype(int))
+
+
+def test_polar_check_measures_the_degree_and_its_step_is_exact():
+    """A custom family ``(wᵀx)₊²a`` has degree 3 with two tensors: the product of norms
+    (degree 2) does not match, and the reported decrease is the objective change the step
+    really gives."""
+    from homfact.nn.losses import make_loss
+    from homfact.nn.regularizers import ProductOfNorms
+    from homfact.nn.training import objective
+
+    class Squared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(1, 2, dtype=torch.float64))
+            self.a = nn.Parameter(torch.randn(1, 1, dtype=torch.float64))
+
+        def forward(self, x):
+            return torch.relu(x @ self.w.T) ** 2 @ self.a.T
+
+    torch.manual_seed(0)
+    m = hn.ParallelSubnetworks(Squared, 0, dtype=torch.float64)
+    X = torch.randn(50, 2, dtype=torch.float64)
+    T = X[:, :1] ** 2
+    r = hn.polar_check(m, X, T, "squared", "product_of_norms", lam=1e-3)
+    assert not r["matched"] and r["flagged"]
+    with torch.no_grad():
+        base = float(objective(m, X, T, make_loss("squared"), ProductOfNorms(), 1e-3))
+        m.add_subnetworks(r["step"])
+        after = float(objective(m, X, T, make_loss("squared"), ProductOfNorms(), 1e-3))
+    assert math.isclose(after - base, r["decrease"], rel_tol=1e-9, abs_tol=1e-12)

@@ -14,13 +14,15 @@ exactly: a lower bound that is attained) and a valid upper bound ``‖c + Aᵀμ
 DESIGN §3 lists this as the exact polar for scalar output ("one small SOCP per activation
 pattern"): the SOCP is this cone projection.
 
-The cells are enumerated incrementally: each cell keeps an interior witness; a new plane keeps
-the witness's side and an LP (HiGHS) decides whether the other side is non-empty.  The number of
-cells is at most ``2 Σ_{i<d} C(m−1, i)`` for ``m`` planes in ``ℝᵈ`` (exponential in ``d``), so this
-is for small instances; :func:`cell_count_bound` lets callers decide.  Cells thinner than the LP
-feasibility tolerance (about 1e-9 relative) can be missed; the function then loses at most what
-``f`` varies across such a sliver.  Written by hand: no library enumerates the cells of a
-hyperplane arrangement (``scipy`` gives the LP and NNLS it is built from).
+The cells come from the extreme rays of the arrangement (:func:`cells_from_rays`, no LPs); inputs
+whose rows do not span ``ℝᵈ`` are first reduced to their row space, where the arrangement is
+essential.  The number of cells is at most ``2 Σ_{i<d} C(m−1, i)`` for ``m`` planes in ``ℝᵈ``
+(exponential in ``d``), so this is for small instances; :func:`cell_count_bound` lets callers
+decide.  :func:`arrangement_cells` enumerates the cells incrementally with one LP (HiGHS) per cell
+and new plane; cells thinner than the LP's feasibility tolerance can be missed, so the bounds never
+rest on it (with too many planes through one ray the exact polar declines instead).  Written by
+hand: no library enumerates the cells of a hyperplane arrangement (``scipy`` gives the LP and NNLS
+it is built from).
 """
 
 from __future__ import annotations
@@ -152,22 +154,37 @@ def relu_unit_exact_rank_one(V: np.ndarray, G: np.ndarray, *, max_cells: int = 4
 
     ``lower = ‖Gᵀ(Vw*)₊‖`` is attained; ``upper`` is the largest per-cell dual bound plus
     ``σ₂(G)‖V‖₂`` for the part of ``G`` off its top rank-one term.  ``None`` when the
-    arrangement has more than ``max_cells`` cells.
+    arrangement may have more than ``max_cells`` cells, or more than 10 of its planes meet in
+    one ray.
     """
     V = np.asarray(V, dtype=float)
     G = np.asarray(G, dtype=float).reshape(V.shape[0], -1)
+    d = V.shape[1]
+    _, sv, vt = np.linalg.svd(V, full_matrices=False)
+    k = int(np.sum(sv > 1e-12 * sv[0])) if sv.size and sv[0] > 0 else 0
+    if 0 < k < d:
+        # rows spanning a k-dim subspace Q: Vw = VQQᵀw, so the max over ‖w‖ ≤ 1 is the max over
+        # ‖u‖ ≤ 1 of the reduced problem (w = Qu); the dropped part moves ‖Gᵀ(Vw)₊‖ by at most
+        # ‖G‖₂ σ_{k+1}(V) (ReLU is 1-Lipschitz)
+        res = relu_unit_exact_rank_one(V @ vt[:k].T, G, max_cells=max_cells)
+        if res is None:
+            return None
+        _, up, u = res
+        w = vt[:k].T @ u
+        lo = float(np.linalg.norm(G.T @ np.maximum(V @ w, 0.0)))
+        tail = float(np.linalg.norm(G, 2)) * (float(sv[k]) if k < sv.size else 0.0)
+        return lo, max(up + tail * (1 + 1e-10), lo), w
     g, s2 = rank_one_part(G)
     planes, plane_of_row, orient = distinct_planes(V)
-    d = V.shape[1]
     if planes.shape[0] == 0 or not np.any(g):
         w = np.zeros(d)
         w[0] = 1.0
         return 0.0, s2 * float(np.linalg.norm(V, 2)), w
-    signs = cells_from_rays(planes)
-    if signs is None:
-        signs = arrangement_cells(planes, max_cells=max_cells)
-    if signs is None or signs.shape[0] > 4 * max_cells:
+    if cell_count_bound(planes.shape[0], d) > max_cells:
         return None
+    signs = cells_from_rays(planes)
+    if signs is None or signs.shape[0] > 4 * max_cells:
+        return None  # too many planes through one ray: no exact enumeration is claimed
     live = plane_of_row >= 0
     best_lo, best_up, best_w = -1.0, 0.0, None
     for s in signs:

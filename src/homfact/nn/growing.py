@@ -16,6 +16,7 @@ cross-entropy, squared-hinge losses).
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import time
@@ -61,8 +62,9 @@ def _subnetwork_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tens
         return math.inf
     per_sample = float((G.norm(dim=1) * V.norm(dim=1)).sum())
     if kind == "conv":
-        f = model.make_subnetwork
-        return float(f.kernel_size) ** len(f.channels) * per_sample * (1 + 1e-10)
+        # kernel sizes read from the weights themselves (a kh×kw kernel: ≤ √(kh·kw) ‖K‖_F)
+        c = math.prod(math.sqrt(p.shape[-2] * p.shape[-1]) for p in model.params[:-1])
+        return c * per_sample * (1 + 1e-10)
     batch = float(G.norm()) * float(torch.linalg.matrix_norm(V, ord=2))
     return min(batch, per_sample) * (1 + 1e-10)
 
@@ -97,7 +99,12 @@ def _certificate(loss: NetLoss, z: torch.Tensor, t: torch.Tensor, g: torch.Tenso
         c, lower = loss.dual(z, t, g, c_max)
     else:
         c, lower = 0.0, -math.inf
-    gap = max(objective_value - lower, 0.0)
+    if lower > objective_value + 1e-9 * max(1.0, abs(objective_value)):
+        warnings.warn(f"dual lower bound {lower!r} exceeds the objective {objective_value!r} "
+                      "beyond rounding; the bound is discarded and no optimality is claimed",
+                      RuntimeWarning, stacklevel=3)
+        c, lower = 0.0, -math.inf
+    gap = max(objective_value - lower, 0.0)  # clips only a rounding-level negative gap
     rel = gap / max(1.0, abs(objective_value))
     upper = bound.upper if matched else math.inf
     status = decide_status(bound.lower if matched else -math.inf, upper, lam, rel, tol,
@@ -109,21 +116,19 @@ def _certificate(loss: NetLoss, z: torch.Tensor, t: torch.Tensor, g: torch.Tenso
 
 
 def _finite_step(model, V, T, loss, reg, lam, bound) -> tuple[float, list[torch.Tensor]]:
-    """Best objective decrease from appending ``t·x*`` (any degrees): grid + refine on ``t``."""
+    """Best objective decrease ``min_t F(X ∪ {t·x*}) − F(X)`` from appending the scaled polar
+    maximizer ``t·x*``: grid + golden refine on ``t``.  The atom is evaluated at each scale
+    (``φ(V; t·x*)`` and ``θ(t·x*)`` computed, not extrapolated from a degree), so the decrease
+    is exact for any subnetwork family, homogeneous or not."""
     with torch.no_grad():
         z = model(V)
         base = float(loss.value(z, T) + (lam * reg(model) if model.width else 0.0))
         xs = [x.unsqueeze(0) for x in bound.maximizer]
-        d = model.evaluate_subnetworks(xs, V)[0]
-        p = model.n_layers
-        tmp = ParallelSubnetworks(model.make_subnetwork, 0, device=model.device,
-                                  dtype=model.dtype)
-        tmp.add_subnetworks([x for x in xs])
-        theta1 = float(reg(tmp))                       # θ of the unit-norm atom
-        q = reg.degree(model)
 
         def f(t: float) -> float:
-            return float(loss.value(z + (t ** p) * d, T)) + lam * (t ** q) * theta1 - base
+            scaled = _single(model, [t * x for x in xs])
+            d = model.evaluate_subnetworks(list(scaled.params), V)[0]
+            return float(loss.value(z + d, T)) + lam * float(reg(scaled)) - base
 
         ts = np.geomspace(1e-3, 1e3, 61)
         vals = [f(t) for t in ts]
@@ -139,6 +144,30 @@ def _finite_step(model, V, T, loss, reg, lam, bound) -> tuple[float, list[torch.
         best = min(vals[j], f(t))
         t = t if f(t) <= vals[j] else ts[j]
     return best, [t * x for x in xs]
+
+
+def _family_homogeneity(factory, V: torch.Tensor, seed: int):
+    """Homogeneity report (measured degree, in the parameters) of the subnetworks the factory
+    builds: four fresh subnetworks on the data, the mirrored data and wide random inputs, so
+    that a unit dead on the sample cannot hide a bias."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        probe_model = ParallelSubnetworks(factory, 4, device=V.device, dtype=V.dtype)
+        Vs = V[: min(64, V.shape[0])]
+        probe = torch.cat([Vs, -Vs, 3.0 * torch.randn(64, V.shape[1], dtype=V.dtype).to(V)])
+    return homogeneity_report(probe_model, probe, wrt="parameters")
+
+
+def _in_float64(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor):
+    """``(model, V, T)`` in float64, copying only what is not already.
+
+    The certificate's bounds carry safety margins of about ``1e-10`` relative, which hold
+    only in double precision: a float32 fit is certified on a float64 copy of its weights
+    (the inputs and targets it was trained on, widened exactly)."""
+    if model.dtype == torch.float64:
+        return model, V, T
+    wide = copy.deepcopy(model).to(torch.float64)
+    return wide, V.to(torch.float64), (T.to(torch.float64) if T.is_floating_point() else T)
 
 
 def polar_check(model: ParallelSubnetworks, X, y_targets: torch.Tensor, loss: str | NetLoss,
@@ -158,20 +187,24 @@ def polar_check(model: ParallelSubnetworks, X, y_targets: torch.Tensor, loss: st
     loss = make_loss(loss)
     reg = make_regularizer(regularizer)
     V = torch.as_tensor(X, device=model.device, dtype=model.dtype)
+    rep = _family_homogeneity(model.make_subnetwork, V, seed=0)
+    # the degree is measured, never inferred from the number of layers
+    matched = rep.homogeneous and abs(reg.degree(model) - rep.degree) < 1e-9
+    wide, V, T = _in_float64(model, V, y_targets)
     with torch.no_grad():
-        z = model(V)
-    g = loss.neg_gradient(z, y_targets)
-    bound = network_polar(model, V, g, n_starts=n_starts, n_iter=n_iter)
-    matched = reg.degree(model) == model.n_layers
-    decrease, new = _finite_step(model, V, y_targets, loss, reg, lam, bound)
+        z = wide(V)
+    g = loss.neg_gradient(z, T)
+    bound = network_polar(wide, V, g, n_starts=n_starts, n_iter=n_iter)
+    decrease, new = _finite_step(wide, V, T, loss, reg, lam, bound)
     if matched:
         flagged = bound.lower > lam * (1.0 + polar_rtol)
     else:
         with torch.no_grad():
-            base = float(objective(model, V, y_targets, loss, reg, lam))
+            base = float(objective(wide, V, T, loss, reg, lam))
         flagged = decrease < -1e-9 * max(1.0, abs(base))
     return {"polar_lower": bound.lower, "polar_upper": bound.upper, "flagged": bool(flagged),
-            "decrease": float(decrease), "matched": bool(matched), "step": new}
+            "decrease": float(decrease), "matched": bool(matched),
+            "step": [t.to(model.dtype) for t in new]}
 
 
 class GrowingNetwork(BaseEstimator):
@@ -379,14 +412,7 @@ class GrowingNetwork(BaseEstimator):
                                         dtype=dtype)
             gen = torch.Generator().manual_seed(seed + 1)
         # homogeneity of the subnetwork family (parameters) and the degree match
-        # (several fresh subnetworks on data, mirrored data and wide random inputs, so that a
-        # unit that happens to be dead on the sample cannot hide a bias)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed + 2)
-            probe_model = ParallelSubnetworks(factory, 4, device=self.device_, dtype=dtype)
-            Vs = V[: min(64, V.shape[0])]
-            probe = torch.cat([Vs, -Vs, 3.0 * torch.randn(64, V.shape[1], dtype=dtype).to(V)])
-        rep = homogeneity_report(probe_model, probe, wrt="parameters")
+        rep = _family_homogeneity(factory, V, seed + 2)
         if not rep.homogeneous:
             raise ValueError("the subnetwork factory is not positively homogeneous in its "
                              f"parameters ({rep.reason}); use bias-free layers with ReLU / "
@@ -418,15 +444,17 @@ class GrowingNetwork(BaseEstimator):
                 dead = (theta <= self.prune_tol * max(float(theta.sum()), 1e-300)).nonzero()
                 if dead.numel():
                     model.remove_subnetworks(dead.reshape(-1).cpu())
+            # certify (and grow) in float64 whatever the training dtype
+            wide, V64, T64 = _in_float64(model, V, T)
             with torch.no_grad():
-                z = model(V)
-                obj = float(objective(model, V, T, loss, reg, lam))
-            g = loss.neg_gradient(z, T)
-            bound = network_polar(model, V, g, n_starts=boost * self.polar_starts,
+                z = wide(V64)
+                obj = float(objective(wide, V64, T64, loss, reg, lam))
+            g = loss.neg_gradient(z, T64)
+            bound = network_polar(wide, V64, g, n_starts=boost * self.polar_starts,
                                   n_iter=min(boost, 2) * self.polar_iter, exact=self.exact_polar,
                                   generator=gen)
             boost = 1
-            cert = _certificate(loss, z, T, g, bound, obj, lam, self.tol, self.polar_rtol,
+            cert = _certificate(loss, z, T64, g, bound, obj, lam, self.tol, self.polar_rtol,
                                 matched)
             rec = {"step": step, "width": model.width, "objective": obj,
                    "polar_lower": bound.lower, "polar_upper": bound.upper,
@@ -448,14 +476,15 @@ class GrowingNetwork(BaseEstimator):
                         retries_left, boost = retries_left - 1, 4
                         continue
                     break  # no descent direction found (unverified if the bracket is loose)
-                if _add_polar_units(model, V, T, loss, reg, lam, z, bound,
+                if _add_polar_units(wide, V64, T64, loss, reg, lam, z, bound,
                                     min(self.units_per_step, self.max_width - model.width)) == 0:
                     break
             else:
-                dec, new = _finite_step(model, V, T, loss, reg, lam, bound)
+                dec, new = _finite_step(wide, V64, T64, loss, reg, lam, bound)
                 if dec >= 0:
                     break
-                model.add_subnetworks(new)
+                wide.add_subnetworks(new)
+            model = wide.to(dtype)  # the grown network, back in the training dtype
         self.model_ = model
         self.width_ = model.width
         self.certificate_ = cert
