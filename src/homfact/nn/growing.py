@@ -241,7 +241,10 @@ class GrowingNetwork(BaseEstimator):
         up to this many times descend 4× longer and search the polar with 4× the starts before
         stopping.
     device : ``None``/``"cpu"``, ``"cuda"``, ``"auto"`` or a ``torch.device``.
-    dtype : ``"float64"`` (default; needed for tight certificates) or ``"float32"``.
+    dtype : training precision, ``"float64"`` (default) or ``"float32"``.  The certificate is
+        always computed in float64 (on a copy of a float32 network's weights), since its
+        bounds' safety margins hold only in double precision; growth steps are taken there
+        too and the network is returned in ``dtype``.
     random_state : seed for the initial subnetworks and polar starts.
 
     Attributes
