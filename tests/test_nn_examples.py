@@ -118,6 +118,18 @@ def test_mnist_study_merge_pools_seeds_and_refuses_mismatches(tmp_path):
                   "--out", str(tmp_path / "x")])
 
 
+def test_oracle_steps_benchmark_runs(tmp_path):
+    _fake_digits(tmp_path / "d.npz", seed=2)
+    spec = importlib.util.spec_from_file_location(
+        "nn_oracle_steps", EXAMPLES.parent / "benchmarks" / "nn_oracle_steps.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = mod.main(["--n", "64", "--arch", "fc2", "--steps", "3", "6", "--data",
+                    str(tmp_path / "d.npz"), "--out", str(tmp_path / "o.json")])
+    assert set(out) == {"3", "6"} and all(len(v) == 5 for v in out.values())
+    assert json.loads((tmp_path / "o.json").read_text()) == out
+
+
 def test_mnist_splits_are_fixed_balanced_and_disjoint():
     import numpy as np
 
