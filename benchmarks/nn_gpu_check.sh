@@ -13,6 +13,9 @@
 #   .venv/bin/python -c "import numpy as np; from homfact.datasets import load_mnist_5k as f; \
 #     X, y = f(); np.savez('benchmarks/results/nn_data/mnist5k.npz', \
 #     X=np.rint(X * 255).astype(np.uint8), y=y)"
+# MODE=fresh takes SEEDS (default 5) and STEPS (Adam steps, default the study's 400; at 1,600 steps
+# the regularizer acts in the cross-entropy fc cells, see benchmarks/README.md §8, and one H100
+# command holds about 2 seeds).
 # Smoke test on a CPU-only machine: DEVICE=cpu EXTRA=--quick MODE=fresh bash benchmarks/nn_gpu_check.sh /tmp/x
 set -euo pipefail
 DEVICE=${DEVICE:-cuda}
@@ -30,8 +33,9 @@ if [ "$MODE" = pool ]; then
         benchmarks/nn_mnist/cpu_fc_seed3.json benchmarks/nn_mnist/cpu_fc_seed4.json \
         "$OUT/conv_seeds3-4/table.json" --out "$OUT/study" > "$OUT/study.log" 2>&1
 else
-    python3 examples/nn_mnist_study.py --device "$DEVICE" --seeds 5 --data "$DATA" "${EXTRA[@]}" \
-        --out "$OUT/study" > "$OUT/study.log" 2>&1
+    python3 examples/nn_mnist_study.py --device "$DEVICE" --seeds "${SEEDS:-5}" \
+        --steps "${STEPS:-400}" --data "$DATA" "${EXTRA[@]}" --out "$OUT/study" \
+        > "$OUT/study.log" 2>&1
 fi
 CELL=(--sizes 1024 --seeds 1 --archs fc2 --losses cross_entropy --data "$DATA" "${EXTRA[@]}")
 python3 examples/nn_mnist_study.py "${CELL[@]}" --device "$DEVICE" --out "$OUT/cell_cuda" \
