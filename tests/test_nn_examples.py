@@ -13,8 +13,8 @@ torch.set_num_threads(1)
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+def _load(name: str, folder: Path = EXAMPLES):
+    spec = importlib.util.spec_from_file_location(name, folder / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -120,10 +120,7 @@ def test_mnist_study_merge_pools_seeds_and_refuses_mismatches(tmp_path):
 
 def test_oracle_steps_benchmark_runs(tmp_path):
     _fake_digits(tmp_path / "d.npz", seed=2)
-    spec = importlib.util.spec_from_file_location(
-        "nn_oracle_steps", EXAMPLES.parent / "benchmarks" / "nn_oracle_steps.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = _load("nn_oracle_steps", EXAMPLES.parent / "benchmarks")
     out = mod.main(["--n", "64", "--arch", "fc2", "--steps", "3", "6", "--data",
                     str(tmp_path / "d.npz"), "--out", str(tmp_path / "o.json")])
     assert set(out) == {"3", "6"} and all(len(v) == 5 for v in out.values())
