@@ -88,7 +88,12 @@ def spectral_norm(op, *, k: int = 1, tol: float = 1e-5, v0: np.ndarray | None = 
             U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesdd")
         except np.linalg.LinAlgError:  # gesdd occasionally fails to converge; gesvd is robust
             U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesvd")
-        return U[:, :k], s[:k], Vt[:k].T, float(s[0]) * (1 + 1e-12), "dense-svd"
+        # LAPACK's SVD is backward stable: the computed σ̂ are exact for A + E with
+        # ‖E‖₂ ≤ p(m, n)·eps·‖A‖₂ (Weyl: |σ̂₁ − σ₁| ≤ ‖E‖₂); p is a modest polynomial that
+        # LAPACK does not pin down, so take 8·max(m, n) and ‖A‖_F ≥ ‖A‖₂ (about 1e-11
+        # relative at the dense cutoff), as the other roundoff margins of this module do
+        roundoff = 8.0 * max(m, n) * np.finfo(float).eps * float(np.linalg.norm(A))
+        return U[:, :k], s[:k], Vt[:k].T, float(s[0]) * (1 + 1e-12) + roundoff, "dense-svd"
     fro = float(sp.linalg.norm(op)) if sp.issparse(op) else float(np.linalg.norm(op))
     if fro == 0.0:
         U, V = np.zeros((m, k)), np.zeros((n, k))
