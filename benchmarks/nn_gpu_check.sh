@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One prepared device run for homfact.nn (issue 4), sized for one 600 s device command.
-#   1. MODE=pool (default): seeds 3 and 4 of the conv cells on CUDA (about 2 min on an H100),
+#   1. MODE=pool (default): seeds 3 and 4 of the conv cells on CUDA (under 2.5 min on an H100,
+#      which ran all 18 cells of a seed in 69 s),
 #      pooled with the committed runs in benchmarks/nn_mnist/ (H100 seeds 0-2 of every cell, CPU
 #      seeds 3-4 of the fc cells) into the 5-seed table, all cells over seeds 0-4;
 #      MODE=fresh: the whole study with 5 seeds on CUDA instead (3 seeds took 207 s on an H100);

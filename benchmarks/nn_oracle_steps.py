@@ -13,22 +13,16 @@ at 400 and 1,600 steps are in ``nn_mnist/oracle_fc3_ce512_steps.json``.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
-GRID = [1e-5, 1e-4, 1e-3, 1e-2]
-
-
-def _study():
-    path = Path(__file__).resolve().parents[1] / "examples" / "nn_mnist_study.py"
-    spec = importlib.util.spec_from_file_location("nn_mnist_study", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+_EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+if str(_EXAMPLES) not in sys.path:
+    sys.path.insert(0, str(_EXAMPLES))
 
 
 def main(argv=None) -> dict:
@@ -43,18 +37,20 @@ def main(argv=None) -> dict:
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    st = _study()
+    import nn_mnist_study as st  # the study's splits, batched training and scoring
+
+    grid = st.PROTOCOL_DEFAULTS["grid"]
     with np.load(args.data) as f:
         X, y = f["X"].astype(np.float64) / 255.0, f["y"].astype(np.int64)
     Xt, yt = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(y)
     tr, te = st.splits(y, args.n, args.seed)
-    specs = [("none", 0.0)] + [("pn", lam) for lam in GRID]
+    specs = [("none", 0.0)] + [("pn", lam) for lam in grid]
     out = {}
     for steps in args.steps:
         _, fwd = st.train_groups(args.arch, args.loss, specs, Xt[tr], yt[tr], steps, 2e-3,
                                  torch.device("cpu"), args.seed)
         out[str(steps)] = [100 * a for a in st.accuracies(fwd, Xt[te], yt[te])]
-        print(args.seed, args.arch, steps, "none, PN at", GRID,
+        print(args.seed, args.arch, steps, "none, PN at", grid,
               [f"{a:.2f}" for a in out[str(steps)]], flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(out))
