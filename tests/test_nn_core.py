@@ -334,7 +334,8 @@ def test_closed_form_neg_gradient_matches_autograd(name):
 @pytest.mark.parametrize("family", ["chain", "conv"])
 def test_deep_polar_upper_bound_is_valid(family):
     """The conv / chain upper bound dominates every feasible value (ascent and random)."""
-    from homfact.nn.growing import _subnetwork_upper, network_polar
+    from homfact.nn.growing import network_polar
+    from homfact.nn.polar import subnetwork_upper
 
     torch.manual_seed(1)
     if family == "chain":
@@ -344,8 +345,15 @@ def test_deep_polar_upper_bound_is_valid(family):
         V = torch.rand(15, 64, dtype=torch.float64)
     m = hn.ParallelSubnetworks(fac, 1, dtype=torch.float64)
     G = torch.randn(15, 2, dtype=torch.float64)
-    ub = _subnetwork_upper(m, V, G)
+    ub = subnetwork_upper(m, V, G)
     assert math.isfinite(ub)
+    # never looser than the classical bounds it replaces (per-sample; for chains ‖G‖_F‖V‖₂)
+    classical = float((G.norm(dim=1) * V.norm(dim=1)).sum())
+    if family == "chain":
+        classical = min(classical, float(G.norm()) * float(torch.linalg.matrix_norm(V, ord=2)))
+    else:
+        classical *= 3.0                                 # √(3·3) for the one 3×3 convolution
+    assert ub <= classical * (1 + 1e-9)
     b = network_polar(m, V, G, n_starts=8, n_iter=60)
     assert b.lower <= b.upper == ub
     for _ in range(20):                                  # random unit-norm subnetworks
@@ -522,14 +530,18 @@ def test_certificate_discards_a_lower_bound_above_the_objective():
 
 
 def test_conv_upper_bound_reads_kernel_sizes_from_the_weights():
-    from homfact.nn.growing import _subnetwork_upper
+    from homfact.nn.polar import subnetwork_upper
 
     torch.manual_seed(0)
     fac = hn.conv_subnetwork(3, image_size=12, channels=(2, 3), kernel_size=3)
     model = hn.ParallelSubnetworks(fac, 1, dtype=torch.float64)
     V, G = torch.rand(5, 144, dtype=torch.float64), torch.randn(5, 3, dtype=torch.float64)
     per_sample = float((G.norm(dim=1) * V.norm(dim=1)).sum())
-    ub = _subnetwork_upper(model, V, G)
-    assert math.isclose(ub, 9.0 * per_sample, rel_tol=1e-9)     # (√(3·3))² for two convs
-    fac.kernel_size = 1                                          # a factory attribute that lies
-    assert _subnetwork_upper(model, V, G) == ub
+    ub = subnetwork_upper(model, V, G)
+    assert ub <= 9.0 * per_sample * (1 + 1e-9)          # (√(3·3))² for two convs, classical
+    fac.kernel_size = 1                                  # a factory attribute that lies
+    assert subnetwork_upper(model, V, G) == ub
+    # 1×1 kernels read from the weights: no √(kh·kw) factor at all
+    m1 = hn.ParallelSubnetworks(hn.conv_subnetwork(3, image_size=12, channels=(2, 3),
+                                                   kernel_size=1), 1, dtype=torch.float64)
+    assert subnetwork_upper(m1, V, G) <= per_sample * (1 + 1e-9)

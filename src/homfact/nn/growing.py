@@ -31,7 +31,7 @@ from ..polar import PolarBound
 from .homogeneity import DegreeMismatchWarning, homogeneity_report
 from .losses import NetLoss, make_loss
 from .modules import ParallelSubnetworks, conv_subnetwork, relu_chain, relu_unit
-from .polar import relu_unit_polar, subnetwork_polar
+from .polar import relu_unit_polar, subnetwork_polar, subnetwork_upper
 from .regularizers import ProductOfNorms, Regularizer, WeightDecay, make_regularizer
 from .training import objective, refine_output_weights, train_full_batch
 
@@ -46,27 +46,6 @@ def _resolve_device(device) -> torch.device:
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)
-
-
-def _subnetwork_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor) -> float:
-    """Valid upper bound on the polar of bias-free ReLU chains and conv subnetworks.
-
-    With unit-norm layers ``‖φ(v; X)‖ ≤ c ‖v‖``: ReLU and non-overlapping max pooling never
-    increase the norm, a linear layer scales it by at most ``‖Xᵏ‖₂ ≤ ‖Xᵏ‖_F = 1`` and a valid
-    ``k×k`` convolution by at most ``Σ_ab ‖K_ab‖₂ ≤ k ‖K‖_F = k`` (``c = k^{#convs}``).  Hence
-    ``⟨G, φ(V; X)⟩ ≤ c Σₙ ‖gₙ‖‖vₙ‖``; for chains the first layer is linear over the batch, so
-    also ``≤ ‖G‖_F ‖V‖₂``.  ``inf`` for other families.
-    """
-    kind = getattr(model.make_subnetwork, "kind", "custom")
-    if kind not in ("relu_unit", "relu_chain", "conv"):
-        return math.inf
-    per_sample = float((G.norm(dim=1) * V.norm(dim=1)).sum())
-    if kind == "conv":
-        # kernel sizes read from the weights themselves (a kh×kw kernel: ≤ √(kh·kw) ‖K‖_F)
-        c = math.prod(math.sqrt(p.shape[-2] * p.shape[-1]) for p in model.params[:-1])
-        return c * per_sample * (1 + 1e-10)
-    batch = float(G.norm()) * float(torch.linalg.matrix_norm(V, ord=2))
-    return min(batch, per_sample) * (1 + 1e-10)
 
 
 def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,
@@ -87,7 +66,7 @@ def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, 
                           maximizer=(w.reshape(shapes[0]), a.reshape(shapes[1])),
                           candidates=cands)
     return subnetwork_polar(model, V, G, n_starts=n_starts, n_iter=n_iter,
-                            upper=_subnetwork_upper(model, V, G), warm=list(model.params))
+                            upper=subnetwork_upper(model, V, G), warm=list(model.params))
 
 
 def _certificate(loss: NetLoss, z: torch.Tensor, t: torch.Tensor, g: torch.Tensor,

@@ -4,8 +4,12 @@ Two-layer ReLU unit ``φ = (V w)₊ aᵀ`` (THEORY b.8): ``Ω°(G) = sup_{‖w�
 
 * lower bound: multistart fixed-point ascent ``a ← Gᵀ(Vw)₊/‖·‖``, ``w ← Vᵀ D(w) G a/‖·‖``
   (batched over starts; it can stall, hence many starts);
-* upper bound: ``‖G‖₂ ‖V‖₂``; for one output column ``g``, ``max_± ‖g_±‖ ‖V_{P±}‖₂`` with
-  ``P± = {n : ±gₙ > 0}``;
+* upper bound (:func:`relu_unit_upper`): with ``uₙ = gₙᵀa``, ``zₙ = vₙᵀw`` and
+  ``(z)₊ = (z + |z|)/2``, ``Σₙ uₙ(zₙ)₊ ≤ ½ aᵀGᵀVw + ½ Σₙ|uₙ||zₙ|`` and, by Cauchy–Schwarz with
+  any row weights ``cₙ > 0``, ``Σₙ|uₙ||zₙ| ≤ ‖C^{1/2}G‖₂ ‖C^{-1/2}V‖₂``; so
+  ``Ω° ≤ ½‖GᵀV‖₂ + ½ min_c ‖C^{1/2}G‖₂ ‖C^{-1/2}V‖₂`` (:func:`row_weighted_upper` searches
+  ``c``; ``c = 1`` gives at most the plain ``‖G‖₂‖V‖₂``); for one output column ``g`` also
+  ``max_± ‖g_±‖ ‖V_{P±}‖₂`` with ``P± = {n : ±gₙ > 0}``;
 * exact when ``V`` has 2 columns (inputs of dimension 2, or 1 plus the constant bias column):
   ``w = (cos t, sin t)``; the activation pattern is constant on the arcs between the angles where
   ``vₙᵀ w = 0``; on an arc ``‖Gᵀ D V w‖² = wᵀ M w`` with ``M = (DV)ᵀ G Gᵀ (DV)`` so the maximum is
@@ -20,9 +24,8 @@ Two-layer ReLU unit ``φ = (V w)₊ aᵀ`` (THEORY b.8): ``Ω°(G) = sup_{‖w�
   arrangement has few cells: one cone projection per cell (:mod:`homfact.nn.arrangement`).
 
 Deeper subnetworks (THEORY b.9): multistart gradient ascent of the scale-invariant
-``⟨G, φ(X¹/‖X¹‖,…,Xᴷ/‖Xᴷ‖)⟩`` (lower bound only); the caller supplies a valid upper bound:
-for bias-free ReLU chains ``min(‖G‖_F ‖V‖₂, Σₙ‖gₙ‖‖vₙ‖)``, for conv subnetworks
-``k^{#convs} Σₙ‖gₙ‖‖vₙ‖`` (``homfact.nn.growing._subnetwork_upper``), ``inf`` for other families.
+``⟨G, φ(X¹/‖X¹‖,…,Xᴷ/‖Xᴷ‖)⟩`` (lower bound only); :func:`subnetwork_upper` gives a valid
+upper bound for bias-free ReLU chains and conv subnetworks (``inf`` for other families).
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ from ..polar import PolarBound
 from .arrangement import cell_count_bound, distinct_planes, relu_unit_exact_rank_one
 from .modules import ParallelSubnetworks
 
-__all__ = ["relu_unit_exact_2d", "relu_unit_exact_3d", "relu_unit_polar", "subnetwork_polar"]
+__all__ = ["relu_unit_exact_2d", "relu_unit_exact_3d", "relu_unit_polar", "relu_unit_upper",
+           "row_weighted_upper", "spectral_upper", "subnetwork_polar", "subnetwork_upper"]
+
+
+_EPS64 = float(torch.finfo(torch.float64).eps)
 
 
 def _unit(t: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -48,18 +55,111 @@ def _values(V: torch.Tensor, G: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return (G.T @ torch.relu(V @ W.T)).norm(dim=0)
 
 
-def relu_unit_upper(V: torch.Tensor, G: torch.Tensor) -> float:
-    """Valid upper bound on ``sup_{‖w‖≤1} ‖Gᵀ(Vw)₊‖`` (see module docstring)."""
-    def spec(A: torch.Tensor) -> float:
-        return float(torch.linalg.matrix_norm(A, ord=2)) if A.numel() else 0.0
+def spectral_upper(A: torch.Tensor) -> float:
+    """Rigorous upper bound on ``‖A‖₂``: LAPACK's largest singular value (float64) plus
+    ``8·max(m, n)·eps·‖A‖_F``.
 
-    ub = spec(G) * spec(V)
+    The SVD is backward stable (``σ̂`` exact for ``A + E``, ``‖E‖₂ ≤ p(m, n)·eps·‖A‖₂``;
+    Weyl), as in :func:`homfact.polar.spectral_norm`; the margin also covers the rounding of
+    forming ``A`` itself entrywise to relative ``eps``.
+    """
+    if A.numel() == 0:
+        return 0.0
+    A = A.detach().to(torch.float64)
+    fro = float(A.norm())
+    if fro == 0.0:
+        return 0.0
+    s0 = float(torch.linalg.svdvals(A)[0])
+    return s0 * (1 + 1e-12) + 8.0 * max(A.shape) * _EPS64 * fro
+
+
+def _weighted_norms(G: torch.Tensor, M: torch.Tensor, t: torch.Tensor, w: torch.Tensor,
+                    n_power: int):
+    """Estimates of ``‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` at ``c = exp(t)`` and the gradient of its
+    logarithm in ``t``: ``½(αₙ − βₙ)`` with ``αₙ = cₙ(gₙᵀa)²/‖C^{1/2}Ga‖²`` and
+    ``βₙ = ‖Mₙw‖²/cₙ / Σ`` at the top singular vectors ``a``, ``w`` (``w`` by warm power
+    iteration)."""
+    c = t.exp()
+    ev, evec = torch.linalg.eigh(G.T @ (G * c[:, None]))
+    a = evec[:, -1]
+    s2 = torch.zeros((), dtype=M.dtype, device=M.device)
+    for _ in range(n_power):
+        v = torch.einsum("npq,np->q", M, torch.einsum("npq,q->np", M, w) / c[:, None])
+        s2 = v.norm()
+        if s2 == 0:
+            break
+        w = v / s2
+    alpha = c * (G @ a) ** 2
+    beta = torch.einsum("npq,q->np", M, w).pow(2).sum(dim=1) / c
+    alpha = alpha / alpha.sum().clamp_min(1e-300)
+    beta = beta / beta.sum().clamp_min(1e-300)
+    return float(ev[-1].clamp_min(0).sqrt() * s2.sqrt()), 0.5 * (alpha - beta), w
+
+
+def row_weighted_upper(G: torch.Tensor, M: torch.Tensor, *, n_iter: int = 30) -> float:
+    """``‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` at row weights ``c > 0`` chosen to make it small.
+
+    ``G`` is ``(N, C)``; ``M`` is ``(N, p, q)``, one ``p × q`` block per row of ``G`` (``p = 1``
+    for a plain matrix), ``C^{-1/2}M`` the ``(N·p) × q`` stack of the blocks ``Mₙ/√cₙ``.  For
+    *every* ``c > 0``, Cauchy–Schwarz gives ``Σₙ |gₙᵀa| ‖Mₙw‖ ≤ ‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` for
+    unit ``a``, ``w``, so the value returned is a valid bound whatever ``c`` the search ends
+    at; the search only makes it tighter.  It starts from the better of ``c = 1`` (``‖G‖₂‖M‖₂``)
+    and the balanced ``cₙ = ‖Mₙ‖_F/‖gₙ‖`` (at most ``Σₙ‖gₙ‖‖Mₙ‖_F``) and takes ``n_iter``
+    backtracking gradient steps on the convex ``log ‖C^{1/2}G‖₂ + log ‖C^{-1/2}M‖₂`` in
+    ``log c``.  The returned value is evaluated with :func:`spectral_upper`, so it is rigorous.
+    Rows with ``gₙ = 0`` or ``Mₙ = 0`` add nothing and are dropped.
+    """
+    G = G.detach().to(torch.float64)
+    M = M.detach().to(torch.float64)
+    if G.dim() != 2 or M.dim() != 3 or G.shape[0] != M.shape[0]:
+        raise ValueError("G must be (N, C) and M (N, p, q) with the same N")
+    gn, mn = G.norm(dim=1), M.flatten(1).norm(dim=1)
+    keep = (gn > 0) & (mn > 0)
+    if not bool(keep.any()):
+        return 0.0
+    G, M, gn, mn = G[keep], M[keep], gn[keep], mn[keep]
+    N = G.shape[0]
+    w0 = M.sum(dim=(0, 1))
+    w0 = w0 / w0.norm() if float(w0.norm()) > 0 else torch.ones_like(w0) / M.shape[2] ** 0.5
+    starts = [torch.zeros_like(gn), (mn / gn).log()]
+    best = None
+    for s in starts:
+        fs, gs, ws = _weighted_norms(G, M, s - s.mean(), w0, 50)
+        if best is None or fs < best[0]:
+            best = (fs, s - s.mean(), gs, ws)
+    f, t, g, w = best
+    eta = 1.0
+    for _ in range(int(n_iter)):
+        t_new = t - eta * N * g
+        f_new, g_new, w_new = _weighted_norms(G, M, t_new, w, 20)
+        if f_new < f:
+            f, t, g, w, eta = f_new, t_new, g_new, w_new, eta * 1.5
+        else:
+            eta *= 0.3
+    root = (0.5 * t).exp()
+    left = spectral_upper(G * root[:, None])
+    right = spectral_upper((M / root[:, None, None]).reshape(-1, M.shape[2]))
+    return left * right * (1 + 1e-12)
+
+
+def relu_unit_upper(V: torch.Tensor, G: torch.Tensor, *, n_iter: int = 30) -> float:
+    """Valid upper bound on ``sup_{‖w‖≤1} ‖Gᵀ(Vw)₊‖`` (see module docstring): the least of
+    ``½‖GᵀV‖₂ + ½ min_c ‖C^{1/2}G‖₂‖C^{-1/2}V‖₂``, ``‖G‖₂‖V‖₂`` and, for one output column,
+    ``max_± ‖g_±‖ ‖V_{P±}‖₂``."""
+    V = V.detach().to(torch.float64)
+    G = G.detach().to(torch.float64)
+    N = V.shape[0]
+    ub = spectral_upper(G) * spectral_upper(V)
     if G.shape[1] == 1:
         g = G[:, 0]
         pos, neg = g > 0, g < 0
-        ub1 = max(float(g[pos].norm()) * spec(V[pos]), float(g[neg].norm()) * spec(V[neg]))
-        ub = min(ub, ub1)
-    return ub * (1.0 + 1e-10) + 1e-300
+        ub1 = max(float(g[pos].norm()) * spectral_upper(V[pos]),
+                  float(g[neg].norm()) * spectral_upper(V[neg]))
+        ub = min(ub, ub1 * (1 + 1e-12))
+    # fl(GᵀV) is within γ_N |G|ᵀ|V| of GᵀV entrywise (Higham 3.5), ‖·‖₂ ≤ γ_N ‖G‖_F‖V‖_F
+    lin = spectral_upper(G.T @ V) + 1.01 * N * _EPS64 * float(G.norm()) * float(V.norm())
+    split = 0.5 * (lin + row_weighted_upper(G, V[:, None, :], n_iter=n_iter))
+    return min(ub, split * (1 + 1e-12)) + 1e-300
 
 
 def relu_unit_exact_2d(V: torch.Tensor, G: torch.Tensor) -> tuple[float, torch.Tensor]:
@@ -336,15 +436,15 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
                          f"(one output), got {d} columns and G of shape {tuple(G.shape)}")
     if exact == "auto":
         exact = d <= 2 or (d == 3 and N <= EXACT_3D_MAX_ROWS) or (rank_one and _few_cells(V))
-    upper = relu_unit_upper(V, G)
     w, candidates = None, ()
+    # an exact method's value is the polar; the bound search is needed only without one
     if exact and d <= 2:
         val, w = relu_unit_exact_2d(V, G)
-        method, upper = "exact arc enumeration (d<=2)", min(upper, val * (1 + 1e-9) + 1e-300)
+        method, upper = "exact arc enumeration (d<=2)", val * (1 + 1e-9) + 1e-300
     elif exact and d == 3:
         val, w = relu_unit_exact_3d(V, G)
         method = "exact arrangement enumeration (d=3)"
-        upper = min(upper, val * (1 + 1e-9) + 1e-300)
+        upper = val * (1 + 1e-9) + 1e-300
     elif exact:
         res = relu_unit_exact_rank_one(V.detach().cpu().double().numpy(),
                                        G.detach().cpu().double().numpy(),
@@ -352,11 +452,15 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
         if res is None:
             raise ValueError("the arrangement has too many cells for the exact polar")
         w = torch.as_tensor(res[2], dtype=V.dtype, device=V.device)
-        method, upper = f"exact cell enumeration (rank-one G, d={d})", min(upper, res[1])
+        method, upper = f"exact cell enumeration (rank-one G, d={d})", res[1]
+        if upper > res[0] * (1 + 1e-9):          # a near-rank-one tail left the bracket open
+            upper = min(upper, relu_unit_upper(V, G))
     else:
+        upper = relu_unit_upper(V, G)
         w, candidates = _ascent(V, G, n_starts, n_iter, generator, warm)
         near = " + perturbed units" if warm is not None and warm.numel() else ""
-        method = f"multistart ascent ({max(1, int(n_starts))} starts{near}) + upper ‖G‖₂‖V‖₂"
+        method = (f"multistart ascent ({max(1, int(n_starts))} starts{near}) + row-weighted "
+                  "split upper bound")
     h = torch.relu(V @ w)
     b = G.T @ h
     lower = float(b.norm())
@@ -415,6 +519,41 @@ def _distinct_ascent_ends(V: torch.Tensor, G: torch.Tensor, W: torch.Tensor, val
         b = G.T @ torch.relu(V @ wj)
         out.append(((wj.clone(), _unit(b)), float(b.norm())))
     return tuple(out)
+
+
+def subnetwork_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,
+                     n_iter: int = 30) -> float:
+    """Valid upper bound on the polar of bias-free ReLU chains and conv subnetworks.
+
+    With unit-norm layers, ReLU and non-overlapping max pooling never increase a norm, a
+    linear layer scales it by at most ``‖Xᵏ‖₂ ≤ ‖Xᵏ‖_F = 1`` and a later valid ``kh×kw``
+    convolution by at most ``√(kh·kw) ‖K‖_F`` (each input pixel meets ``kh·kw`` outputs), so
+    ``‖φ(vₙ; X)‖ ≤ c' ‖L₁(vₙ)‖`` with ``L₁`` the first (linear) layer and ``c'`` the product of the
+    later convolutions' ``√(kh·kw)``.  Then, for any row weights ``cₙ > 0``,
+
+    ``⟨G, φ(V; X)⟩ ≤ c' Σₙ ‖gₙ‖ ‖L₁(vₙ)‖ ≤ c' ‖C^{1/2}ĝ‖ ‖C^{-1/2}M‖₂``
+
+    with ``ĝₙ = ‖gₙ‖`` and ``Mₙ = vₙᵀ`` for a chain (``Σₙ‖W vₙ‖²/cₙ ≤ ‖W‖_F² ‖C^{-1/2}V‖₂²``),
+    or ``Mₙ`` the ``(positions × cin·kh·kw)`` patch matrix of sample ``n`` for a convolution
+    (``L₁(vₙ) = Mₙ Kᵀ``); :func:`row_weighted_upper` searches ``c``.  The balanced start
+    ``cₙ = ‖Mₙ‖_F/ĝₙ`` already gives at most ``c' Σₙ ‖gₙ‖ ‖Mₙ‖_F``, the classical
+    per-sample bound.  ``inf`` for other families.
+    """
+    kind = getattr(model.make_subnetwork, "kind", "custom")
+    if kind not in ("relu_chain", "conv"):
+        return math.inf
+    V = V.detach().to(torch.float64)
+    gnorm = G.detach().to(torch.float64).norm(dim=1, keepdim=True)
+    if kind == "relu_chain":
+        return row_weighted_upper(gnorm, V[:, None, :], n_iter=n_iter)
+    f = model.make_subnetwork
+    first, later = model.params[0], model.params[1:-1]
+    # kernel sizes read from the weights themselves
+    c_later = math.prod(math.sqrt(p.shape[-2] * p.shape[-1]) for p in later)
+    x = V.reshape(V.shape[0], f.in_channels, f.image_size, f.image_size)
+    patches = torch.nn.functional.unfold(x, tuple(first.shape[-2:]))   # (N, cin·kh·kw, L)
+    return c_later * row_weighted_upper(gnorm, patches.transpose(1, 2), n_iter=n_iter) * (
+        1 + 1e-12)
 
 
 def subnetwork_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,

@@ -1,0 +1,117 @@
+"""Rigorous upper bounds of the network polars: valid against exact polars and feasible points,
+never looser than the classical bounds, and tighter where they should be."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from homfact.nn.polar import (  # noqa: E402
+    relu_unit_exact_2d,
+    relu_unit_exact_3d,
+    relu_unit_upper,
+    row_weighted_upper,
+    spectral_upper,
+)
+
+
+def test_spectral_upper_brackets_the_spectral_norm():
+    gen = torch.Generator().manual_seed(0)
+    for shape in [(1, 1), (7, 3), (40, 90), (200, 5)]:
+        A = torch.randn(*shape, generator=gen, dtype=torch.float64)
+        s = float(torch.linalg.matrix_norm(A, ord=2))
+        assert s <= spectral_upper(A) <= s * (1 + 1e-9)
+    assert spectral_upper(torch.zeros(3, 4, dtype=torch.float64)) == 0.0
+    assert spectral_upper(torch.zeros(0, 4, dtype=torch.float64)) == 0.0
+
+
+def _ascend_weighted(G, M, starts: int = 16, steps: int = 200) -> float:
+    """Projected gradient ascent of ``Σₙ |gₙᵀa| ‖Mₙw‖`` over unit ``a``, ``w`` (a lower bound)."""
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(starts, G.shape[1], generator=gen, dtype=torch.float64)
+    w = torch.randn(starts, M.shape[2], generator=gen, dtype=torch.float64)
+    best = 0.0
+    for _ in range(steps):
+        a = (a / a.norm(dim=1, keepdim=True)).requires_grad_(True)
+        w = (w / w.norm(dim=1, keepdim=True)).requires_grad_(True)
+        val = ((G @ a.T).abs().T * torch.einsum("npq,sq->snp", M, w).norm(dim=2)).sum(dim=1)
+        best = max(best, float(val.max().detach()))
+        ga, gw = torch.autograd.grad(val.sum(), (a, w))
+        a, w = (a + 0.1 * ga).detach(), (w + 0.1 * gw).detach()
+    return best
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 30), c=st.integers(1, 4),
+       p=st.integers(1, 3), q=st.integers(1, 6))
+def test_row_weighted_upper_dominates_feasible_points(seed, n, c, p, q):
+    gen = torch.Generator().manual_seed(seed)
+    G = torch.randn(n, c, generator=gen, dtype=torch.float64)
+    M = torch.randn(n, p, q, generator=gen, dtype=torch.float64)
+    G[torch.rand(n, generator=gen) < 0.2] = 0.0             # dropped rows
+    ub = row_weighted_upper(G, M)
+    assert _ascend_weighted(G, M) <= ub * (1 + 1e-12)
+    plain = spectral_upper(G) * spectral_upper(M.reshape(-1, q))
+    per_row = float((G.norm(dim=1) * M.flatten(1).norm(dim=1)).sum())
+    assert ub <= min(plain, per_row) * (1 + 1e-9)
+
+
+def test_row_weighted_upper_rejects_bad_shapes():
+    with pytest.raises(ValueError, match=r"\(N, p, q\)"):
+        row_weighted_upper(torch.ones(3, 2), torch.ones(3, 4))
+    with pytest.raises(ValueError, match="same N"):
+        row_weighted_upper(torch.ones(3, 2), torch.ones(4, 1, 4))
+    assert row_weighted_upper(torch.zeros(3, 2), torch.ones(3, 1, 4)) == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 40), d=st.sampled_from([2, 3]),
+       c=st.integers(1, 3), shift=st.floats(-1.0, 1.0))
+def test_relu_unit_upper_dominates_the_exact_polar(seed, n, d, c, shift):
+    """Soundness against the exact polars (arc / arrangement enumeration), also with the
+    nonnegative-ish inputs and correlated gradients that make the split bound tight."""
+    rng = np.random.default_rng(seed)
+    V = torch.as_tensor(rng.standard_normal((n, d)) + shift)
+    G = torch.as_tensor(rng.standard_normal((n, c)))
+    if seed % 3 == 0:                                        # G aligned with (Vw)₊
+        G[:, 0] = torch.relu(V @ torch.as_tensor(rng.standard_normal(d)))
+    exact = (relu_unit_exact_2d if d == 2 else relu_unit_exact_3d)(V, G)[0]
+    ub = relu_unit_upper(V, G)
+    assert exact <= ub * (1 + 1e-12)
+    plain = spectral_upper(G) * spectral_upper(V)
+    assert ub <= plain * (1 + 1e-9) + 1e-300            # 1e-300 keeps the bound positive
+
+
+def test_relu_unit_upper_is_attained_when_the_relu_acts_linearly():
+    """Positive inputs ``v`` (one column) and ``G = v aᵀ``: the polar ``‖v‖²`` is attained at
+    ``w = 1``, and both terms of the split bound equal it, so the bound is exact to roundoff."""
+    rng = np.random.default_rng(0)
+    v = np.abs(rng.standard_normal((50, 1))) + 0.1
+    G = v @ np.array([[0.6, 0.8]])
+    polar = float(np.sum(v ** 2))
+    ub = relu_unit_upper(torch.as_tensor(v), torch.as_tensor(G))
+    assert polar <= ub <= polar * (1 + 1e-9)
+
+
+def test_relu_unit_upper_tightens_the_plain_bound_on_digits():
+    """On digits with the cross-entropy gradient at ``z = 0`` the new bound is well below
+    ``‖G‖₂‖V‖₂`` (measured 0.61×), and still above the best ascent value."""
+    from sklearn.datasets import load_digits
+
+    from homfact.nn.polar import relu_unit_polar
+
+    X, y = load_digits(return_X_y=True)
+    V = torch.as_tensor(X[:300] / 16.0)
+    G = torch.nn.functional.one_hot(torch.as_tensor(y[:300]), 10).double() - 0.1
+    ub = relu_unit_upper(V, G)
+    assert ub <= 0.7 * spectral_upper(G) * spectral_upper(V)
+    lower = relu_unit_polar(V, G, n_starts=32, generator=torch.Generator().manual_seed(0)).lower
+    assert lower <= ub
+    assert math.isfinite(ub)
