@@ -119,19 +119,23 @@ def row_weighted_upper(G: torch.Tensor, M: torch.Tensor, *, n_iter: int = 30) ->
         return 0.0
     G, M, gn, mn = G[keep], M[keep], gn[keep], mn[keep]
     N = G.shape[0]
-    w0 = M.sum(dim=(0, 1))
-    w0 = w0 / w0.norm() if float(w0.norm()) > 0 else torch.ones_like(w0) / M.shape[2] ** 0.5
+    # the search only needs ‖Mₙw‖ = ‖Rₙw‖ (Mₙ = QₙRₙ): tall blocks shrink to q × q; the final
+    # bound is evaluated on M itself
+    R = torch.linalg.qr(M, mode="r")[1] if M.shape[1] > M.shape[2] else M
+    w0 = torch.randn(R.shape[2], generator=torch.Generator().manual_seed(0),
+                     dtype=R.dtype).to(R.device)
+    w0 = w0 / w0.norm()
     starts = [torch.zeros_like(gn), (mn / gn).log()]
     best = None
     for s in starts:
-        fs, gs, ws = _weighted_norms(G, M, s - s.mean(), w0, 50)
+        fs, gs, ws = _weighted_norms(G, R, s - s.mean(), w0, 50)
         if best is None or fs < best[0]:
             best = (fs, s - s.mean(), gs, ws)
     f, t, g, w = best
     eta = 1.0
     for _ in range(int(n_iter)):
         t_new = t - eta * N * g
-        f_new, g_new, w_new = _weighted_norms(G, M, t_new, w, 20)
+        f_new, g_new, w_new = _weighted_norms(G, R, t_new, w, 20)
         if f_new < f:
             f, t, g, w, eta = f_new, t_new, g_new, w_new, eta * 1.5
         else:
