@@ -545,3 +545,18 @@ def test_conv_upper_bound_reads_kernel_sizes_from_the_weights():
     m1 = hn.ParallelSubnetworks(hn.conv_subnetwork(3, image_size=12, channels=(2, 3),
                                                    kernel_size=1), 1, dtype=torch.float64)
     assert subnetwork_upper(m1, V, G) <= per_sample * (1 + 1e-9)
+
+
+@pytest.mark.parametrize("name", ["squared", "cross_entropy", "squared_hinge", "hinge"])
+def test_losses_are_means_over_samples(name):
+    """``Σ_g ℓ(Z_g) = G·ℓ(stacked Z)``: the MNIST study trains its ``G`` batched networks with
+    one loss call on the stacked rows, which needs every loss to be a per-sample mean."""
+    torch.manual_seed(0)
+    loss = hn.make_loss(name)
+    Z = torch.randn(4, 9, 3, dtype=torch.float64)
+    y = torch.randint(0, 3, (9,))
+    t = loss.targets(y.numpy(), 3, "cpu", torch.float64) if name in ("squared",
+                                                                        "squared_hinge") else y
+    per_group = sum(float(loss.value(Z[g], t)) for g in range(4))
+    stacked = 4 * float(loss.value(Z.reshape(-1, 3), t.repeat(4, *([1] * (t.dim() - 1)))))
+    assert math.isclose(per_group, stacked, rel_tol=1e-12)
