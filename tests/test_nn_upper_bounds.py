@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+import homfact.nn as hn  # noqa: E402
 from homfact.nn.polar import (  # noqa: E402
     relu_unit_exact_2d,
     relu_unit_exact_3d,
@@ -55,20 +55,86 @@ def test_row_weighted_upper_dominates_feasible_points(seed, n, c, p, q):
     gen = torch.Generator().manual_seed(seed)
     G = torch.randn(n, c, generator=gen, dtype=torch.float64)
     M = torch.randn(n, p, q, generator=gen, dtype=torch.float64)
+    if p == 1 and seed % 2:
+        M = M[:, 0, :]                                       # the plain-matrix form
     G[torch.rand(n, generator=gen) < 0.2] = 0.0             # dropped rows
     ub = row_weighted_upper(G, M)
-    assert _ascend_weighted(G, M) <= ub * (1 + 1e-12)
+    assert _ascend_weighted(G, M if M.dim() == 3 else M[:, None, :]) <= ub * (1 + 1e-12)
+    if M.dim() == 2:
+        M = M[:, None, :]
     plain = spectral_upper(G) * spectral_upper(M.reshape(-1, q))
     per_row = float((G.norm(dim=1) * M.flatten(1).norm(dim=1)).sum())
     assert ub <= min(plain, per_row) * (1 + 1e-9)
 
 
-def test_row_weighted_upper_rejects_bad_shapes():
-    with pytest.raises(ValueError, match=r"\(N, p, q\)"):
-        row_weighted_upper(torch.ones(3, 2), torch.ones(3, 4))
+def test_row_weighted_upper_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\(N, q\) or \(N, L, q\)"):
+        row_weighted_upper(torch.ones(3, 2), torch.ones(3, 4, 1, 1))
     with pytest.raises(ValueError, match="same N"):
         row_weighted_upper(torch.ones(3, 2), torch.ones(4, 1, 4))
+    with pytest.raises(ValueError, match="G contains NaN"):
+        row_weighted_upper(torch.tensor([[math.nan], [1.0]]), torch.ones(2, 3))
+    with pytest.raises(ValueError, match="V contains NaN or infinite"):
+        relu_unit_upper(torch.tensor([[math.inf, 1.0]]), torch.ones(1, 1))
     assert row_weighted_upper(torch.zeros(3, 2), torch.ones(3, 1, 4)) == 0.0
+
+
+def test_bounds_survive_underflow_and_huge_dynamic_range():
+    """Entries below 1e-162 square to zero in float64: the bounds scale by powers of two."""
+    torch.manual_seed(0)
+    D = torch.float64
+    V = torch.rand(20, 5, dtype=D)
+    G = 1e-170 * torch.randn(20, 3, dtype=D)
+    true = float(torch.linalg.svdvals(G * 1e170)[0]) * 1e-170
+    assert true <= spectral_upper(G) <= true * (1 + 1e-9)
+    w = torch.ones(5, dtype=D) / 5 ** 0.5
+    feasible = float((G.T * 1e170 @ torch.relu(V @ w)).norm()) * 1e-170
+    assert feasible <= relu_unit_upper(V, G)
+    # rows of wildly different scales (a chain of depth 2, width 1, unit layers)
+    from homfact.nn.polar import subnetwork_upper
+
+    V2 = torch.tensor([[1e150, 1e150], [1e-14, 1e-14]], dtype=D)
+    G2 = torch.tensor([[1e-163, 1e-163], [1.0, 1.0]], dtype=D)
+    m = hn.ParallelSubnetworks(hn.relu_chain(2, 2, depth=2, width=1), 1, dtype=D)
+    x = [torch.full((1, 1, 2), 2 ** -0.5, dtype=D), torch.full((1, 2, 1), 2 ** -0.5, dtype=D)]
+    feasible = float((m.evaluate_subnetworks(x, V2)[0] * G2).sum())
+    assert 2e-13 < feasible <= subnetwork_upper(m, V2, G2)
+
+
+def test_weight_search_cannot_run_away():
+    """A few 1e6 outliers among 5,000 rows once drove the weight search to ``c ~ 1e±183`` and a
+    bound of 7e195; steps are now capped and the result never exceeds the classical bounds."""
+    from homfact.nn.polar import subnetwork_upper
+
+    rng = np.random.default_rng(0)
+    for _ in range(3):                                   # the review's draw (the third one)
+        N, d, C = (int(rng.choice(a)) for a in ([50, 2000, 5000], [2, 20], [1, 3]))
+        V, G = rng.standard_normal((N, d)), rng.standard_normal((N, C))
+    assert V.shape == (5000, 20) and G.shape == (5000, 1)
+    V, G = torch.as_tensor(V), torch.as_tensor(G)
+    V[0] *= 1e6
+    G[1] *= 1e6
+    m = hn.ParallelSubnetworks(hn.relu_chain(20, 1, depth=3, width=2), 1, dtype=torch.float64)
+    ub = subnetwork_upper(m, V, G)
+    per_sample = float((G.norm(dim=1) * V.norm(dim=1)).sum())
+    batch = float(G.norm()) * float(torch.linalg.matrix_norm(V, ord=2))
+    assert ub <= min(per_sample, batch) * (1 + 1e-9)
+    assert row_weighted_upper(G, V) <= min(per_sample, batch) * (1 + 1e-6)
+
+
+def test_exact_branches_certify_float32_input_in_float64():
+    """The exact polars' 1e-9 margins assume float64: float32 input is widened first."""
+    from homfact.nn.polar import relu_unit_polar
+
+    rng = np.random.default_rng(3)
+    for d in (2, 3):
+        V = rng.standard_normal((40, d)).astype(np.float32)
+        G = rng.standard_normal((40, 3)).astype(np.float32)
+        b = relu_unit_polar(torch.as_tensor(V), torch.as_tensor(G))
+        exact64 = (relu_unit_exact_2d if d == 2 else relu_unit_exact_3d)(
+            torch.as_tensor(V, dtype=torch.float64), torch.as_tensor(G, dtype=torch.float64))[0]
+        assert exact64 <= b.upper
+        assert b.maximizer[0].dtype == torch.float64
 
 
 @settings(max_examples=40, deadline=None)

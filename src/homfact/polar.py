@@ -64,6 +64,17 @@ class PolarBound:
         return bool(np.isfinite(self.upper))
 
 
+def svd_roundoff(m: int, n: int, fro: float) -> float:
+    """Margin ``2·m·n·eps·‖A‖_F`` covering the rounding error of a computed ``σ_max(A)``.
+
+    LAPACK's SVD is backward stable: the computed ``σ̂`` are exact for ``A + E`` and, by Weyl,
+    ``|σ̂₁ − σ₁| ≤ ‖E‖₂``.  Householder bidiagonalization gives ``‖E‖_F ≤ c·m·n·u·‖A‖_F``
+    (``u = eps/2``, Higham, *Accuracy and Stability*, §19.3 and ch. 26) with a modest ``c``;
+    ``4·m·n·u`` is taken (about 1e-10 relative at the dense cutoff).
+    """
+    return 2.0 * m * n * float(np.finfo(float).eps) * fro
+
+
 def _is_small(shape: tuple[int, int]) -> bool:
     return shape[0] * shape[1] <= DENSE_SVD_MAX_ENTRIES or min(shape) <= 2
 
@@ -73,10 +84,11 @@ def spectral_norm(op, *, k: int = 1, tol: float = 1e-5, v0: np.ndarray | None = 
     """Top-``k`` singular triplets of a dense or sparse matrix, with a bound on ``σ_max``.
 
     Returns ``(U, s, V, upper, method)`` with ``s`` in decreasing order.  For small matrices a
-    dense SVD is used and ``upper = s[0]·(1 + 1e-12)`` covers roundoff.  Otherwise ARPACK runs
-    on ``GᵀG`` with eigenvalue tolerance ``tol²`` (scipy's ``svds`` convention), so a converged
-    run is exact to about ``tol²`` relative; ``upper = s[0] + max(residual, tol²·s[0])`` with the
-    residual ``max(‖Gv − σu‖, ‖Gᵀu − σv‖)`` of the returned pair.
+    dense SVD is used and ``upper = s[0]·(1 + 1e-12) +`` :func:`svd_roundoff` covers roundoff.
+    Otherwise ARPACK runs on ``GᵀG`` with eigenvalue tolerance ``tol²`` (scipy's ``svds``
+    convention), so a converged run is exact to about ``tol²`` relative;
+    ``upper = s[0] + max(residual, tol²·s[0])`` with the residual ``max(‖Gv − σu‖, ‖Gᵀu − σv‖)``
+    of the returned pair.
     """
     m, n = op.shape
     k = max(1, min(k, min(m, n)))
@@ -88,11 +100,7 @@ def spectral_norm(op, *, k: int = 1, tol: float = 1e-5, v0: np.ndarray | None = 
             U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesdd")
         except np.linalg.LinAlgError:  # gesdd occasionally fails to converge; gesvd is robust
             U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesvd")
-        # LAPACK's SVD is backward stable: the computed σ̂ are exact for A + E with
-        # ‖E‖₂ ≤ p(m, n)·eps·‖A‖₂ (Weyl: |σ̂₁ − σ₁| ≤ ‖E‖₂); p is a modest polynomial that
-        # LAPACK does not pin down, so take 8·max(m, n) and ‖A‖_F ≥ ‖A‖₂ (about 1e-11
-        # relative at the dense cutoff), as the other roundoff margins of this module do
-        roundoff = 8.0 * max(m, n) * np.finfo(float).eps * float(np.linalg.norm(A))
+        roundoff = svd_roundoff(m, n, float(np.linalg.norm(A)))
         return U[:, :k], s[:k], Vt[:k].T, float(s[0]) * (1 + 1e-12) + roundoff, "dense-svd"
     fro = float(sp.linalg.norm(op)) if sp.issparse(op) else float(np.linalg.norm(op))
     if fro == 0.0:

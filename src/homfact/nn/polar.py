@@ -34,7 +34,7 @@ import math
 
 import torch
 
-from ..polar import PolarBound
+from ..polar import PolarBound, svd_roundoff
 from .arrangement import cell_count_bound, distinct_planes, relu_unit_exact_rank_one
 from .modules import ParallelSubnetworks
 
@@ -55,95 +55,175 @@ def _values(V: torch.Tensor, G: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return (G.T @ torch.relu(V @ W.T)).norm(dim=0)
 
 
+def _check_finite(**tensors: torch.Tensor) -> None:
+    for name, t in tensors.items():
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
+
+
+def _pow2_scaled(A: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """``(A·2⁻ᵏ, k)`` with ``max|A·2⁻ᵏ| ∈ [½, 1)``: scaling by a power of two is exact, and the
+    scaled norms can neither overflow nor underflow to zero (``k = 0`` for a zero ``A``)."""
+    amax = float(A.abs().max()) if A.numel() else 0.0
+    if amax == 0.0:
+        return A, 0
+    k = math.frexp(amax)[1]
+    return A * math.ldexp(1.0, -k), k
+
+
+def _row_norms(A: torch.Tensor) -> torch.Tensor:
+    """``‖aₙ‖₂`` of each row, computed as ``max|aₙ|·‖aₙ/max|aₙ|‖`` (no under- or overflow)."""
+    amax = A.abs().amax(dim=1)
+    safe = torch.where(amax > 0, amax, torch.ones_like(amax))
+    return amax * (A / safe[:, None]).norm(dim=1)
+
+
 def spectral_upper(A: torch.Tensor) -> float:
     """Rigorous upper bound on ``‖A‖₂``: LAPACK's largest singular value (float64) plus
-    ``8·max(m, n)·eps·‖A‖_F``.
-
-    The SVD is backward stable (``σ̂`` exact for ``A + E``, ``‖E‖₂ ≤ p(m, n)·eps·‖A‖₂``;
-    Weyl), as in :func:`homfact.polar.spectral_norm`; the margin also covers the rounding of
-    forming ``A`` itself entrywise to relative ``eps``.
-    """
+    :func:`homfact.polar.svd_roundoff`, computed on ``A`` scaled by a power of two so that
+    tiny or huge entries neither underflow nor overflow.  The margin also covers the rounding
+    of forming ``A`` itself entrywise to relative ``eps``."""
     if A.numel() == 0:
         return 0.0
     A = A.detach().to(torch.float64)
-    fro = float(A.norm())
-    if fro == 0.0:
+    _check_finite(A=A)
+    As, k = _pow2_scaled(A)
+    if k == 0 and not bool(As.any()):
         return 0.0
-    s0 = float(torch.linalg.svdvals(A)[0])
-    return s0 * (1 + 1e-12) + 8.0 * max(A.shape) * _EPS64 * fro
+    s0 = float(torch.linalg.svdvals(As)[0])
+    return math.ldexp(s0 * (1 + 1e-12) + svd_roundoff(*As.shape, float(As.norm())), k)
 
 
-def _weighted_norms(G: torch.Tensor, M: torch.Tensor, t: torch.Tensor, w: torch.Tensor,
-                    n_power: int):
-    """Estimates of ``‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` at ``c = exp(t)`` and the gradient of its
-    logarithm in ``t``: ``½(αₙ − βₙ)`` with ``αₙ = cₙ(gₙᵀa)²/‖C^{1/2}Ga‖²`` and
-    ``βₙ = ‖Mₙw‖²/cₙ / Σ`` at the top singular vectors ``a``, ``w`` (``w`` by warm power
-    iteration)."""
-    c = t.exp()
-    ev, evec = torch.linalg.eigh(G.T @ (G * c[:, None]))
-    a = evec[:, -1]
-    s2 = torch.zeros((), dtype=M.dtype, device=M.device)
-    for _ in range(n_power):
-        v = torch.einsum("npq,np->q", M, torch.einsum("npq,q->np", M, w) / c[:, None])
-        s2 = v.norm()
-        if s2 == 0:
-            break
-        w = v / s2
-    alpha = c * (G @ a) ** 2
-    beta = torch.einsum("npq,q->np", M, w).pow(2).sum(dim=1) / c
-    alpha = alpha / alpha.sum().clamp_min(1e-300)
-    beta = beta / beta.sum().clamp_min(1e-300)
-    return float(ev[-1].clamp_min(0).sqrt() * s2.sqrt()), 0.5 * (alpha - beta), w
+class _Rows:
+    """The stack ``C^{-1/2}M`` of a plain ``(N, q)`` matrix ``M`` (one row per sample)."""
+
+    def __init__(self, M: torch.Tensor):
+        self.M = M
+        self.q = M.shape[1]
+
+    def top(self, c: torch.Tensor, w: torch.Tensor, n_power: int):
+        """Estimate of ``‖C^{-1/2}M‖₂²`` by warm power iteration, its vector, and ``βₙ``."""
+        s2 = 0.0
+        for _ in range(n_power):  # warm started: a few steps per weight update suffice
+            v = self.M.T @ ((self.M @ w) / c)
+            n = float(v.norm())
+            if not n > 0 or not math.isfinite(n):
+                break
+            s2, w = n, v / n
+        return s2, w, (self.M @ w) ** 2 / c
+
+    def upper(self, root: torch.Tensor) -> float:
+        return spectral_upper(self.M / root[:, None])
+
+
+class _Grams:
+    """The stack ``C^{-1/2}M`` of ``(L × q)`` blocks ``Mₙ``, held as their Grams ``Hₙ = MₙᵀMₙ``
+    and squared norms ``Fₙ = ‖Mₙ‖_F²`` (``q × q`` per sample, whatever ``L``)."""
+
+    def __init__(self, H: torch.Tensor, F: torch.Tensor, L: int):
+        self.H, self.F, self.L = H, F, L
+        self.q = H.shape[1]
+
+    def top(self, c: torch.Tensor, w: torch.Tensor, n_power: int):
+        ev, evec = torch.linalg.eigh(torch.einsum("nab,n->ab", self.H, 1.0 / c))
+        w = evec[:, -1]
+        return float(ev[-1]), w, torch.einsum("nab,a,b->n", self.H, w, w) / c
+
+    def upper(self, root: torch.Tensor) -> float:
+        """``‖C^{-1/2}M‖₂ ≤ √(λ̂ + e)`` with ``λ̂`` the computed top eigenvalue of
+        ``S = fl(Σₙ Hₙ/cₙ)`` and ``e`` bounding (i) the eigensolver's backward error
+        (:func:`homfact.polar.svd_roundoff`) and (ii) ``‖S − Σₙ MₙᵀMₙ/cₙ‖₂``, at most
+        ``γ_{L+N+2}·Σₙ ‖Mₙ‖_F²/cₙ`` (Higham 3.5: each entry is a sum of ``L·N`` products, and
+        ``‖|M|ᵀ|M|‖₂ ≤ ‖M‖_F²``), doubled for the rounding of ``Fₙ``."""
+        c = root * root
+        S = torch.einsum("nab,n->ab", self.H, 1.0 / c)
+        lam = float(torch.linalg.eigvalsh(S)[-1])
+        q, N = self.q, self.H.shape[0]
+        gram_err = 2.0 * (self.L + N + 2) * _EPS64 * float((self.F / c).sum())
+        return math.sqrt(max(lam, 0.0) + svd_roundoff(q, q, float(S.norm())) + gram_err) * (
+            1 + 1e-15)
+
+
+def _search_weights(G: torch.Tensor, right, fro_m: torch.Tensor, n_iter: int):
+    """Row weights ``c = exp(t)`` making ``‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` small: the better of
+    ``c = 1`` and the balanced ``cₙ = ‖Mₙ‖_F/‖gₙ‖``, then ``n_iter`` backtracking steps on the
+    convex ``log ‖C^{1/2}G‖₂ + log ‖C^{-1/2}M‖₂`` in ``t`` (gradient ``½(α − β)``, see
+    :func:`row_weighted_upper`), each ``|Δtₙ| ≤ 2`` and ``|t| ≤ 50`` so that no weight
+    overflows.  Returns the best start and the end point (a step is kept only where its finite
+    positive estimate improves; the estimates are not rigorous, the caller evaluates both)."""
+    N = G.shape[0]
+
+    def evaluate(t, w, n_power):
+        c = t.exp()
+        ev, evec = torch.linalg.eigh(G.T @ (G * c[:, None]))
+        a = evec[:, -1]
+        s2, w, beta = right.top(c, w, n_power)
+        f = math.sqrt(max(float(ev[-1]), 0.0) * max(s2, 0.0))
+        alpha = c * (G @ a) ** 2
+        alpha = alpha / alpha.sum().clamp_min(1e-300)
+        beta = beta / beta.sum().clamp_min(1e-300)
+        return f, 0.5 * (alpha - beta), w
+
+    w0 = torch.randn(right.q, generator=torch.Generator().manual_seed(0), dtype=G.dtype)
+    w0 = (w0 / w0.norm()).to(G.device)
+    best = None
+    for t in (torch.zeros_like(fro_m), (fro_m / _row_norms(G)).log()):
+        t = (t - t.mean()).clamp(-50.0, 50.0)
+        f, g, w = evaluate(t, w0, 50)
+        if best is None or (math.isfinite(f) and f < best[0]):
+            best = (f, t, g, w)
+    f, t, g, w = best
+    start, eta = t, 1.0
+    for _ in range(int(n_iter)):
+        t_new = t - (eta * N * g).clamp(-2.0, 2.0)
+        t_new = (t_new - t_new.mean()).clamp(-50.0, 50.0)
+        f_new, g_new, w_new = evaluate(t_new, w, 10)
+        if math.isfinite(f_new) and 0.0 < f_new < f:
+            f, t, g, w, eta = f_new, t_new, g_new, w_new, eta * 1.5
+        else:
+            eta *= 0.3
+    return [start] if t is start else [start, t]
+
+
+def _weighted_upper(G: torch.Tensor, right, fro_m: torch.Tensor, n_iter: int) -> float:
+    """Rigorous ``min`` over the searched weights of ``‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂``."""
+    vals = []
+    for t in _search_weights(G, right, fro_m, n_iter):
+        root = (0.5 * t).exp()
+        vals.append(spectral_upper(G * root[:, None]) * right.upper(root) * (1 + 1e-12))
+    return min(vals)
 
 
 def row_weighted_upper(G: torch.Tensor, M: torch.Tensor, *, n_iter: int = 30) -> float:
     """``‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` at row weights ``c > 0`` chosen to make it small.
 
-    ``G`` is ``(N, C)``; ``M`` is ``(N, p, q)``, one ``p × q`` block per row of ``G`` (``p = 1``
-    for a plain matrix), ``C^{-1/2}M`` the ``(N·p) × q`` stack of the blocks ``Mₙ/√cₙ``.  For
+    ``G`` is ``(N, C)``; ``M`` is ``(N, q)`` (one row per row of ``G``) or ``(N, L, q)`` (one
+    ``L × q`` block per row), ``C^{-1/2}M`` the stack of the rows or blocks ``Mₙ/√cₙ``.  For
     *every* ``c > 0``, Cauchy–Schwarz gives ``Σₙ |gₙᵀa| ‖Mₙw‖ ≤ ‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` for
     unit ``a``, ``w``, so the value returned is a valid bound whatever ``c`` the search ends
-    at; the search only makes it tighter.  It starts from the better of ``c = 1`` (``‖G‖₂‖M‖₂``)
-    and the balanced ``cₙ = ‖Mₙ‖_F/‖gₙ‖`` (at most ``Σₙ‖gₙ‖‖Mₙ‖_F``) and takes ``n_iter``
-    backtracking gradient steps on the convex ``log ‖C^{1/2}G‖₂ + log ‖C^{-1/2}M‖₂`` in
-    ``log c``.  The returned value is evaluated with :func:`spectral_upper`, so it is rigorous.
-    Rows with ``gₙ = 0`` or ``Mₙ = 0`` add nothing and are dropped.
+    at; the search (:func:`_search_weights`) only makes it tighter, and the value is evaluated
+    with explicit roundoff margins, so it is rigorous.  It is at most about
+    ``min(‖G‖₂‖M‖₂, Σₙ‖gₙ‖‖Mₙ‖_F)`` (the two starts).  Inputs are scaled by powers of two
+    (exact) so that tiny or huge entries neither underflow nor overflow; rows with ``gₙ = 0``
+    or ``Mₙ = 0`` add nothing and are dropped.
     """
     G = G.detach().to(torch.float64)
     M = M.detach().to(torch.float64)
-    if G.dim() != 2 or M.dim() != 3 or G.shape[0] != M.shape[0]:
-        raise ValueError("G must be (N, C) and M (N, p, q) with the same N")
-    gn, mn = G.norm(dim=1), M.flatten(1).norm(dim=1)
-    keep = (gn > 0) & (mn > 0)
+    if G.dim() != 2 or M.dim() not in (2, 3) or G.shape[0] != M.shape[0]:
+        raise ValueError("G must be (N, C) and M (N, q) or (N, L, q) with the same N")
+    _check_finite(G=G, M=M)
+    G, kg = _pow2_scaled(G)
+    M, km = _pow2_scaled(M)
+    flat = M.reshape(M.shape[0], -1)
+    keep = G.ne(0).any(dim=1) & flat.ne(0).any(dim=1)
     if not bool(keep.any()):
         return 0.0
-    G, M, gn, mn = G[keep], M[keep], gn[keep], mn[keep]
-    N = G.shape[0]
-    # the search only needs ‖Mₙw‖ = ‖Rₙw‖ (Mₙ = QₙRₙ): tall blocks shrink to q × q; the final
-    # bound is evaluated on M itself
-    R = torch.linalg.qr(M, mode="r")[1] if M.shape[1] > M.shape[2] else M
-    w0 = torch.randn(R.shape[2], generator=torch.Generator().manual_seed(0),
-                     dtype=R.dtype).to(R.device)
-    w0 = w0 / w0.norm()
-    starts = [torch.zeros_like(gn), (mn / gn).log()]
-    best = None
-    for s in starts:
-        fs, gs, ws = _weighted_norms(G, R, s - s.mean(), w0, 50)
-        if best is None or fs < best[0]:
-            best = (fs, s - s.mean(), gs, ws)
-    f, t, g, w = best
-    eta = 1.0
-    for _ in range(int(n_iter)):
-        t_new = t - eta * N * g
-        f_new, g_new, w_new = _weighted_norms(G, R, t_new, w, 20)
-        if f_new < f:
-            f, t, g, w, eta = f_new, t_new, g_new, w_new, eta * 1.5
-        else:
-            eta *= 0.3
-    root = (0.5 * t).exp()
-    left = spectral_upper(G * root[:, None])
-    right = spectral_upper((M / root[:, None, None]).reshape(-1, M.shape[2]))
-    return left * right * (1 + 1e-12)
+    G, M, flat = G[keep], M[keep], flat[keep]
+    if M.dim() == 2:
+        right = _Rows(M)
+    else:
+        right = _Grams(M.transpose(1, 2) @ M, flat.pow(2).sum(dim=1), M.shape[1])
+    return math.ldexp(_weighted_upper(G, right, _row_norms(flat), n_iter), kg + km)
 
 
 def relu_unit_upper(V: torch.Tensor, G: torch.Tensor, *, n_iter: int = 30) -> float:
@@ -152,17 +232,25 @@ def relu_unit_upper(V: torch.Tensor, G: torch.Tensor, *, n_iter: int = 30) -> fl
     ``max_± ‖g_±‖ ‖V_{P±}‖₂``."""
     V = V.detach().to(torch.float64)
     G = G.detach().to(torch.float64)
-    N = V.shape[0]
-    ub = spectral_upper(G) * spectral_upper(V)
+    if V.dim() != 2 or G.dim() != 2 or V.shape[0] != G.shape[0]:
+        raise ValueError("V must be (N, d) and G (N, C) with the same N")
+    _check_finite(V=V, G=G)
+    if V.numel() == 0 or G.numel() == 0:
+        return 1e-300
+    ub = spectral_upper(G) * spectral_upper(V) * (1 + 1e-12)
     if G.shape[1] == 1:
         g = G[:, 0]
         pos, neg = g > 0, g < 0
-        ub1 = max(float(g[pos].norm()) * spectral_upper(V[pos]),
-                  float(g[neg].norm()) * spectral_upper(V[neg]))
+        ub1 = max(spectral_upper(g[pos, None]) * spectral_upper(V[pos]),
+                  spectral_upper(g[neg, None]) * spectral_upper(V[neg]))
         ub = min(ub, ub1 * (1 + 1e-12))
-    # fl(GᵀV) is within γ_N |G|ᵀ|V| of GᵀV entrywise (Higham 3.5), ‖·‖₂ ≤ γ_N ‖G‖_F‖V‖_F
-    lin = spectral_upper(G.T @ V) + 1.01 * N * _EPS64 * float(G.norm()) * float(V.norm())
-    split = 0.5 * (lin + row_weighted_upper(G, V[:, None, :], n_iter=n_iter))
+    # fl(GᵀV) is within γ_N |G|ᵀ|V| of GᵀV entrywise (Higham 3.5), ‖·‖₂ ≤ γ_N ‖G‖_F‖V‖_F;
+    # formed on power-of-two scaled copies so that it neither under- nor overflows
+    Gs, kg = _pow2_scaled(G)
+    Vs, kv = _pow2_scaled(V)
+    lin = math.ldexp(spectral_upper(Gs.T @ Vs)
+                     + 1.01 * V.shape[0] * _EPS64 * float(Gs.norm()) * float(Vs.norm()), kg + kv)
+    split = 0.5 * (lin + row_weighted_upper(G, V, n_iter=n_iter))
     return min(ub, split * (1 + 1e-12)) + 1e-300
 
 
@@ -427,12 +515,19 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
     columns with a rank-one ``G`` and at most :data:`EXACT_RANK_ONE_MAX_CELLS` cells
     (:func:`homfact.nn.arrangement.relu_unit_exact_rank_one`).  ``exact=True`` insists on an
     exact method (``ValueError`` where none applies); otherwise, and for ``exact=False``, the
-    bracket is multistart ascent (:func:`_ascent`) and :func:`relu_unit_upper`.
+    bracket is multistart ascent (:func:`_ascent`) and :func:`relu_unit_upper`.  Everything is
+    computed in float64 (the margins of the bounds assume it), and the maximizer is returned
+    in float64, so that ``lower`` is the value it attains.
     """
     if V.dim() != 2 or G.dim() != 2 or V.shape[0] != G.shape[0]:
         raise ValueError("V must be (N, d) and G (N, C) with the same N")
     if exact not in ("auto", True, False):
         raise ValueError(f"exact must be 'auto', True or False, got {exact!r}")
+    V = V.detach().to(torch.float64)
+    G = G.detach().to(torch.float64)
+    _check_finite(V=V, G=G)
+    if warm is not None:
+        warm = warm.detach().to(torch.float64)
     N, d = V.shape
     rank_one = d > 3 and _is_rank_one(G)
     if exact is True and d > 3 and not rank_one:
@@ -526,7 +621,7 @@ def _distinct_ascent_ends(V: torch.Tensor, G: torch.Tensor, W: torch.Tensor, val
 
 
 def subnetwork_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,
-                     n_iter: int = 30) -> float:
+                     n_iter: int = 30, chunk: int = 256) -> float:
     """Valid upper bound on the polar of bias-free ReLU chains and conv subnetworks.
 
     With unit-norm layers, ReLU and non-overlapping max pooling never increase a norm, a
@@ -539,25 +634,48 @@ def subnetwork_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tenso
 
     with ``ĝₙ = ‖gₙ‖`` and ``Mₙ = vₙᵀ`` for a chain (``Σₙ‖W vₙ‖²/cₙ ≤ ‖W‖_F² ‖C^{-1/2}V‖₂²``),
     or ``Mₙ`` the ``(positions × cin·kh·kw)`` patch matrix of sample ``n`` for a convolution
-    (``L₁(vₙ) = Mₙ Kᵀ``); :func:`row_weighted_upper` searches ``c``.  The balanced start
-    ``cₙ = ‖Mₙ‖_F/ĝₙ`` already gives at most ``c' Σₙ ‖gₙ‖ ‖Mₙ‖_F``, the classical
-    per-sample bound.  ``inf`` for other families.
+    (``L₁(vₙ) = Mₙ Kᵀ``, held as its Gram, built ``chunk`` samples at a time);
+    :func:`row_weighted_upper` searches ``c``.  The result is also capped by the classical
+    bounds ``c_all Σₙ ‖gₙ‖‖vₙ‖`` (``c_all`` over every convolution) and, for chains,
+    ``‖G‖_F ‖V‖₂``.  ``inf`` for other families.
     """
     kind = getattr(model.make_subnetwork, "kind", "custom")
     if kind not in ("relu_chain", "conv"):
         return math.inf
     V = V.detach().to(torch.float64)
-    gnorm = G.detach().to(torch.float64).norm(dim=1, keepdim=True)
+    G = G.detach().to(torch.float64)
+    _check_finite(V=V, G=G)
+    G, kg = _pow2_scaled(G)
+    V, kv = _pow2_scaled(V)
+    gnorm, vnorm = _row_norms(G), _row_norms(V)
+    keep = (gnorm > 0) & (vnorm > 0)
+    if not bool(keep.any()):
+        return 0.0
+    G, V, gnorm, vnorm = G[keep], V[keep], gnorm[keep], vnorm[keep]
+    # Σₙ ‖gₙ‖‖vₙ‖ with its rounding (each norm to ~d·eps, the sum to N·eps)
+    per_sample = float((gnorm * vnorm).sum()) * (1 + 2 * (V.shape[1] + G.shape[1] + V.shape[0])
+                                                 * _EPS64)
     if kind == "relu_chain":
-        return row_weighted_upper(gnorm, V[:, None, :], n_iter=n_iter)
+        batch = spectral_upper(gnorm[:, None]) * spectral_upper(V)
+        bound = min(per_sample, batch,
+                    _weighted_upper(gnorm[:, None], _Rows(V), vnorm, n_iter))
+        return math.ldexp(bound * (1 + 1e-12), kg + kv)
     f = model.make_subnetwork
     first, later = model.params[0], model.params[1:-1]
     # kernel sizes read from the weights themselves
+    kh, kw = first.shape[-2:]
     c_later = math.prod(math.sqrt(p.shape[-2] * p.shape[-1]) for p in later)
+    classical = c_later * math.sqrt(kh * kw) * per_sample
     x = V.reshape(V.shape[0], f.in_channels, f.image_size, f.image_size)
-    patches = torch.nn.functional.unfold(x, tuple(first.shape[-2:]))   # (N, cin·kh·kw, L)
-    return c_later * row_weighted_upper(gnorm, patches.transpose(1, 2), n_iter=n_iter) * (
-        1 + 1e-12)
+    H, F = [], []
+    for i in range(0, x.shape[0], chunk):
+        P = torch.nn.functional.unfold(x[i:i + chunk], (kh, kw))   # (n, cin·kh·kw, positions)
+        H.append(P @ P.transpose(1, 2))
+        F.append(P.pow(2).sum(dim=(1, 2)))
+    L = (f.image_size - kh + 1) * (f.image_size - kw + 1)
+    grams = _Grams(torch.cat(H), torch.cat(F), L)
+    weighted = c_later * _weighted_upper(gnorm[:, None], grams, torch.cat(F).sqrt(), n_iter)
+    return math.ldexp(min(classical, weighted) * (1 + 1e-12), kg + kv)
 
 
 def subnetwork_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,
