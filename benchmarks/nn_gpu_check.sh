@@ -14,9 +14,9 @@
 #   .venv/bin/python -c "import numpy as np; from homfact.datasets import load_mnist_5k as f; \
 #     X, y = f(); np.savez('benchmarks/results/nn_data/mnist5k.npz', \
 #     X=np.rint(X * 255).astype(np.uint8), y=y)"
-# MODE=fresh takes SEEDS (default 5) and STEPS (Adam steps, default the study's 400; at 1,600 steps
-# the regularizer acts in the cross-entropy fc cells, see benchmarks/README.md §8, and one H100
-# command holds about 2 seeds).
+# MODE=fresh takes SEEDS (default 5) and STEPS (Adam steps, default the study's 400; one H100
+# command holds about 2 seeds at 1,600 steps; there the regularizer helps in the oracle, but the
+# 20% validation split still picks the wrong λ in seed 0, see benchmarks/README.md §8).
 # Smoke test on a CPU-only machine: DEVICE=cpu EXTRA=--quick MODE=fresh bash benchmarks/nn_gpu_check.sh /tmp/x
 set -euo pipefail
 DEVICE=${DEVICE:-cuda}
