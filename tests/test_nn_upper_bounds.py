@@ -181,3 +181,82 @@ def test_relu_unit_upper_tightens_the_plain_bound_on_digits():
     lower = relu_unit_polar(V, G, n_starts=32, generator=torch.Generator().manual_seed(0)).lower
     assert lower <= ub
     assert math.isfinite(ub)
+
+
+def test_rows_are_balanced_before_scaling():
+    """A dropped row (g = 0) holding V's maximum once sank the kept rows into subnormals and
+    the bound to 0; rows are now dropped first and balanced by powers of two."""
+    from homfact.nn.polar import subnetwork_upper
+
+    D = torch.float64
+    G = torch.tensor([[1e-300], [1e300]], dtype=D)
+    M = torch.tensor([[1e300], [1e-30]], dtype=D)
+    assert row_weighted_upper(G, M) >= 1e270                # the second row alone: 1e300·1e-30
+    m = hn.ParallelSubnetworks(hn.relu_chain(2, 1, depth=2, width=1), 1, dtype=D)
+    V = torch.tensor([[1e300, 0.0], [1e-30, 0.0]], dtype=D)
+    G = torch.tensor([[0.0], [1e300]], dtype=D)
+    x = [torch.tensor([[[1.0, 0.0]]], dtype=D), torch.tensor([[[1.0]]], dtype=D)]
+    feasible = float((m.evaluate_subnetworks(x, V)[0] * G).sum())
+    assert feasible == pytest.approx(1e270)
+    assert feasible <= subnetwork_upper(m, V, G)
+    # a conv whose kept row is 1e-157 while a dropped row holds the maximum
+    fac = hn.conv_subnetwork(1, image_size=6, channels=(1,), kernel_size=3, pool=1)
+    mc = hn.ParallelSubnetworks(fac, 1, dtype=D)
+    gen = torch.Generator().manual_seed(0)
+    Vc = torch.stack([torch.ones(36, dtype=D), 1e-157 * torch.rand(36, generator=gen, dtype=D)])
+    Gc = torch.tensor([[0.0], [1.0]], dtype=D)
+    xs = [torch.ones(1, 1, 1, 3, 3, dtype=D) / 3.0, torch.ones(1, 1, 16, dtype=D) / 4.0]
+    feasible = float((mc.evaluate_subnetworks(xs, Vc)[0] * Gc).sum())
+    assert 0 < feasible <= subnetwork_upper(mc, Vc, Gc)
+
+
+def test_exact_polar_upper_covers_cancellation():
+    """``G`` nearly orthogonal to the activations (as near an optimum): the computed value has
+    an absolute error far above 1e-9 of itself; the exact paths add an absolute margin."""
+    from fractions import Fraction
+
+    from homfact.nn.polar import relu_unit_polar
+
+    gen = torch.Generator().manual_seed(53)
+    N = 2000
+    v = torch.rand(N, generator=gen, dtype=torch.float64) * 100
+    g = torch.randn(N, generator=gen, dtype=torch.float64)
+    g -= (g @ v) / (v @ v) * v                               # gᵀv ≈ 0 up to rounding
+    head = sum(Fraction(float(a)) * Fraction(float(b)) for a, b in zip(g[:-1], v[:-1],
+                                                                     strict=True))
+    g[-1] = float((Fraction(3, 10 ** 11) - head) / Fraction(float(v[-1])))
+    # the polar is |gᵀv| (attained at w = +1, all v > 0), in exact rational arithmetic
+    polar = abs(head + Fraction(float(g[-1])) * Fraction(float(v[-1])))
+    b = relu_unit_polar(v[:, None], g[:, None])
+    assert b.method.startswith("exact")
+    assert float(polar) <= b.upper
+
+
+def test_exact_rank_one_polar_handles_rank_one_inputs():
+    """One sample, or identical input columns, reduce to a 1-D problem (used to raise)."""
+    from homfact.nn.polar import relu_unit_polar
+
+    gen = torch.Generator().manual_seed(0)
+    V = torch.randn(1, 5, generator=gen, dtype=torch.float64)
+    g = torch.tensor([[2.0]], dtype=torch.float64)
+    b = relu_unit_polar(V, g)
+    assert b.lower == pytest.approx(2.0 * float(V.norm()), rel=1e-12) and b.upper >= b.lower
+    V = torch.randn(6, 1, generator=gen, dtype=torch.float64).repeat(1, 5)
+    G = torch.randn(6, 1, generator=gen, dtype=torch.float64)
+    b = relu_unit_polar(V, G)
+    brute = max(float((G[:, 0] @ torch.relu(s * V[:, 0])).abs()) for s in (1, -1)) * 5 ** 0.5
+    assert b.lower == pytest.approx(brute, rel=1e-9) and b.upper >= brute
+
+
+def test_extreme_magnitudes_give_inf_or_tiny_positive_bounds():
+    D = torch.float64
+    assert spectral_upper(torch.full((2, 2), 1e-310, dtype=D)) >= 2e-310
+    assert spectral_upper(torch.full((2, 2), 1e308, dtype=D)) == math.inf
+    assert relu_unit_upper(torch.full((3, 2), 1e200, dtype=D),
+                           torch.full((3, 2), 1e200, dtype=D)) == math.inf
+    from homfact.nn.polar import subnetwork_upper
+
+    m = hn.ParallelSubnetworks(hn.relu_chain(2, 1, depth=2, width=1), 1, dtype=D)
+    ub = subnetwork_upper(m, torch.full((2, 2), 1e-200, dtype=D), torch.full((2, 1), 1e-200,
+                                                                             dtype=D))
+    assert ub > 0.0                                          # the true value, ~1e-400, rounds up

@@ -160,6 +160,11 @@ def relu_unit_exact_rank_one(V: np.ndarray, G: np.ndarray, *, max_cells: int = 4
     V = np.asarray(V, dtype=float)
     G = np.asarray(G, dtype=float).reshape(V.shape[0], -1)
     d = V.shape[1]
+    if d == 1:
+        # w ∈ [−1, 1]: ‖Gᵀ(Vw)₊‖ = |w|·‖Gᵀ(±V)₊‖, so the maximum is at w = ±1
+        vals = [float(np.linalg.norm(G.T @ np.maximum(sgn * V[:, 0], 0.0))) for sgn in (1, -1)]
+        j = int(np.argmax(vals))
+        return vals[j], vals[j], np.array([1.0 if j == 0 else -1.0])
     _, sv, vt = np.linalg.svd(V, full_matrices=False)
     k = int(np.sum(sv > 1e-12 * sv[0])) if sv.size and sv[0] > 0 else 0
     if 0 < k < d:

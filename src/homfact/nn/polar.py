@@ -31,6 +31,7 @@ upper bound for bias-free ReLU chains and conv subnetworks (``inf`` for other fa
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 
@@ -61,6 +62,18 @@ def _check_finite(**tensors: torch.Tensor) -> None:
             raise ValueError(f"{name} contains NaN or infinite values")
 
 
+def _times_pow2(A: torch.Tensor, k) -> torch.Tensor:
+    """``A·2ᵏ`` (``k`` an int, or an integer tensor broadcast over ``A``'s rows), in two half
+    steps so that no factor over- or underflows; exact unless a result is subnormal."""
+    if isinstance(k, int):
+        h = k // 2
+        return A * math.ldexp(1.0, h) * math.ldexp(1.0, k - h)
+    shape = (-1,) + (1,) * (A.dim() - 1)
+    h = k.div(2, rounding_mode="floor")
+    return (A * torch.exp2(h.to(A.dtype)).view(shape)
+            * torch.exp2((k - h).to(A.dtype)).view(shape))
+
+
 def _pow2_scaled(A: torch.Tensor) -> tuple[torch.Tensor, int]:
     """``(A·2⁻ᵏ, k)`` with ``max|A·2⁻ᵏ| ∈ [½, 1)``: scaling by a power of two is exact, and the
     scaled norms can neither overflow nor underflow to zero (``k = 0`` for a zero ``A``)."""
@@ -68,7 +81,47 @@ def _pow2_scaled(A: torch.Tensor) -> tuple[torch.Tensor, int]:
     if amax == 0.0:
         return A, 0
     k = math.frexp(amax)[1]
-    return A * math.ldexp(1.0, -k), k
+    return _times_pow2(A, -k), k
+
+
+def _scaled_back(x: float, k: int) -> float:
+    """``x·2ᵏ`` rounded up: ``inf`` on overflow, one ulp up where the result is subnormal (where
+    ``ldexp`` may round down)."""
+    try:
+        r = math.ldexp(x, k)
+    except OverflowError:
+        return math.inf
+    return math.nextafter(r, math.inf) if 0.0 <= r < 4 * sys.float_info.min else r
+
+
+#: rows whose balanced ``max|gₙ|·max|Mₙ|`` is below this (after scaling into [½, 1)) are bounded
+#: by their size alone: their Grams would underflow
+_TINY = 2.0 ** -400
+
+
+def _balanced_rows(G: torch.Tensor, M: torch.Tensor):
+    """Exact power-of-two rescaling for the row-weighted bounds.
+
+    ``Σₙ |gₙᵀa| ‖Mₙw‖``, ``GᵀM`` and every bound below are unchanged by ``gₙ → gₙ·2ᵏⁿ``,
+    ``Mₙ → Mₙ·2⁻ᵏⁿ``.  Rows zero in ``G`` or ``M`` add nothing and are dropped (tested on the
+    entries, not on norms that may underflow); each remaining row is balanced so that
+    ``max|gₙ| ≈ max|Mₙ|``, then ``G`` and ``M`` are scaled by global powers of two into
+    ``[½, 1)``.  Returns ``(G', M', k, tiny)`` with the bounds of ``(G', M')`` to be multiplied
+    by ``2ᵏ``, and ``tiny`` the mask of rows with ``max|g'ₙ|·max|M'ₙ| < 2⁻⁴⁰⁰`` (each adds at
+    most ``2⁻⁴⁰⁰·√(#gₙ·#Mₙ)`` in the scaled units); ``None`` when no row is left.
+    """
+    flat = M.reshape(M.shape[0], -1)
+    keep = G.ne(0).any(dim=1) & flat.ne(0).any(dim=1)
+    if not bool(keep.any()):
+        return None
+    G, M, flat = G[keep], M[keep], flat[keep]
+    eg = torch.frexp(G.abs().amax(dim=1))[1].long()
+    em = torch.frexp(flat.abs().amax(dim=1))[1].long()
+    k = (em - eg).div(2, rounding_mode="floor")
+    G, kg = _pow2_scaled(_times_pow2(G, k))
+    M, km = _pow2_scaled(_times_pow2(M, -k))
+    prod = G.abs().amax(dim=1) * M.reshape(M.shape[0], -1).abs().amax(dim=1)
+    return G, M, kg + km, prod < _TINY
 
 
 def _row_norms(A: torch.Tensor) -> torch.Tensor:
@@ -76,6 +129,13 @@ def _row_norms(A: torch.Tensor) -> torch.Tensor:
     amax = A.abs().amax(dim=1)
     safe = torch.where(amax > 0, amax, torch.ones_like(amax))
     return amax * (A / safe[:, None]).norm(dim=1)
+
+
+def _fro_product(G: torch.Tensor, V: torch.Tensor) -> float:
+    """``‖G‖_F ‖V‖_F`` without under- or overflow (``inf`` if the product overflows)."""
+    Gs, kg = _pow2_scaled(G)
+    Vs, kv = _pow2_scaled(V)
+    return _scaled_back(float(Gs.norm()) * float(Vs.norm()), kg + kv)
 
 
 def spectral_upper(A: torch.Tensor) -> float:
@@ -91,7 +151,7 @@ def spectral_upper(A: torch.Tensor) -> float:
     if k == 0 and not bool(As.any()):
         return 0.0
     s0 = float(torch.linalg.svdvals(As)[0])
-    return math.ldexp(s0 * (1 + 1e-12) + svd_roundoff(*As.shape, float(As.norm())), k)
+    return _scaled_back(s0 * (1 + 1e-12) + svd_roundoff(*As.shape, float(As.norm())), k)
 
 
 class _Rows:
@@ -212,18 +272,21 @@ def row_weighted_upper(G: torch.Tensor, M: torch.Tensor, *, n_iter: int = 30) ->
     if G.dim() != 2 or M.dim() not in (2, 3) or G.shape[0] != M.shape[0]:
         raise ValueError("G must be (N, C) and M (N, q) or (N, L, q) with the same N")
     _check_finite(G=G, M=M)
-    G, kg = _pow2_scaled(G)
-    M, km = _pow2_scaled(M)
-    flat = M.reshape(M.shape[0], -1)
-    keep = G.ne(0).any(dim=1) & flat.ne(0).any(dim=1)
-    if not bool(keep.any()):
+    prep = _balanced_rows(G, M)
+    if prep is None:
         return 0.0
-    G, M, flat = G[keep], M[keep], flat[keep]
+    G, M, k, tiny = prep
+    size = math.sqrt(G.shape[1] * M[0].numel())
+    extra = float(tiny.sum()) * _TINY * size
+    G, M = G[~tiny], M[~tiny]
+    if G.shape[0] == 0:
+        return _scaled_back(extra, k)
+    flat = M.reshape(M.shape[0], -1)
     if M.dim() == 2:
         right = _Rows(M)
     else:
         right = _Grams(M.transpose(1, 2) @ M, flat.pow(2).sum(dim=1), M.shape[1])
-    return math.ldexp(_weighted_upper(G, right, _row_norms(flat), n_iter), kg + km)
+    return _scaled_back(_weighted_upper(G, right, _row_norms(flat), n_iter) + extra, k)
 
 
 def relu_unit_upper(V: torch.Tensor, G: torch.Tensor, *, n_iter: int = 30) -> float:
@@ -245,11 +308,15 @@ def relu_unit_upper(V: torch.Tensor, G: torch.Tensor, *, n_iter: int = 30) -> fl
                   spectral_upper(g[neg, None]) * spectral_upper(V[neg]))
         ub = min(ub, ub1 * (1 + 1e-12))
     # fl(GᵀV) is within γ_N |G|ᵀ|V| of GᵀV entrywise (Higham 3.5), ‖·‖₂ ≤ γ_N ‖G‖_F‖V‖_F;
-    # formed on power-of-two scaled copies so that it neither under- nor overflows
-    Gs, kg = _pow2_scaled(G)
-    Vs, kv = _pow2_scaled(V)
-    lin = math.ldexp(spectral_upper(Gs.T @ Vs)
-                     + 1.01 * V.shape[0] * _EPS64 * float(Gs.norm()) * float(Vs.norm()), kg + kv)
+    # formed on the balanced, power-of-two scaled rows (GᵀV = Σₙ gₙvₙᵀ is unchanged by them), so
+    # that it neither under- nor overflows; underflow adds at most N·2⁻¹⁰⁷⁴ per entry, far below
+    # the margin since ‖G'‖_F‖V'‖_F ≥ ¼
+    prep = _balanced_rows(G, V)
+    if prep is None:
+        return 1e-300
+    Gs, Vs, k, _ = prep
+    lin = _scaled_back(spectral_upper(Gs.T @ Vs)
+                       + 1.01 * V.shape[0] * _EPS64 * float(Gs.norm()) * float(Vs.norm()), k)
     split = 0.5 * (lin + row_weighted_upper(G, V, n_iter=n_iter))
     return min(ub, split * (1 + 1e-12)) + 1e-300
 
@@ -536,14 +603,19 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
     if exact == "auto":
         exact = d <= 2 or (d == 3 and N <= EXACT_3D_MAX_ROWS) or (rank_one and _few_cells(V))
     w, candidates = None, ()
+    # an exact method's value is the polar up to rounding: the value is computed with absolute
+    # error about (N + d + C)·eps·‖G‖_F‖V‖_F (it can cancel: G nearly orthogonal to the
+    # activations, as near an optimum), and the computed candidate w is within O(eps) of an
+    # exact one (Lipschitz ‖G‖₂‖V‖₂); both are covered by the absolute term
+    slack = 2.0 * (N + d + G.shape[1]) * _EPS64 * _fro_product(G, V)
     # an exact method's value is the polar; the bound search is needed only without one
     if exact and d <= 2:
         val, w = relu_unit_exact_2d(V, G)
-        method, upper = "exact arc enumeration (d<=2)", val * (1 + 1e-9) + 1e-300
+        method, upper = "exact arc enumeration (d<=2)", val * (1 + 1e-9) + slack + 1e-300
     elif exact and d == 3:
         val, w = relu_unit_exact_3d(V, G)
         method = "exact arrangement enumeration (d=3)"
-        upper = val * (1 + 1e-9) + 1e-300
+        upper = val * (1 + 1e-9) + slack + 1e-300
     elif exact:
         res = relu_unit_exact_rank_one(V.detach().cpu().double().numpy(),
                                        G.detach().cpu().double().numpy(),
@@ -551,7 +623,7 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
         if res is None:
             raise ValueError("the arrangement has too many cells for the exact polar")
         w = torch.as_tensor(res[2], dtype=V.dtype, device=V.device)
-        method, upper = f"exact cell enumeration (rank-one G, d={d})", res[1]
+        method, upper = f"exact cell enumeration (rank-one G, d={d})", res[1] + slack
         if upper > res[0] * (1 + 1e-9):          # a near-rank-one tail left the bracket open
             upper = min(upper, relu_unit_upper(V, G))
     else:
@@ -645,13 +717,22 @@ def subnetwork_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tenso
     V = V.detach().to(torch.float64)
     G = G.detach().to(torch.float64)
     _check_finite(V=V, G=G)
-    G, kg = _pow2_scaled(G)
-    V, kv = _pow2_scaled(V)
-    gnorm, vnorm = _row_norms(G), _row_norms(V)
-    keep = (gnorm > 0) & (vnorm > 0)
-    if not bool(keep.any()):
+    prep = _balanced_rows(G, V)
+    if prep is None:
         return 0.0
-    G, V, gnorm, vnorm = G[keep], V[keep], gnorm[keep], vnorm[keep]
+    G, V, k, tiny = prep
+    f = model.make_subnetwork
+    first, later = model.params[0], model.params[1:-1]
+    # kernel sizes read from the weights themselves
+    c_first = math.sqrt(first.shape[-2] * first.shape[-1]) if kind == "conv" else 1.0
+    c_later = math.prod(math.sqrt(p.shape[-2] * p.shape[-1]) for p in later) if (
+        kind == "conv") else 1.0
+    # a tiny row: ‖gₙ‖ ≤ √C max|gₙ|, ‖L₁(vₙ)‖ ≤ c_first √d max|vₙ|
+    extra = c_later * c_first * float(tiny.sum()) * _TINY * math.sqrt(G.shape[1] * V.shape[1])
+    G, V = G[~tiny], V[~tiny]
+    if G.shape[0] == 0:
+        return _scaled_back(extra, k)
+    gnorm, vnorm = _row_norms(G), _row_norms(V)
     # Σₙ ‖gₙ‖‖vₙ‖ with its rounding (each norm to ~d·eps, the sum to N·eps)
     per_sample = float((gnorm * vnorm).sum()) * (1 + 2 * (V.shape[1] + G.shape[1] + V.shape[0])
                                                  * _EPS64)
@@ -659,13 +740,9 @@ def subnetwork_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tenso
         batch = spectral_upper(gnorm[:, None]) * spectral_upper(V)
         bound = min(per_sample, batch,
                     _weighted_upper(gnorm[:, None], _Rows(V), vnorm, n_iter))
-        return math.ldexp(bound * (1 + 1e-12), kg + kv)
-    f = model.make_subnetwork
-    first, later = model.params[0], model.params[1:-1]
-    # kernel sizes read from the weights themselves
+        return _scaled_back(bound * (1 + 1e-12) + extra, k)
     kh, kw = first.shape[-2:]
-    c_later = math.prod(math.sqrt(p.shape[-2] * p.shape[-1]) for p in later)
-    classical = c_later * math.sqrt(kh * kw) * per_sample
+    classical = c_later * c_first * per_sample
     x = V.reshape(V.shape[0], f.in_channels, f.image_size, f.image_size)
     H, F = [], []
     for i in range(0, x.shape[0], chunk):
@@ -674,8 +751,8 @@ def subnetwork_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tenso
         F.append(P.pow(2).sum(dim=(1, 2)))
     L = (f.image_size - kh + 1) * (f.image_size - kw + 1)
     grams = _Grams(torch.cat(H), torch.cat(F), L)
-    weighted = c_later * _weighted_upper(gnorm[:, None], grams, torch.cat(F).sqrt(), n_iter)
-    return math.ldexp(min(classical, weighted) * (1 + 1e-12), kg + kv)
+    weighted = c_later * _weighted_upper(gnorm[:, None], grams, c_first * vnorm, n_iter)
+    return _scaled_back(min(classical, weighted) * (1 + 1e-12) + extra, k)
 
 
 def subnetwork_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,
