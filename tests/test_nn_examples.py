@@ -156,3 +156,13 @@ def test_growth_vs_fixed_quick():
     res = mod.main(["--quick"])
     assert res["grown_width"] <= res["fixed_width"]
     assert res["ratio"] <= 1.01
+
+
+def test_polar_bounds_benchmark_runs(tmp_path):
+    _fake_digits(tmp_path / "d.npz", seed=3)
+    mod = _load("nn_polar_bounds", EXAMPLES.parent / "benchmarks")
+    out = mod.main(["--n", "60", "--lam", "1e-2", "--max-growth", "1", "--data",
+                    str(tmp_path / "d.npz")])
+    (two,), deep = out["two_layer"], out["deep"]
+    assert two["ascent"] <= two["new"] <= two["plain"] * (1 + 1e-9)
+    assert len(deep) == 2 and all(r["new"] <= r["classical"] * (1 + 1e-9) for r in deep)
