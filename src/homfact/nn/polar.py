@@ -185,6 +185,7 @@ class _Grams:
         self.q = H.shape[1]
 
     def top(self, c: torch.Tensor, w: torch.Tensor, n_power: int):
+        """As :meth:`_Rows.top`, but from the exact ``q × q`` eigenpair (no warm start needed)."""
         ev, evec = torch.linalg.eigh(torch.einsum("nab,n->ab", self.H, 1.0 / c))
         w = evec[:, -1]
         return float(ev[-1]), w, torch.einsum("nab,a,b->n", self.H, w, w) / c
@@ -607,8 +608,8 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
     # error about (N + d + C)·eps·‖G‖_F‖V‖_F (it can cancel: G nearly orthogonal to the
     # activations, as near an optimum), and the computed candidate w is within O(eps) of an
     # exact one (Lipschitz ‖G‖₂‖V‖₂); both are covered by the absolute term
-    slack = 2.0 * (N + d + G.shape[1]) * _EPS64 * _fro_product(G, V)
-    # an exact method's value is the polar; the bound search is needed only without one
+    slack = 2.0 * (N + d + G.shape[1]) * _EPS64 * _fro_product(G, V) if exact else 0.0
+    # with an exact method the bound search is not needed
     if exact and d <= 2:
         val, w = relu_unit_exact_2d(V, G)
         method, upper = "exact arc enumeration (d<=2)", val * (1 + 1e-9) + slack + 1e-300
@@ -617,14 +618,13 @@ def relu_unit_polar(V: torch.Tensor, G: torch.Tensor, *, n_starts: int = 32, n_i
         method = "exact arrangement enumeration (d=3)"
         upper = val * (1 + 1e-9) + slack + 1e-300
     elif exact:
-        res = relu_unit_exact_rank_one(V.detach().cpu().double().numpy(),
-                                       G.detach().cpu().double().numpy(),
+        res = relu_unit_exact_rank_one(V.cpu().numpy(), G.cpu().numpy(),
                                        max_cells=EXACT_RANK_ONE_MAX_CELLS)
         if res is None:
             raise ValueError("the arrangement has too many cells for the exact polar")
         w = torch.as_tensor(res[2], dtype=V.dtype, device=V.device)
         method, upper = f"exact cell enumeration (rank-one G, d={d})", res[1] + slack
-        if upper > res[0] * (1 + 1e-9):          # a near-rank-one tail left the bracket open
+        if res[1] > res[0] * (1 + 1e-9):         # a near-rank-one tail left the bracket open
             upper = min(upper, relu_unit_upper(V, G))
     else:
         upper = relu_unit_upper(V, G)
