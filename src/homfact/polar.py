@@ -68,9 +68,10 @@ def svd_roundoff(m: int, n: int, fro: float) -> float:
     """Margin ``2·m·n·eps·‖A‖_F`` covering the rounding error of a computed ``σ_max(A)``.
 
     LAPACK's SVD is backward stable: the computed ``σ̂`` are exact for ``A + E`` and, by Weyl,
-    ``|σ̂₁ − σ₁| ≤ ‖E‖₂``.  Householder bidiagonalization gives ``‖E‖_F ≤ c·m·n·u·‖A‖_F``
-    (``u = eps/2``, Higham, *Accuracy and Stability*, §19.3 and ch. 26) with a modest ``c``;
-    ``4·m·n·u`` is taken (about 1e-10 relative at the dense cutoff).
+    ``|σ̂₁ − σ₁| ≤ ‖E‖₂``.  The Householder backward-error analysis (Higham, *Accuracy and
+    Stability*, ch. 19) applied to the bidiagonalization gives ``‖E‖_F ≤ c·m·n·u·‖A‖_F``
+    (``u = eps/2``) with a modest ``c``; ``4·m·n·u`` is taken (about 1e-10 relative at the
+    dense cutoff).
     """
     return 2.0 * m * n * float(np.finfo(float).eps) * fro
 

@@ -206,12 +206,15 @@ class _Grams:
 
 
 def _search_weights(G: torch.Tensor, right, fro_m: torch.Tensor, n_iter: int):
-    """Row weights ``c = exp(t)`` making ``‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` small: the better of
-    ``c = 1`` and the balanced ``cₙ = ‖Mₙ‖_F/‖gₙ‖``, then ``n_iter`` backtracking steps on the
-    convex ``log ‖C^{1/2}G‖₂ + log ‖C^{-1/2}M‖₂`` in ``t`` (gradient ``½(α − β)``, see
+    """Row weights ``c = exp(t)`` making ``‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` small.
+
+    Starts from the better of ``c = 1`` (on the rows as given) and the balanced
+    ``cₙ = ‖Mₙ‖_F/‖gₙ‖``, then takes ``n_iter`` backtracking steps on the convex
+    ``log ‖C^{1/2}G‖₂ + log ‖C^{-1/2}M‖₂`` in ``t`` (gradient ``½(α − β)``, see
     :func:`row_weighted_upper`), each ``|Δtₙ| ≤ 2`` and ``|t| ≤ 50`` so that no weight
     overflows.  Returns the best start and the end point (a step is kept only where its finite
-    positive estimate improves; the estimates are not rigorous, the caller evaluates both)."""
+    positive estimate improves; the estimates are not rigorous, the caller evaluates both).
+    """
     N = G.shape[0]
 
     def evaluate(t, w, n_power):
@@ -263,8 +266,10 @@ def row_weighted_upper(G: torch.Tensor, M: torch.Tensor, *, n_iter: int = 30) ->
     *every* ``c > 0``, Cauchy–Schwarz gives ``Σₙ |gₙᵀa| ‖Mₙw‖ ≤ ‖C^{1/2}G‖₂ ‖C^{-1/2}M‖₂`` for
     unit ``a``, ``w``, so the value returned is a valid bound whatever ``c`` the search ends
     at; the search (:func:`_search_weights`) only makes it tighter, and the value is evaluated
-    with explicit roundoff margins, so it is rigorous.  It is at most about
-    ``min(‖G‖₂‖M‖₂, Σₙ‖gₙ‖‖Mₙ‖_F)`` (the two starts).  Inputs are scaled by powers of two
+    with explicit roundoff margins, so it is rigorous.  One start is the balanced
+    ``cₙ = ‖Mₙ‖_F/‖gₙ‖``, so the result is at most about ``Σₙ‖gₙ‖‖Mₙ‖_F``; the other is unit
+    weights on the power-of-two balanced rows (not necessarily ``‖G‖₂‖M‖₂`` of the inputs;
+    callers that want that cap take it themselves).  Inputs are scaled by powers of two
     (exact) so that tiny or huge entries neither underflow nor overflow; rows with ``gₙ = 0``
     or ``Mₙ = 0`` add nothing and are dropped.
     """
@@ -273,7 +278,11 @@ def row_weighted_upper(G: torch.Tensor, M: torch.Tensor, *, n_iter: int = 30) ->
     if G.dim() != 2 or M.dim() not in (2, 3) or G.shape[0] != M.shape[0]:
         raise ValueError("G must be (N, C) and M (N, q) or (N, L, q) with the same N")
     _check_finite(G=G, M=M)
-    prep = _balanced_rows(G, M)
+    return _row_weighted_balanced(_balanced_rows(G, M), n_iter)
+
+
+def _row_weighted_balanced(prep, n_iter: int) -> float:
+    """:func:`row_weighted_upper` on the output of :func:`_balanced_rows`."""
     if prep is None:
         return 0.0
     G, M, k, tiny = prep
@@ -318,7 +327,7 @@ def relu_unit_upper(V: torch.Tensor, G: torch.Tensor, *, n_iter: int = 30) -> fl
     Gs, Vs, k, _ = prep
     lin = _scaled_back(spectral_upper(Gs.T @ Vs)
                        + 1.01 * V.shape[0] * _EPS64 * float(Gs.norm()) * float(Vs.norm()), k)
-    split = 0.5 * (lin + row_weighted_upper(G, V, n_iter=n_iter))
+    split = 0.5 * (lin + _row_weighted_balanced(prep, n_iter))
     return min(ub, split * (1 + 1e-12)) + 1e-300
 
 
