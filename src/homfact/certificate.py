@@ -7,7 +7,8 @@ Given an iterate ``X`` with output ``Z``, ``G = −∇ℓ(Z)`` and a polar brack
   ``c`` chosen to maximize the dual value;
 * lower bound ``L = −ℓ*(−Λ) ≤ P*``;
 * upper bound ``P = ℓ(Z) + λΣθ(Xᵢ) ≥ P*`` (the factorized objective);
-* ``gap = P − L ≥ P − P* ≥ 0`` and ``relative_gap = gap / max(1, |P|)``.
+* ``gap = P − L ≥ P − P* ≥ 0`` and ``relative_gap = gap / |P|``: relative to the objective
+  itself, whatever its scale, floored at rounding level ``eps·ℓ(0)`` (:func:`relative_to`).
 
 Status: ``"global"`` only with a valid ``ρ_up ≤ λ(1+ε)`` and ``relative_gap ≤ tol``;
 ``"not_optimal"`` when ``ρ_lo > λ(1+ε)`` (a descent direction exists); ``"unverified"`` otherwise.
@@ -23,10 +24,20 @@ import numpy as np
 
 from .losses import Loss
 from .polar import PolarBound
+from .tolerance import OBJECTIVE_FLOOR, relative_to
 
-__all__ = ["STATUSES", "Certificate", "certificate_from_bound", "decide_status"]
+__all__ = [
+    "OBJECTIVE_FLOOR",
+    "STATUSES",
+    "Certificate",
+    "assemble_certificate",
+    "certificate_from_bound",
+    "decide_status",
+    "relative_to",
+]
 
 STATUSES = ("global", "unverified", "not_optimal")
+
 
 
 @dataclass(frozen=True)
@@ -37,10 +48,10 @@ class Certificate:
     ----------
     objective : factorized objective ``P = ℓ(Z) + λΣθ(Xᵢ)`` (an upper bound on the optimum).
     lower_bound : ``L = −ℓ*(−cG)``, a lower bound on the optimum (``−inf`` if none).
-    gap, relative_gap : ``P − L`` and ``(P − L)/max(1, |P|)`` (DESIGN §2).  The gap is a
-        rigorous bound on ``P − P*``; note the normalization: for objectives below 1 the
-        "relative" gap is an absolute one, so rescale tiny data (or read ``gap``) when that
-        matters.
+    gap, relative_gap : ``P − L`` and ``(P − L)/|P|`` (:func:`relative_to`; an objective
+        below the rounding level ``eps·ℓ(0)`` of the data is floored there).  The gap is a
+        rigorous bound on ``P − P*``, so ``relative_gap ≤ tol`` means the objective is within
+        ``tol·max(|P|, eps·ℓ(0))`` of the optimum, at any scale of the data.
     polar_lower, polar_upper : bracket on ``Ω°(G)`` (``polar_upper = inf`` if no valid bound).
     lam : regularization weight ``λ``.
     dual_scale : the ``c`` of the dual point ``Λ = cG``.
@@ -92,6 +103,31 @@ def decide_status(polar_lower: float, polar_upper: float, lam: float, relative_g
     return "unverified"
 
 
+def assemble_certificate(objective: float, lower_bound: float, dual_scale: float,
+                         bound: PolarBound, lam: float, *, tol: float, polar_rtol: float,
+                         scale: float = 0.0, degree_matched: bool = True) -> Certificate:
+    """The certificate from its parts: ``gap = max(P − L, 0)``, the relative gap and the status.
+
+    ``objective`` is ``P``, ``lower_bound`` the dual value ``L`` of ``Λ = dual_scale·G`` (or
+    ``−inf`` when no dual point is claimed), ``bound`` the polar bracket, ``scale`` the
+    objective of the zero model ``ℓ(0)`` (the floor of :func:`relative_to`).  With
+    ``degree_matched=False`` (a map and regularizer of different degrees, where the polar says
+    nothing about optimality) the bracket is reported but the status is decided as if it were
+    ``[−inf, inf]``: never ``"global"`` nor ``"not_optimal"``.  Every family (matrix, tensor,
+    network) builds its certificate here.
+    """
+    gap = max(float(objective) - float(lower_bound), 0.0)
+    rel = relative_to(gap, objective, scale)
+    judged = (bound.lower, bound.upper) if degree_matched else (-math.inf, math.inf)
+    status = decide_status(*judged, lam, rel, tol, polar_rtol)
+    return Certificate(
+        objective=float(objective), lower_bound=float(lower_bound), gap=float(gap),
+        relative_gap=float(rel), polar_lower=float(bound.lower), polar_upper=float(bound.upper),
+        lam=float(lam), dual_scale=float(dual_scale), status=status, method=bound.method,
+        tol=float(tol),
+    )
+
+
 def certificate_from_bound(loss: Loss, z: np.ndarray, g: np.ndarray, bound: PolarBound,
                            penalty: float, lam: float, *, tol: float,
                            polar_rtol: float = 1e-3) -> Certificate:
@@ -107,11 +143,6 @@ def certificate_from_bound(loss: Loss, z: np.ndarray, g: np.ndarray, bound: Pola
         lower = loss.dual_value(c * g)
     else:
         c, lower = 0.0, -math.inf
-    gap = max(objective - lower, 0.0)
-    rel = gap / max(1.0, abs(objective))
-    status = decide_status(bound.lower, bound.upper, lam, rel, tol, polar_rtol)
-    return Certificate(
-        objective=float(objective), lower_bound=float(lower), gap=float(gap),
-        relative_gap=float(rel), polar_lower=float(bound.lower), polar_upper=float(bound.upper),
-        lam=float(lam), dual_scale=float(c), status=status, method=bound.method, tol=float(tol),
-    )
+    scale = loss.value(np.zeros_like(z))
+    return assemble_certificate(objective, lower, c, bound, lam, tol=tol, polar_rtol=polar_rtol,
+                                scale=scale)

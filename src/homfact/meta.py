@@ -321,7 +321,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
         candidate is accepted and drops to 1 otherwise.
     callback : called with each history record.
     growth_rtol : optional (squared loss only): an atom found by the polar (value ``ρ_lo > λ``)
-        that would lower the objective by at most ``growth_rtol·max(1, |P|)`` when appended
+        that would lower the objective by at most ``growth_rtol·|P|`` when appended
         with its exact line search, ``(ρ_lo − λ)²/(2‖A(φ)‖²)``, is not appended: the loop
         polishes by descent as when no atom is found, then stops with
         ``stop_reason="negligible_growth"``.  The status stays as certified (``"not_optimal"``
@@ -377,7 +377,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                           and type(problem.loss) is SquaredLoss
                           and (cert.polar_lower - problem.lam) ** 2 / (
                               2.0 * problem.mapping.atom_sqnorm(list(bound.maximizer)))
-                          <= growth_rtol * max(1.0, abs(cert.objective)))
+                          <= growth_rtol * abs(cert.objective))
             if negligible:
                 record["negligible_growth"] = True
             if cert.status == "global":

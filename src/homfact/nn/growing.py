@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
-from ..certificate import Certificate, decide_status
+from ..certificate import Certificate, assemble_certificate, relative_to
 from ..polar import PolarBound
 from .homogeneity import DegreeMismatchWarning, homogeneity_report
 from .losses import NetLoss, make_loss
@@ -71,27 +71,23 @@ def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, 
 
 def _certificate(loss: NetLoss, z: torch.Tensor, t: torch.Tensor, g: torch.Tensor,
                  bound: PolarBound, objective_value: float, lam: float, tol: float,
-                 polar_rtol: float, matched: bool) -> Certificate:
-    """DESIGN §2 certificate; without a matched degree no dual point is claimed."""
+                 polar_rtol: float, matched: bool, scale: float = 0.0) -> Certificate:
+    """DESIGN §2 certificate; without a matched degree no dual point is claimed.
+
+    ``scale`` is the loss of the zero network, the rounding floor of the relative gap.
+    """
     if matched and bound.has_upper and loss.has_dual:
         c_max = 1.0 if bound.upper <= lam else lam / bound.upper
         c, lower = loss.dual(z, t, g, c_max)
     else:
         c, lower = 0.0, -math.inf
-    if lower > objective_value + 1e-9 * max(1.0, abs(objective_value)):
+    if relative_to(lower - objective_value, objective_value) > 1e-9:
         warnings.warn(f"dual lower bound {lower!r} exceeds the objective {objective_value!r} "
                       "beyond rounding; the bound is discarded and no optimality is claimed",
                       RuntimeWarning, stacklevel=3)
         c, lower = 0.0, -math.inf
-    gap = max(objective_value - lower, 0.0)  # clips only a rounding-level negative gap
-    rel = gap / max(1.0, abs(objective_value))
-    upper = bound.upper if matched else math.inf
-    status = decide_status(bound.lower if matched else -math.inf, upper, lam, rel, tol,
-                           polar_rtol)
-    return Certificate(objective=float(objective_value), lower_bound=float(lower),
-                       gap=float(gap), relative_gap=float(rel), polar_lower=float(bound.lower),
-                       polar_upper=float(bound.upper), lam=float(lam), dual_scale=float(c),
-                       status=status, method=bound.method, tol=float(tol))
+    return assemble_certificate(objective_value, lower, c, bound, lam, tol=tol,
+                                polar_rtol=polar_rtol, scale=scale, degree_matched=matched)
 
 
 def _finite_step(model, V, T, loss, reg, lam, bound) -> tuple[float, list[torch.Tensor]]:
@@ -180,7 +176,7 @@ def polar_check(model: ParallelSubnetworks, X, y_targets: torch.Tensor, loss: st
     else:
         with torch.no_grad():
             base = float(objective(wide, V, T, loss, reg, lam))
-        flagged = decrease < -1e-9 * max(1.0, abs(base))
+        flagged = relative_to(-decrease, base) > 1e-9
     return {"polar_lower": bound.lower, "polar_upper": bound.upper, "flagged": bool(flagged),
             "decrease": float(decrease), "matched": bool(matched),
             "step": [t.to(model.dtype) for t in new]}
@@ -431,13 +427,14 @@ class GrowingNetwork(BaseEstimator):
             with torch.no_grad():
                 z = wide(V64)
                 obj = float(objective(wide, V64, T64, loss, reg, lam))
+                scale = float(loss.value(torch.zeros_like(z), T64))
             g = loss.neg_gradient(z, T64)
             bound = network_polar(wide, V64, g, n_starts=boost * self.polar_starts,
                                   n_iter=min(boost, 2) * self.polar_iter, exact=self.exact_polar,
                                   generator=gen)
             boost = 1
             cert = _certificate(loss, z, T64, g, bound, obj, lam, self.tol, self.polar_rtol,
-                                matched)
+                                matched, scale)
             rec = {"step": step, "width": model.width, "objective": obj,
                    "polar_lower": bound.lower, "polar_upper": bound.upper,
                    "lower_bound": cert.lower_bound, "relative_gap": cert.relative_gap,

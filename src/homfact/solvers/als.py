@@ -25,6 +25,7 @@ import scipy.linalg as sla
 
 from .._threads import single_blas_thread
 from ..maps import MaskedBilinear, masked_dot
+from ..tolerance import relative_to
 
 __all__ = ["LocalResult", "als_dense", "als_masked", "orthogonalize_l2"]
 
@@ -91,7 +92,7 @@ def als_dense(Y: np.ndarray, U: np.ndarray, V: np.ndarray, lam: float, *, max_sw
         V = _ridge_right(YtU, UtU, lam)
         f = 0.5 * (yy - 2 * np.vdot(YtU, V) + np.vdot(UtU, V.T @ V)) + 0.5 * lam * (
             np.vdot(U, U) + np.vdot(V, V))
-        rel = (f_old - f) / max(1.0, abs(f))
+        rel = relative_to(f_old - f, f)
         f_old = f
         if abs(rel) <= tol or time.perf_counter() > deadline:
             break
@@ -155,7 +156,7 @@ def als_masked(mapping: MaskedBilinear, y: np.ndarray, U: np.ndarray, V: np.ndar
             V = _exact_rows(Ay.T @ U, U, pattern_t, lam)
         R = y - masked_dot(U, V, rows, cols)
         f = 0.5 * float(R @ R) + 0.5 * lam * float(np.vdot(U, U) + np.vdot(V, V))
-        rel = (f_old - f) / max(1.0, abs(f))
+        rel = relative_to(f_old - f, f)
         f_old = f
         if abs(rel) <= tol or time.perf_counter() > deadline:
             break

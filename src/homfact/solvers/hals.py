@@ -15,6 +15,7 @@ import time
 
 import numpy as np
 
+from ..tolerance import relative_to
 from .als import LocalResult
 
 __all__ = ["hals", "nnls_hals"]
@@ -52,7 +53,7 @@ def hals(Y: np.ndarray, U: np.ndarray, V: np.ndarray, lam: float, *, max_sweeps:
         _update_columns(V, YtU, UtU, lam)
         f = 0.5 * (yy - 2 * np.vdot(YtU, V) + np.vdot(UtU, V.T @ V)) + 0.5 * lam * (
             np.vdot(U, U) + np.vdot(V, V))
-        rel = (f_old - f) / max(1.0, abs(f))
+        rel = relative_to(f_old - f, f)
         f_old = f
         if abs(rel) <= tol or time.perf_counter() > deadline:
             break

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..gauges import soft_threshold
 from ..maps import MaskedBilinear, masked_dot
+from ..tolerance import relative_to
 from .als import LocalResult, als_dense, als_masked
 
 __all__ = ["als_huber"]
@@ -48,7 +49,7 @@ def als_huber(mapping, y: np.ndarray, U: np.ndarray, V: np.ndarray, lam: float, 
         a = np.abs(y - z)
         loss = float(np.sum(np.where(a <= delta, 0.5 * a * a, delta * a - 0.5 * delta * delta)))
         f = weight * loss + 0.5 * lam * float(np.vdot(U, U) + np.vdot(V, V))
-        rel = (f_old - f) / max(1.0, abs(f))
+        rel = relative_to(f_old - f, f)
         f_old = f
         if abs(rel) <= tol or time.perf_counter() > deadline:
             break

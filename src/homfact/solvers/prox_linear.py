@@ -15,6 +15,7 @@ import numpy as np
 
 from ..gauges import Gauge
 from ..losses import Loss
+from ..tolerance import relative_to
 from .als import LocalResult
 
 __all__ = ["objective", "prox_linear", "rebalance_columns"]
@@ -95,7 +96,7 @@ def prox_linear(loss: Loss, mapping, gauges: list[Gauge], lam: float, factors: l
         # keep the previous iterate consistent with the rebalanced columns
         X_prev = [X[k] * scales[k] for k in range(K)]
         X, L_prev, t_prev = new, L_now, t
-        rel = (f_old - f_new) / max(1.0, abs(f_new))
+        rel = relative_to(f_old - f_new, f_new)
         f_old = f_new
         if abs(rel) <= tol or time.perf_counter() > deadline:
             break

@@ -1,0 +1,101 @@
+"""Online (mini-batch) dictionary learning with sufficient statistics, Mairal et al. (2010).
+
+J. Mairal, F. Bach, J. Ponce & G. Sapiro, "Online learning for matrix factorization and sparse
+coding", JMLR 11 (2010), Algorithms 1-2 with the mini-batch extension and the scaling of the
+past data of §3.4.  For each mini-batch ``X_t`` (``b × m``, one signal per row) with codes
+``C_t`` computed on the current atoms ``D`` (``r × m``, one atom per row)::
+
+    A ← β A + C_tᵀ C_t / b,      B ← β B + X_tᵀ C_t / b      (A: r × r, B: m × r)
+
+and the atoms are updated by one pass of exact block-coordinate descent on the surrogate
+``½ tr(D Dᵀ... )`` — for atom ``j``: ``dⱼ ← Π(dⱼ + (bⱼ − Dᵀaⱼ)/A_jj)`` with ``Π`` the projection on
+the unit ℓ2 ball (Algorithm 2).  Memory is ``O(r² + m r + b m)``, independent of the number of
+signals.  The weight ``β`` of the past follows scikit-learn's ``MiniBatchDictionaryLearning``
+(its ``_update_inner_stats``): ``β = (θ + 1 − b)/(θ + 1)`` with ``θ = (t + 1)·b`` for the first
+``b`` steps and ``θ = b² + t + 1 − b`` afterwards.
+
+The codes of a batch are any function ``encode(X_t, D) → C_t`` supplied by the caller (for
+:class:`~homfact.SparseDictionaryLearning`: its own code problem at the batch scale).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+__all__ = ["OnlineDictionaryState", "online_dictionary_epochs"]
+
+
+class OnlineDictionaryState:
+    """Sufficient statistics ``A = Σ β·CᵀC/b``, ``B = Σ β·XᵀC/b`` and the step counter."""
+
+    def __init__(self, n_atoms: int, n_features: int):
+        self.A = np.zeros((n_atoms, n_atoms))
+        self.B = np.zeros((n_features, n_atoms))
+        self.step = 0
+
+    def update(self, X: np.ndarray, C: np.ndarray) -> None:
+        """Fold one mini-batch (signals ``X``, codes ``C``) into ``A`` and ``B``."""
+        b = X.shape[0]
+        t = self.step
+        theta = (t + 1) * b if t < b - 1 else b * b + t + 1 - b
+        beta = (theta + 1 - b) / (theta + 1)
+        self.A *= beta
+        self.A += C.T @ C / b
+        self.B *= beta
+        self.B += X.T @ C / b
+        self.step += 1
+
+
+def update_atoms(D: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    """One pass of Mairal et al.'s Algorithm 2, in place on ``D`` (``r × m``, rows = atoms):
+    ``dⱼ ← (dⱼ + (bⱼ − Dᵀaⱼ)/A_jj)`` projected on ``‖dⱼ‖₂ ≤ 1``; atoms with ``A_jj = 0`` (unused
+    so far) are left unchanged.  Exact minimization of the quadratic surrogate
+    ``½ tr(DᵀD A)... − tr(DB)`` over each atom in turn, so the surrogate never increases."""
+    for j in range(D.shape[0]):
+        ajj = A[j, j]
+        if ajj <= 1e-12 * max(float(np.trace(A)), 1e-300):
+            continue
+        u = D[j] + (B[:, j] - D.T @ A[:, j]) / ajj
+        nu = math.sqrt(float(u @ u))
+        D[j] = u / max(nu, 1.0)
+    return D
+
+
+def online_dictionary_epochs(X: np.ndarray, D: np.ndarray,
+                             encode: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+                             batch_size: int, n_epochs: float, rng: np.random.Generator,
+                             state: OnlineDictionaryState | None = None,
+                             deadline: float = math.inf) -> tuple[np.ndarray,
+                                                                  OnlineDictionaryState, int]:
+    """Run ``n_epochs`` passes of mini-batches (shuffled each pass) over the rows of ``X``.
+
+    ``D`` (``r × m``) is updated in place and returned with the state and the number of
+    mini-batches processed.  Stops early at ``deadline`` (``time.perf_counter()`` value).
+    ``X`` is only read one batch at a time (any array supporting row indexing, e.g. a
+    ``numpy.memmap``).
+    """
+    n = X.shape[0]
+    b = max(1, min(int(batch_size), n))
+    state = OnlineDictionaryState(D.shape[0], D.shape[1]) if state is None else state
+    n_steps = max(1, int(math.ceil(n_epochs * n / b)))
+    perm = rng.permutation(n)
+    pos = 0
+    done = 0
+    for _ in range(n_steps):
+        if pos + b > n:
+            perm = rng.permutation(n)
+            pos = 0
+        idx = np.sort(perm[pos:pos + b])
+        pos += b
+        Xb = np.asarray(X[idx], dtype=float)
+        C = encode(Xb, D)
+        state.update(Xb, C)
+        update_atoms(D, state.A, state.B)
+        done += 1
+        if time.perf_counter() > deadline:
+            break
+    return D, state, done
