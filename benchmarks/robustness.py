@@ -3,7 +3,8 @@
 Each family module ``robust_<family>.py`` beside this file draws one random problem per seed
 (``trial(seed, small=False)``), fits it with homfact's defaults and with the family's peer, and
 returns ``success`` (the family's criterion, stated in its module docstring), ``error`` and
-``error_peer``, ``time`` and ``time_peer``, and the drawn ``params``.
+``error_peer`` (each ``≥ 0``, lower is better: a relative error or an RMSE, so that their
+ratio means "times worse"), ``time`` and ``time_peer``, and the drawn ``params``.
 
 The defaults were tuned on seeds 0-9 only; the suite reports seeds 100 and up, so the numbers
 it prints are not the tuned ones.  Per family it prints the success rate, the **worst** error
