@@ -14,7 +14,8 @@ Methods, in one process, each under the same BLAS thread limit:
   PROPACK.  The baseline; best of ``repeat``, interleaved with homfact.  The code's update
   order (E before A) is run once for information (first instance).
 * **homfact** ``hf.RobustPCA(lam="auto", gamma=γ, tol=1e-6)`` (defaults otherwise, so
-  ``debias=True``): certifies the split objective
+  ``debias=True``; the primary ``γ`` is ``"auto"``, the estimator's default: ``γ = 1/(cσ̂)``
+  from the estimated noise level, floored for noise-free data): certifies the split objective
   ``‖E‖₁ + λΣ‖uᵢ‖‖vᵢ‖ + (γ/2)‖D − UVᵀ − E‖²`` with ``λ = √max(m, n)`` — PCP's weighting
   divided by ``1/√max(m, n)`` — then refits the low-rank part at the certified rank by least
   squares on the detected inliers (the reported ``low_rank_``).  The certified solution's own
@@ -78,14 +79,21 @@ def _numerical_rank(X: np.ndarray, rel: float = 1e-6) -> int:
     return int(np.sum(s > rel * s[0])) if s.size and s[0] > 0 else 0
 
 
-def _fit_homfact(D: np.ndarray, gamma: float, tol: float):
+def _fit_homfact(D: np.ndarray, gamma, tol: float):
     return hf.RobustPCA(lam="auto", gamma=gamma, tol=tol, random_state=0).fit(D)
+
+
+def _g(gamma) -> str:
+    """``auto`` or the number, for the tables."""
+    return gamma if isinstance(gamma, str) else f"{gamma:g}"
 
 
 def _homfact_row(model, t: float, A: np.ndarray, E: np.ndarray, times: list[float]) -> dict:
     cert = model.certificate_
     info = model.debias_info_ or {}
-    return {"gamma": float(model.gamma), "time_s": t, "times_s": times,
+    gamma = model.gamma if isinstance(model.gamma, str) else float(model.gamma)
+    return {"gamma": gamma, "gamma_used": float(model.gamma_),
+            "noise_level": model.noise_level_, "time_s": t, "times_s": times,
             "error_lowrank": _rel(model.low_rank_, A), "error_sparse": _rel(model.sparse_, E),
             "error_lowrank_certified": _rel(model.certified_low_rank_, A),
             "error_sparse_certified": _rel(model.certified_sparse_, E),
@@ -116,7 +124,7 @@ def _run_tensorly(D: np.ndarray, A: np.ndarray, E: np.ndarray, n_iter_max: int) 
             "rank": _numerical_rank(Ahat), "reg_E": 2.0 * lam, "reg_J": 1.0}
 
 
-def profile_homfact(D: np.ndarray, gamma: float, tol: float) -> dict:
+def profile_homfact(D: np.ndarray, gamma, tol: float) -> dict:
     """Where homfact's time goes, per part of the fit (cProfile, cumulative seconds)."""
     prof = cProfile.Profile()
     t0 = time.perf_counter()
@@ -145,7 +153,7 @@ def profile_homfact(D: np.ndarray, gamma: float, tol: float) -> dict:
                       for k in order if k in parts}}
 
 
-def run(m: int, n: int, rank: int, gammas: list[float], primary: float, repeat: int,
+def run(m: int, n: int, rank: int, gammas: list, primary, repeat: int,
         tol: float = 1e-6, tensorly_iter: int = 100, seed: int = 0, tensorly: bool = True,
         code_order: bool = True, frac: float = 0.05, magnitude: float = 500.0) -> dict:
     """One instance: IALM and homfact (primary γ) interleaved ``repeat`` times, then the rest."""
@@ -216,14 +224,14 @@ def report(res: dict) -> None:
                      ic["error_lowrank"] / ia["error_lowrank"], f"{ic['n_iter']} iters"])
     for r in res["homfact"]:
         star = " *" if r["gamma"] == res["primary_gamma"] else ""
-        rows.append([f"homfact RobustPCA gamma={r['gamma']:g}{star}", r["time_s"],
+        rows.append([f"homfact RobustPCA gamma={_g(r['gamma'])}{star}", r["time_s"],
                      r["error_lowrank"], r["error_sparse"], r["rank"],
                      r["ratio_time_over_ialm"], r["ratio_error_over_ialm"],
                      f"{r['status']}, gap {r['relative_gap']:.1e}; "
                      f"{'debiased' if r['debiased'] else 'certified'} "
                      f"({r['continuation_iterations']} FISTA its, "
                      f"{r['continuation_stages']} stages)"])
-        rows.append([f"  same fit, certified solution (gamma={r['gamma']:g})", "-",
+        rows.append([f"  same fit, certified solution (gamma={r['gamma_used']:.4g})", "-",
                      r["error_lowrank_certified"], r["error_sparse_certified"], r["rank"], "-",
                      r["ratio_error_certified_over_ialm"], "certificate_ describes this one"])
     if "time_s" in tl:
@@ -238,11 +246,11 @@ def report(res: dict) -> None:
     if "skipped" in tl:
         print(f"tensorly: skipped: {tl['skipped']}")
     print(f"ratio t_homfact/t_ialm       = {res['ratio_time_homfact_over_ialm']:.3f}  "
-          f"(gamma {res['primary_gamma']:g}; target <= {TARGET_TIME_RATIO:g})")
+          f"(gamma {_g(res['primary_gamma'])}; target <= {TARGET_TIME_RATIO:g})")
     print(f"ratio err_homfact/err_ialm   = {res['ratio_error_homfact_over_ialm']:.3g}  "
           f"(target <= {TARGET_ERROR_RATIO:g})")
     print(f"targets: {'met' if res['meets_target'] else 'NOT met'} at gamma "
-          f"{res['primary_gamma']:g}; met at some gamma: {res['any_gamma_meets_target']}")
+          f"{_g(res['primary_gamma'])}; met at some gamma: {res['any_gamma_meets_target']}")
 
 
 def report_summary(instances: list[dict]) -> None:
@@ -253,21 +261,21 @@ def report_summary(instances: list[dict]) -> None:
              next(h["error_lowrank"] for h in r["homfact"] if h["gamma"] == r["primary_gamma"]),
              r["ratio_error_homfact_over_ialm"], "met" if r["meets_target"] else "NOT met"]
             for r in instances]
-    print_table(f"summary over instances (homfact gamma {instances[0]['primary_gamma']:g}, "
+    print_table(f"summary over instances (homfact gamma {_g(instances[0]['primary_gamma'])}, "
                 f"debiased)", ["instance", "t IALM", "t homfact", "t/t_ialm", "err IALM",
                                "err homfact", "err/err_ialm", "targets"], rows)
 
 
 def main(quick: bool = True, out_dir=None, blas: int | None = 1, profile: bool = False,
          seeds: list[int] | None = None, sizes: list[tuple[int, int, int]] | None = None,
-         primary: float | None = None, tensorly: str = "first", frac: float = 0.05,
+         primary=None, tensorly: str = "first", frac: float = 0.05,
          magnitude: float = 500.0) -> dict:
     """Run the robust-PCA benchmark and return its results.
 
     ``quick``: one 150×150 rank-5 instance.  Full: ``sizes`` (default 1000×1000 rank 20 and
-    500×800 rank 10) × ``seeds`` (default 0, 1); γ = 1e2, 1e3, 1e4 on the first instance,
-    the primary γ (default 100, the estimator's default) on the others; ``frac`` and
-    ``magnitude`` set the gross errors (5 %, uniform in ±500).  ``tensorly``:
+    500×800 rank 10) × ``seeds`` (default 0, 1); the primary γ (default ``"auto"``, the
+    estimator's default) on every instance, and γ = 1e2, 1e3, 1e4 too on the first; ``frac``
+    and ``magnitude`` set the gross errors (5 %, uniform in ±500).  ``tensorly``:
     ``"first"`` (first instance only: minutes per run), ``"all"`` or ``"none"``.  ``blas``
     limits BLAS/LAPACK threads for every method (``None``: library default); ``profile`` adds
     a cProfile breakdown of homfact's fit on the first instance.  The top-level keys describe
@@ -276,7 +284,7 @@ def main(quick: bool = True, out_dir=None, blas: int | None = 1, profile: bool =
     if tensorly not in ("first", "all", "none"):
         raise ValueError(f"tensorly must be 'first', 'all' or 'none', got {tensorly!r}")
     t0 = time.perf_counter()
-    primary = 100.0 if primary is None else float(primary)
+    primary = "auto" if primary is None or primary == "auto" else float(primary)
     if quick:
         sizes = sizes or [(150, 150, 5)]
         seeds = seeds or [0]
@@ -284,7 +292,8 @@ def main(quick: bool = True, out_dir=None, blas: int | None = 1, profile: bool =
     else:
         sizes = sizes or [(1000, 1000, 20), (500, 800, 10)]
         seeds = seeds or [0, 1]
-        cfg = {"gammas": sorted({1e2, 1e3, 1e4, primary}), "repeat": 2, "tensorly_iter": 100}
+        gammas = [primary] + [g for g in (1e2, 1e3, 1e4) if g != primary]
+        cfg = {"gammas": gammas, "repeat": 2, "tensorly_iter": 100}
     instances = []
     with blas_threads(blas):
         for i, (m, n, rank) in enumerate(sizes):
@@ -307,7 +316,7 @@ def main(quick: bool = True, out_dir=None, blas: int | None = 1, profile: bool =
     out["meets_target_all_instances"] = all(r["meets_target"] for r in instances)
     if profile:
         out["profile"] = prof
-        print(f"\nprofile of homfact, gamma {prof['gamma']:g}: {prof['total_s']:.2f} s under "
+        print(f"\nprofile of homfact, gamma {_g(prof['gamma'])}: {prof['total_s']:.2f} s under "
               f"cProfile")
         for k, v in prof["parts"].items():
             print(f"  {k:<55} {v['seconds']:7.2f} s  ({v['calls']} calls)")
@@ -326,8 +335,9 @@ if __name__ == "__main__":
                     help="instance seeds (default: 0 1; quick: 0)")
     ap.add_argument("--size", type=int, nargs=3, action="append", metavar=("M", "N", "RANK"),
                     help="instance size, repeatable (default: 1000 1000 20 and 500 800 10)")
-    ap.add_argument("--gamma", type=float, default=None,
-                    help="homfact's primary gamma (default 100, the estimator's default)")
+    ap.add_argument("--gamma", type=lambda v: v if v == "auto" else float(v), default=None,
+                    help="homfact's primary gamma: a number or 'auto' (default 'auto', the "
+                         "estimator's default)")
     ap.add_argument("--tensorly", choices=("first", "all", "none"), default="first",
                     help="instances on which tensorly runs (default: the first)")
     ap.add_argument("--frac", type=float, default=0.05,

@@ -18,7 +18,9 @@ Fitting has three parts:
    thresholds ``δ`` shrinking geometrically from a robust scale of ``Y`` (1.4826·MAD) to the
    target.  The singular-value thresholding uses a subspace iteration warm-started from the
    previous iterate's singular vectors (one block power step per iteration), so an iteration
-   costs a few ``m×n×(rank + 10)`` products.
+   costs a few ``m×n×(rank + 10)`` products.  With the automatic ``γ`` (``δ``), the default,
+   the target is not known in advance: each stage's residual gives a noise estimate ``σ̂`` and
+   the path stops at ``δ* = cσ̂`` (class doc of :class:`RobustPCA`).
 2. *Certification*: :func:`homfact.meta.grow` on the requested problem from that start (local
    descent, polar, duality gap, growth if the polar says so).  ``certificate_`` certifies the
    factors ``certified_U_``, ``certified_V_`` returned by this step.
@@ -36,16 +38,19 @@ Fitting has three parts:
 
 from __future__ import annotations
 
+import math
 import numbers
 import time
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from scipy import optimize
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..gauges import soft_threshold
+from ..noise import noise_spectral_norm, robust_scale
 from ..problems import (
     check_fit_params,
     check_lam,
@@ -61,6 +66,14 @@ __all__ = ["RobustPCA"]
 _DENSE_SVT_MAX = 64
 #: extra singular vectors kept by the warm-started subspace iteration
 _OVERSAMPLE = 10
+#: automatic δ = cσ̂: c is searched in [_C_MIN, _C_MAX] (√2: Zhou et al.'s μ = √(2n)σ)
+_C_MIN, _C_MAX = math.sqrt(2.0), 8.0
+#: safety factor κ of the rule γ‖∇‖₂ ≤ λ/κ (finite-size fluctuations, error of σ̂)
+_MARGIN = 1.25
+#: automatic δ is at least this fraction of the data's robust scale (noise-free data)
+_DELTA_FLOOR = 1e-3
+#: the noise estimate uses a uniform sample of at most this many observed entries
+_NOISE_SAMPLE = 50_000
 
 
 class _WarmSVT:
@@ -112,12 +125,105 @@ class _WarmSVT:
         return Q @ Ub[:, :r], s[:r] - tau, Vt[:r].T
 
 
-def _robust_scale(values: np.ndarray) -> float:
-    """``1.4826·median|y − median(y)|`` (the normal-consistent MAD); the RMS if that is 0."""
+def _clipped_second_moment(c: float) -> float:
+    """``E min(z², c²)`` for ``z ~ N(0, 1)``: ``(2Φ(c) − 1) − 2cφ(c) + 2c²(1 − Φ(c))``."""
+    phi = math.exp(-0.5 * c * c) / math.sqrt(2.0 * math.pi)
+    tail = 0.5 * math.erfc(c / math.sqrt(2.0))  # 1 − Φ(c)
+    return (1.0 - 2.0 * tail) - 2.0 * c * phi + 2.0 * c * c * tail
+
+
+def _gradient_norm_per_gamma_sigma(c: float, rho: float, shape: tuple[int, int],
+                                   fraction: float) -> float:
+    """Typical ``γ‖P_Ω(clip_δ(Y − L*))‖₂`` at the truth for ``δ = 1/γ = cσ``.
+
+    Entries of ``clip_δ(Y − L*)``: ``clip(σz, ±cσ)`` on inliers (second moment ``σ²s(c)²``,
+    :func:`_clipped_second_moment`), ``±cσ`` on the fraction ``ρ`` of gross errors; so the
+    matrix has entry RMS ``σ√((1 − ρ)s(c)² + ρc²)`` and, times ``γ = 1/(cσ)``, spectral norm
+    ``noise_spectral_norm(√((1 − ρ)s(c)² + ρc²)/c, shape, fraction)``.
+    """
+    rms = math.sqrt((1.0 - rho) * _clipped_second_moment(c) + rho * c * c) / c
+    return noise_spectral_norm(rms, shape, fraction)
+
+
+def _noise_factor(lam_split: float, rho: float, shape: tuple[int, int],
+                  fraction: float) -> tuple[float, bool]:
+    """Smallest ``c ∈ [√2, _C_MAX]`` with ``γ‖∇‖₂ ≤ λ/κ`` (class doc of :class:`RobustPCA`).
+
+    Returns ``(c, feasible)``; ``feasible`` is false when even ``_C_MAX`` misses the condition
+    (then ``c = _C_MAX``: too many gross errors for the weight ``λ``).
+    """
+    target = lam_split / _MARGIN
+
+    def excess(c: float) -> float:
+        return _gradient_norm_per_gamma_sigma(c, rho, shape, fraction) - target
+
+    if excess(_C_MIN) <= 0:
+        return _C_MIN, True
+    if excess(_C_MAX) > 0:
+        return _C_MAX, False
+    return float(optimize.brentq(excess, _C_MIN, _C_MAX, xtol=1e-6)), True
+
+
+def _residual_noise(values: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                    shape: tuple[int, int], U: np.ndarray, s: np.ndarray,
+                    V: np.ndarray) -> tuple[float, float]:
+    """Noise level and gross-error fraction from the residual of the unshrunk fit ``U diag(s) Vᵀ``.
+
+    ``R = Y − U diag(s) Vᵀ`` on the given observed entries ``(rows, cols)`` with values
+    ``values`` (a uniform sample of at most ``_NOISE_SAMPLE`` of them: the MAD's relative
+    standard error is then about ``1.17/√k``, 0.5 %); ``σ₀ = robust_scale(R)`` (1.4826·MAD,
+    breakdown 50 %), then ``σ₁ = robust_scale(R[|R − med R| ≤ 5σ₀])`` (the gross errors,
+    which inflate the MAD by about 13 % at 10 %, removed), times the degrees-of-freedom
+    correction ``√(mn / ((m − r)(n − r)))`` (a rank-``r`` fit removes that share of the
+    noise's variance).  ``ρ̂`` is the fraction of the entries with ``|R − med R| > 5σ₁``.
+    """
+    m, n = shape
     if values.size == 0:
-        return 0.0
-    mad = 1.4826 * float(np.median(np.abs(values - np.median(values))))
-    return mad if mad > 0 else float(np.sqrt(np.mean(values * values)))
+        return 0.0, 0.0
+    r = s.shape[0]
+    R = values - np.einsum("ij,ij->i", U[rows] * s, V[cols]) if r else values
+    dev = np.abs(R - np.median(R))
+    s0 = robust_scale(R)
+    kept = R[dev <= 5.0 * s0]
+    s1 = robust_scale(kept) if kept.size else s0
+    dof = math.sqrt(m * n / max((m - r) * (n - r), 1)) if r < min(m, n) else 1.0
+    rho = float(np.count_nonzero(dev > 5.0 * s1)) / R.size
+    return s1 * dof, rho
+
+
+class _NoiseRule:
+    """The automatic ``δ = 1/γ`` of the split model (class doc of :class:`RobustPCA`).
+
+    Called by :func:`_continuation` after each warm-start stage with the unshrunk fit; returns
+    ``δ* = max(c·σ̂, floor)`` with ``σ̂, ρ̂`` from :func:`_residual_noise` (on a fixed uniform
+    sample of the observed entries), ``c`` from :func:`_noise_factor` for the weight
+    ``lam_rule``, and the record of the estimate.
+    """
+
+    def __init__(self, Y0: np.ndarray, obs: np.ndarray | None, lam_rule: float,
+                 pilot_lam: float, floor: float, rng: np.random.Generator):
+        self.shape = Y0.shape
+        self.lam_rule, self.pilot_lam, self.floor = lam_rule, pilot_lam, floor
+        flat = np.flatnonzero(obs) if obs is not None else None
+        n_obs = Y0.size if flat is None else flat.size
+        self.fraction = n_obs / Y0.size
+        if n_obs > _NOISE_SAMPLE:
+            pick = rng.choice(n_obs, _NOISE_SAMPLE, replace=False)
+            flat = pick if flat is None else flat[pick]
+        elif flat is None:
+            flat = np.arange(Y0.size)
+        self.rows, self.cols = np.divmod(flat, Y0.shape[1])
+        self.values = Y0.ravel()[flat]
+        self.last: dict | None = None
+
+    def __call__(self, U: np.ndarray, s: np.ndarray, V: np.ndarray) -> tuple[float, dict]:
+        sigma, rho = _residual_noise(self.values, self.rows, self.cols, self.shape, U, s, V)
+        c, feasible = _noise_factor(self.lam_rule, rho, self.shape, self.fraction)
+        target = max(c * sigma, self.floor)
+        self.last = {"noise_level": sigma, "outlier_fraction": rho, "noise_factor": c,
+                     "rule_feasible": feasible, "target_delta": target,
+                     "floored": bool(c * sigma < self.floor)}
+        return target, dict(self.last)
 
 
 def _continuation(Y0: np.ndarray, obs: np.ndarray | None, lam: float, delta: float,
@@ -125,7 +231,7 @@ def _continuation(Y0: np.ndarray, obs: np.ndarray | None, lam: float, delta: flo
                   rng: np.random.Generator, deadline: float, max_rank: int | None = None,
                   ratio: float = 0.3,
                   stage_rtol: float = 0.1, final_rtol: float = 1e-6, max_stage_iter: int = 50,
-                  max_final_iter: int = 300) -> tuple[list[np.ndarray], list[dict]]:
+                  max_final_iter: int = 300, auto=None) -> tuple[list[np.ndarray], list[dict]]:
     """Warm start for ``min_L w Σ h_δ(Y − L) + λ‖L‖_*`` by FISTA along a path of thresholds.
 
     ``weight=None`` is the split model: each stage ``δ_s`` solves the split problem with
@@ -138,16 +244,32 @@ def _continuation(Y0: np.ndarray, obs: np.ndarray | None, lam: float, delta: flo
     ``‖ΔL‖_F/‖L‖_F`` is below ``final_rtol`` (at most ``max_final_iter`` steps).
     ``max_rank`` keeps only the top pairs of each thresholding.  Returns balanced factors
     ``(U√s, V√s)`` and one record per stage.
+
+    ``auto`` (the automatic ``γ``/``δ``): a callable ``auto(U, s_unshrunk, V) -> (δ*, info)``
+    called after each stage with the unshrunk fit; ``lam`` is then the split weight of the
+    path and ``delta`` is ignored.  The path is ``δ_{s+1} = ratio·δ_s`` until that is at or
+    below the returned ``δ*_s``; then one stage runs at ``δ*_s`` (where the fit, no longer
+    biased by the larger thresholds, gives a better estimate) and the last stage at the
+    ``δ*`` estimated there (directly the last stage if ``info["floored"]``: the floor, not the
+    estimate, sets ``δ*``).  Each record but the last carries its estimate ``info``.
+    ``lam`` may be a callable of the final ``δ*`` giving the final stage's split weight (the
+    Huber form with a given ``λ``).
     """
     m, n = Y0.shape
-    # w Σ h_δ + λ‖L‖_* is (w δ)·(split objective with γ = 1/δ and λ_split = λ/(w δ)): every
-    # stage is a split problem with γ_s = 1/δ_s and the same λ_split, threshold λ_split·δ_s
-    lam_split = lam if weight is None else lam / (weight * delta)
     vals = Y0[obs] if obs is not None else Y0.ravel()
-    top = max(_robust_scale(vals), delta)
-    n_stages = 1 + (int(np.ceil(np.log(top / delta) / np.log(1.0 / ratio))) if top > delta
-                    else 0)
-    deltas = np.geomspace(top, delta, n_stages) if n_stages > 1 else np.array([delta])
+    if auto is None:
+        # w Σ h_δ + λ‖L‖_* is (w δ)·(split objective with γ = 1/δ and λ_split = λ/(w δ)):
+        # every stage is a split problem with γ_s = 1/δ_s and the same λ_split
+        lam_split = lam if weight is None else lam / (weight * delta)
+        top = max(robust_scale(vals), delta)
+        n_stages = 1 + (int(np.ceil(np.log(top / delta) / np.log(1.0 / ratio))) if top > delta
+                        else 0)
+        path = list(np.geomspace(top, delta, n_stages)) if n_stages > 1 else [delta]
+        final_lam = None
+    else:
+        final_lam = lam if callable(lam) else None
+        lam_split = auto.pilot_lam
+        path = [robust_scale(vals)]
     if start is not None and start[0].shape[1]:
         L = start[0] @ start[1].T
         svt = _WarmSVT((m, n), rng, basis=start[1])
@@ -158,8 +280,15 @@ def _continuation(Y0: np.ndarray, obs: np.ndarray | None, lam: float, delta: flo
     records = []
     sqrt_mn = np.sqrt(m * n)
     P, X = np.empty((m, n)), np.empty((m, n))  # work arrays (each pass over m×n counts)
-    for k, d in enumerate(deltas):
-        final = k == len(deltas) - 1
+    k = 0
+    final = auto is None and len(path) == 1
+    checking = False
+    while k < len(path):
+        d = float(path[k])
+        if auto is None:
+            final = k == len(path) - 1
+        if final and final_lam is not None:
+            lam_split = final_lam(d)
         tau = lam_split * d
         L_prev, t_k, it = L, 1.0, 0
         while True:
@@ -194,10 +323,24 @@ def _continuation(Y0: np.ndarray, obs: np.ndarray | None, lam: float, delta: flo
                     break
             elif change <= stage_rtol * d * sqrt_mn or it >= max_stage_iter:
                 break
-        records.append({"delta": float(d), "rank": int(s.shape[0]), "n_iter": it,
-                        "status": "warm start (not certified)"})
-        if time.perf_counter() > deadline:
+        record = {"delta": d, "rank": int(s.shape[0]), "n_iter": it,
+                  "status": "warm start (not certified)"}
+        records.append(record)
+        if auto is not None and not final:
+            target, info = auto(U, s + tau, V)
+            record.update(info)
+            if checking or time.perf_counter() > deadline or (
+                    ratio * d <= target and info.get("floored")):
+                path.append(target)  # the requested problem (also when out of time)
+                final = True
+            elif ratio * d <= target:  # one stage at the target, to estimate σ̂ again there
+                path.append(target)
+                checking = True
+            else:
+                path.append(ratio * d)
+        elif time.perf_counter() > deadline:
             break
+        k += 1
     root = np.sqrt(s)
     return [U * root, V * root], records
 
@@ -223,8 +366,8 @@ def _masked_lstsq_rows(Y0: np.ndarray, inl: np.ndarray, out_mask: sp.csr_matrix,
 
 def _debias(Y0: np.ndarray, obs: np.ndarray | None, U: np.ndarray, V: np.ndarray,
             delta: float, shrink: float, *, rtol: float = 1e-10, max_iter: int = 50,
-            max_rounds: int = 3, n_mads: float = 5.0,
-            switch_rate: float = 0.3) -> tuple[np.ndarray, np.ndarray, dict]:
+            max_rounds: int = 3, n_mads: float = 5.0, switch_rate: float = 0.3,
+            stat_tol: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict]:
     """Rank-``r`` least-squares refit of ``L = UVᵀ`` on the observed inliers (module doc, 3.).
 
     Start: the certified ``L = Σ sᵢ uᵢvᵢᵀ`` with its singular values *unshrunk*, ``sᵢ + shrink``
@@ -238,7 +381,12 @@ def _debias(Y0: np.ndarray, obs: np.ndarray | None, U: np.ndarray, V: np.ndarray
     products) and, once EM's contraction per step exceeds ``switch_rate``, by exact
     alternating least squares (every row's and column's problem solved exactly,
     :func:`_masked_lstsq_rows`: dearer steps, much faster rate); both never increase the
-    objective.  A round ends when ``‖ΔL‖_F ≤ rtol·‖L‖_F``; rounds stop when ``I`` is unchanged.
+    objective.  A round ends when ``‖ΔL‖_F ≤ rtol·‖L‖_F`` or, with ``stat_tol > 0``, when
+    ``‖ΔL‖_F ≤ stat_tol·s·√(r(m + n − r))`` with ``s`` the RMS inlier residual of the current
+    ``L``: ``s√(r(m + n − r))`` is the statistical error of a rank-``r`` least-squares fit to
+    noise of level ``s`` (the noise's projection on the ``r(m + n − r)``-dimensional tangent
+    space), so steps far below it change nothing measurable; on noise-free data ``s → 0``
+    and ``rtol`` decides.  Rounds stop when ``I`` is unchanged.
     Returns balanced factors (orthogonal columns, ``‖uᵢ‖ = ‖vᵢ‖``) and a summary.
     """
     Qu, Ru = np.linalg.qr(U)
@@ -255,6 +403,7 @@ def _debias(Y0: np.ndarray, obs: np.ndarray | None, U: np.ndarray, V: np.ndarray
     n_exact = 0
     for rounds in range(1, max_rounds + 1):
         converged = False
+        n_inl = np.count_nonzero(inl) if stat_tol > 0 else 0
         excluded = excluded_t = None
         previous = np.inf
         for _ in range(max_iter):
@@ -273,7 +422,12 @@ def _debias(Y0: np.ndarray, obs: np.ndarray | None, U: np.ndarray, V: np.ndarray
             Z = Z_new
             if not np.isfinite(change):
                 raise np.linalg.LinAlgError("the refit diverged (non-finite values)")
-            if change <= rtol * float(np.linalg.norm(Z)):
+            limit = rtol * float(np.linalg.norm(Z))
+            if stat_tol > 0 and change > limit:  # noise's own error (docstring)
+                res = np.where(inl, Y0 - Z, 0.0)
+                rms = math.sqrt(float(np.vdot(res, res)) / max(int(n_inl), 1))
+                limit = max(limit, stat_tol * rms * math.sqrt(r * (Y0.shape[0] + Y0.shape[1] - r)))
+            if change <= limit:
                 converged = True
                 break
             if excluded is None and change > switch_rate * previous:
@@ -309,19 +463,67 @@ def _debias(Y0: np.ndarray, obs: np.ndarray | None, U: np.ndarray, V: np.ndarray
 class RobustPCA(_FactorizationMixin, BaseEstimator):
     """Certified robust PCA ``Y ≈ low_rank_ + sparse_``, with a debiasing refit by default.
 
+    **The automatic ``γ`` (``δ``).**  Stable principal component pursuit (Z. Zhou, X. Li,
+    J. Wright, E. Candès & Y. Ma, "Stable principal component pursuit", ISIT 2010) solves
+    ``min ‖L‖_* + λ_pcp‖S‖₁ + (1/2μ)‖Y − L − S‖²_F`` with ``λ_pcp = 1/√n`` and ``μ = √(2n)·σ``
+    (``n×n``, noise ``N(0, σ²)``).  Divided by ``λ_pcp`` this is homfact's split objective
+    ``‖E‖₁ + λ‖L‖_* + (γ/2)‖Y − L − E‖²`` with ``λ = 1/λ_pcp = √n_max`` and
+    ``γ = 1/(μλ_pcp) = √n_max/μ``, so ``δ = 1/γ = μ/√n_max``: their ``μ`` is ``δ = √2·σ``.
+    That value keeps noise directions here (600×450, rank 8, 5 % gross errors ±5,
+    ``σ = 0.02``: rank 48 instead of 8).  The reason is the condition that decides the rank:
+    no noise direction enters ``L`` when the gradient of the loss at the truth,
+    ``G = γ·clip_δ(Y − L*)``, has ``‖G‖₂ < λ`` (the condition behind the rule
+    ``λ ≥ 2‖∇ loss(L*)‖₂`` of Negahban, Ravikumar, Wainwright & Yu, Statist. Sci. 2012, whose
+    factor 2 serves their error bound).  ``G`` has entries ``clip(z, ±c)/c`` (``δ = cσ``) on
+    the inliers, second moment ``s(c)²/c²`` with ``s(c)² = E min(z², c²)``, and ``±1`` on
+    the gross errors (fraction ``ρ``), so ``‖G‖₂ ≈ √((1 − ρ)s(c)²/c² + ρ)·√p(√m + √n)``
+    (:func:`homfact.noise.noise_spectral_norm`, ``p`` the observed fraction).  At ``c = √2``
+    and ``ρ = 5 %`` this is ``1.18·√n_max`` for 600×450 (rank 48 measured), at ``c = 2.6`` it
+    is ``0.81·√n_max`` (rank 8).  So the default keeps stable PCP's form ``μ = c·σ·√n_max``
+    (``δ* = cσ̂``) and takes for ``c`` the smallest value in ``[√2, 8]`` with
+    ``‖G‖₂ ≤ λ/κ``, ``κ = 1.25`` (a margin for finite-size fluctuations and the error of
+    ``σ̂``, ``ρ̂``; chosen on seeds 0-9 of ``benchmarks/robust_rpca.py``): for 0-10 % gross
+    errors ``c`` is 2.5-3.9 on square matrices, 1.6-1.9 at 2000×300.  If no ``c ≤ 8``
+    meets it (too many gross errors for ``λ``) ``c = 8`` and
+    ``noise_info_["rule_feasible"]`` is false.  Noise-free data (``cσ̂`` below
+    ``10⁻³·robust_scale(Y)``) use ``δ* = 10⁻³·robust_scale(Y)``: a finite ``γ`` whose
+    shrinkage the debiasing refit removes (exact recovery, measured to ~1e-11).
+
+    ``σ̂`` and ``ρ̂`` come from the warm-start path itself (module doc, 1.): after each stage
+    ``δ_s`` (which starts at the robust scale 1.4826·MAD of ``Y`` and shrinks by 0.3) the
+    residual ``R = Y − U(s + τ)Vᵀ`` of the *unshrunk* stage fit (``τ`` the stage's
+    singular-value threshold) gives ``σ₀ = 1.4826·MAD(R)`` (robust to the gross errors,
+    breakdown 50 %), then ``σ̂ = 1.4826·MAD(R[|R − med R| ≤ 5σ₀])·√(mn/((m−r)(n−r)))``
+    (gross errors trimmed, the rank-``r`` fit's share of the noise variance restored), and
+    ``ρ̂ = #{|R − med R| > 5σ̂}/#Ω``.  The Gavish–Donoho estimate of ``Y`` itself
+    (:func:`homfact.noise.estimate_noise_level`) is not used: the gross errors are a
+    full-rank, heavy matrix that inflates the median singular value (0.63 instead of 0.02 on
+    the example above).  The path goes down by 0.3 per stage until ``0.3δ_s ≤ cσ̂_s``, runs one
+    stage at ``cσ̂_s`` (where the fit, no longer biased by the larger thresholds, estimates
+    ``σ̂`` again: within +2-6 % of ``σ`` measured at 200×260, rank 5, σ = 0.005-0.05) and
+    ends with the stage at ``δ* = max(cσ̂, floor)`` from that estimate, the certified problem
+    (``noise_level_`` is that ``σ̂``; when the floor sets ``δ*`` the path goes to it
+    directly).  The residual is evaluated on a fixed uniform sample of at most 50,000
+    observed entries (drawn from ``random_state``).  With ``continuation=False`` the path
+    is still run, for the estimate only.  A given ``lam`` enters the rule in place of
+    ``√n_max`` (the Huber form with a given ``lam`` uses ``√n_max``).
+
     Parameters
     ----------
     lam : float or "auto", default="auto"
         Weight of the nuclear-norm term relative to ``‖E‖₁``; ``"auto"`` is ``√max(m, n)``, the
         principal-component-pursuit choice of Candès, Li, Ma & Wright (2011) written for this
         scaling (``‖L‖_* + λ_pcp‖E‖₁`` with ``λ_pcp = 1/√max(m, n)``, divided by ``λ_pcp``).
-    gamma : float, default=100.0
-        Weight ``γ`` of the quadratic (dense noise) term; residual entries larger than ``1/γ``
-        are treated as gross errors.  Larger ``γ`` fits the noise-free model more tightly.
+        For ``loss="huber"`` it is ``√max(m, n)·δ``, the same problem (``Σ h_δ + λ‖L‖_*`` is
+        ``δ`` times the split objective with ``γ = 1/δ`` and ``λ_split = λ/δ``).
+    gamma : float or "auto", default="auto"
+        Weight ``γ`` of the quadratic (dense noise) term; residual entries larger than
+        ``δ = 1/γ`` are treated as gross errors.  ``"auto"``: ``γ = 1/δ*`` from the estimated
+        noise level ``σ̂`` (stored as ``noise_level_``), by the rule above.
     loss : {"split", "huber"}, default="split"
         ``"huber"`` replaces the split by ``Σ h_δ(Y − UVᵀ)`` with threshold ``delta``.
-    delta : float, default=1.0
-        Huber threshold for ``loss="huber"``.
+    delta : float or "auto", default="auto"
+        Huber threshold for ``loss="huber"`` (ignored by the split); ``"auto"`` is ``δ*``.
     init, rank, max_rank, tol, max_iter, time_limit, random_state, verbose
         As in :class:`homfact.LowRankApproximation`; ``time_limit`` covers the warm start and
         the certification together (the refit, a few least-squares sweeps, runs after them).
@@ -337,10 +539,13 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
         biased towards zero by about ``λ/γ`` per singular value (relative error about
         ``λ/(γσ)``), which the refit removes: on noise-free low-rank-plus-sparse data it
         recovers ``L`` to rounding error.  ``debias=False`` reports the certified solution.
+        With the automatic ``γ``/``δ`` its iterations stop once a step is below 10⁻³ of the
+        statistical error ``s√(r(m + n − r))`` (``s`` the RMS inlier residual; noise-free data:
+        at ``‖ΔL‖_F ≤ 10⁻¹⁰‖L‖_F`` as with a given ``γ``).
         The refit runs whatever the certificate's status and keeps the certified rank; it
-        carries no certificate of its own.  It trusts that rank: with noisy data and ``γ`` too
-        large for the noise (``1/γ`` at or below the noise level, about ``γ ≈ 1/(3σ)`` is
-        right) the model selects spurious noise components, which the refit no longer shrinks,
+        carries no certificate of its own.  It trusts that rank: with noisy data and a given
+        ``γ`` too large for the noise (``1/γ`` at or below the noise level; ``"auto"`` avoids
+        this) the model selects spurious noise components, which the refit no longer shrinks,
         so it can be worse than the certified solution (use ``debias=False`` or a smaller
         ``γ``).  It is skipped, with a warning, when the rank-``r`` model has more than half
         as many parameters ``r(m+n−r)`` as there are inliers (measured on 400×300 rank-5 data
@@ -368,13 +573,25 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
     debias_info_ : dict or None
         Refit summary: ALS iterations, support rounds, convergence, numbers of inliers and
         outliers, RMS residual on the inliers; ``None`` without a refit.
+    gamma_, delta_ : float
+        The ``γ`` used (``None`` for ``loss="huber"``) and the Huber threshold ``δ`` used
+        (``1/γ`` for the split): the automatic values, or the given ones.
+    noise_level_ : float or None
+        The estimate ``σ̂`` of the dense-noise level from which the automatic ``γ``/``δ`` was
+        set (``None`` when they were given).  On noise-free data it is the small residual of
+        the unconverged warm-start stage, not 0 (the floor then sets ``δ``); the refit's
+        ``debias_info_["inlier_rms_residual"]`` is the residual of the reported fit.
+    noise_info_ : dict or None
+        The estimate that set ``δ*``: ``noise_level``, ``outlier_fraction`` ``ρ̂``,
+        ``noise_factor`` ``c``, ``rule_feasible``, ``target_delta`` ``δ*``, ``floored``.
     rank_, history_, n_iter_, stop_reason_, lam_
         As in LowRankApproximation, for the certified (final) problem; the refit keeps the rank.
     continuation_ : list of dict
-        Threshold, rank and iterations of each warm-start stage (not certified).
+        Threshold, rank and iterations of each warm-start stage (not certified); with the
+        automatic ``γ``/``δ``, each stage but the last also holds its noise estimate.
     """
 
-    def __init__(self, lam="auto", *, gamma=100.0, loss="split", delta=1.0, init="zero",
+    def __init__(self, lam="auto", *, gamma="auto", loss="split", delta="auto", init="zero",
                  rank=None, max_rank=None, tol=1e-6, max_iter=200, time_limit=None,
                  random_state=None, verbose=False, continuation=True, debias=True):
         self.continuation = continuation
@@ -398,10 +615,13 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
             check_lam(lam)
         for name in ("gamma", "delta"):
             val = getattr(self, name)
+            if isinstance(val, str) and val == "auto":
+                continue
             if isinstance(val, bool) or not isinstance(val, numbers.Real):
-                raise TypeError(f"{name} must be a real number, got {type(val).__name__}")
+                raise TypeError(f"{name} must be a real number or 'auto', got "
+                                f"{type(val).__name__}")
             if not np.isfinite(val) or val <= 0:
-                raise ValueError(f"{name} must be a finite number > 0, got {val!r}")
+                raise ValueError(f"{name} must be a finite number > 0 or 'auto', got {val!r}")
         if self.loss not in ("split", "huber"):
             raise ValueError(f"loss must be 'split' or 'huber', got {self.loss!r}")
         for name in ("continuation", "debias"):
@@ -422,11 +642,10 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
             raise ValueError(f"Y must be non-empty, got shape {A.shape}")
         if np.any(np.isinf(A)):
             raise ValueError("Y contains infinite values (use NaN for missing entries)")
-        self.lam_ = float(np.sqrt(max(A.shape))) if isinstance(self.lam, str) else float(self.lam)
-        if self.loss == "split":
-            weight, delta = float(self.gamma), 1.0 / float(self.gamma)
-        else:
-            weight, delta = 1.0, float(self.delta)
+        split = self.loss == "split"
+        lam_auto = isinstance(self.lam, str)
+        auto = isinstance(self.gamma if split else self.delta, str)
+        pcp = float(np.sqrt(max(A.shape)))  # 1/λ_pcp (Candès, Li, Ma & Wright 2011)
         missing = np.isnan(A)
         if missing.all():
             raise ValueError("Y has no observed (non-NaN) entry")
@@ -437,11 +656,36 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
         factors = self._initial_factors(A.shape, rms)
         start = time.perf_counter()
         deadline = np.inf if self.time_limit is None else start + float(self.time_limit)
-        self.continuation_ = []
-        if self.continuation:
-            rng = np.random.default_rng(self.random_state)
+        rng = np.random.default_rng(self.random_state)
+        self.continuation_, self.noise_level_, self.noise_info_ = [], None, None
+        if auto:  # pilot path: estimate σ̂ along the continuation, then δ* = max(cσ̂, floor)
+            lam_rule = float(self.lam) if split and not lam_auto else pcp
+            top = robust_scale(A[~missing])
+            rule = _NoiseRule(Y0, observed, lam_rule, lam_rule,
+                              _DELTA_FLOOR * top if top > 0 else 1.0, rng)
+            final_lam = (lambda d: float(self.lam) / d) if not split and not lam_auto else None
+            warm, self.continuation_ = _continuation(
+                Y0, observed, final_lam or lam_rule, 1.0, None, factors, rng, deadline,
+                max_rank=self.max_rank, final_rtol=1e-2 * float(self.tol), auto=rule)
+            if self.continuation:
+                factors = warm
+            self.noise_info_ = dict(rule.last)
+            self.noise_level_ = float(rule.last["noise_level"])
+            delta = float(rule.last["target_delta"])
+        else:
+            delta = 1.0 / float(self.gamma) if split else float(self.delta)
+        if split:
+            self.gamma_ = 1.0 / delta if auto else float(self.gamma)
+            weight = self.gamma_
+            self.lam_ = pcp if lam_auto else float(self.lam)
+        else:
+            self.gamma_, weight = None, 1.0
+            # Σ h_δ + λ‖L‖_* is δ·(split objective with γ = 1/δ, λ_split = λ/δ): PCP is λ = √n·δ
+            self.lam_ = pcp * delta if lam_auto else float(self.lam)
+        self.delta_ = delta
+        if self.continuation and not auto:
             factors, self.continuation_ = _continuation(
-                Y0, observed, self.lam_, delta, None if self.loss == "split" else weight,
+                Y0, observed, self.lam_, delta, None if split else weight,
                 factors, rng, deadline, max_rank=self.max_rank,
                 final_rtol=1e-2 * float(self.tol))
         budget = None
@@ -467,7 +711,7 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
         elif self.debias and self.rank_ > 0:
             try:
                 U, V, info = _debias(Y0, observed, self.U_, self.V_, delta,
-                                     self.lam_ / weight)
+                                     self.lam_ / weight, stat_tol=1e-3 if auto else 0.0)
             except np.linalg.LinAlgError as exc:  # keep the certified solution, say why
                 self.debias_info_ = {"failed": str(exc)}
             else:
