@@ -235,7 +235,8 @@ def test_large_lam_gives_zero_and_global():
 def test_transform_reproduces_fitted_codes():
     X = _planted(n=60, m=8)
     m = hf.SparseDictionaryLearning(lam=2.0, gamma=0.5, tol=1e-6, transform_tol=1e-12,
-                                    transform_max_iter=100000, random_state=0).fit(X)
+                                    transform_max_iter=100000, transform_algorithm="elastic_net",
+                                    random_state=0).fit(X)
     assert m.rank_ >= 1
     C = m.transform(X)
     np.testing.assert_allclose(C, m.codes_, atol=1e-3 * np.abs(m.codes_).max())
@@ -292,12 +293,17 @@ def test_bad_params_name_the_argument(kwargs, name):
 
 
 def _expected_failed_checks(estimator) -> dict[str, str]:
+    if estimator.transform_algorithm != "elastic_net":
+        return {}  # the default (OMP) and the other codings are per signal
     return {"check_methods_subset_invariance":
-            "by design: transform solves the model's objective for the whole batch; the group "
-            "term λ‖Dᵢ‖‖Cᵢ‖₂ couples the signals of a batch (so transform(X_train) = codes_)"}
+            "by design: the elastic_net transform solves the model's objective for the whole "
+            "batch; the group term λ‖Dᵢ‖‖Cᵢ‖₂ couples the signals of a batch (so "
+            "transform(X_train) = codes_)"}
 
 
-@parametrize_with_checks([hf.SparseDictionaryLearning(max_iter=5, transform_max_iter=200)],
+@parametrize_with_checks([hf.SparseDictionaryLearning(max_iter=5, transform_max_iter=200),
+                          hf.SparseDictionaryLearning(max_iter=5, transform_max_iter=200,
+                                                      transform_algorithm="elastic_net")],
                          expected_failed_checks=_expected_failed_checks, xfail_strict=True)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
@@ -338,8 +344,23 @@ def test_benchmark_runs_quick(tmp_path):
     res = bench.main(quick=True, out_dir=tmp_path)
     assert res["cases"]
     for case in res["cases"]:
-        assert case["homfact"]["psnr"] > case["psnr_noisy"]
-        assert case["sklearn"]["n_components"] == case["homfact"]["n_components"]
+        assert case["psnr"] > case["psnr_noisy"]
+        assert np.isfinite(case["psnr_peer"]) and case["time_peer"] > 0
+        assert case["meets_target"] == (case["psnr_diff_db"] >= -0.3
+                                        and case["time_ratio"] <= 2.0)
+
+
+def test_robustness_trial_small():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    rob = _load(ROOT / "benchmarks" / "robust_dictionary.py", "_robust_dictionary")
+    assert rob.FAMILY and rob.PEER
+    r = rob.trial(3, small=True)
+    for key in ("success", "error", "error_peer", "time", "time_peer", "params"):
+        assert key in r
+    assert r["success"] == (r["psnr_diff_db"] >= -0.3 and r["time"] <= 2.0 * r["time_peer"])
+    assert r["error"] == pytest.approx(10 ** (-r["psnr"] / 20), rel=1e-12)  # the RMSE
+    assert r["params"]["image"] in rob.IMAGES
+    assert rob.draw(3) != rob.draw(4)  # randomized parameters
 
 
 def test_gamma_zero_is_nuclear_norm_and_certified():
@@ -353,3 +374,224 @@ def test_gamma_zero_is_nuclear_norm_and_certified():
     assert m.certificate_.status == "global"
     assert m.certificate_.lower_bound <= svt + 1e-9 * svt
     assert m.certificate_.objective == pytest.approx(svt, rel=2e-5)
+
+
+# ---------------------------------------------------------------- automatic lam, noise level
+
+
+def _planted_sparse(n=2000, m=16, r=6, sigma=0.1, seed=12):
+    """Signals with sparse codes (about 2 atoms each) on ``r`` unit atoms plus noise ``σ``."""
+    rng = np.random.default_rng(seed)
+    D = rng.standard_normal((r, m))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    C = rng.standard_normal((n, r)) * 3.0 * (rng.random((n, r)) < 2.0 / r)
+    clean = C @ D
+    return clean + sigma * rng.standard_normal((n, m)), clean, D
+
+
+@pytest.mark.parametrize("sigma", [0.05, 0.2, 1.0])
+def test_noise_level_estimate_on_sparse_signals(sigma):
+    from homfact.noise import estimate_signal_noise_level
+
+    X, _, _ = _planted_sparse(sigma=sigma)
+    assert estimate_signal_noise_level(X) == pytest.approx(sigma, rel=0.08)
+    # exactly centred rows (patch means removed): the zero direction is ignored
+    Xc = X - X.mean(axis=1, keepdims=True)
+    assert estimate_signal_noise_level(Xc) == pytest.approx(sigma, rel=0.08)
+    assert estimate_signal_noise_level(np.zeros((10, 4))) == 0.0
+
+
+def test_auto_lam_gives_no_atom_on_pure_noise():
+    X = 0.3 * np.random.default_rng(13).standard_normal((1500, 12))
+    m = hf.SparseDictionaryLearning(random_state=0).fit(X)
+    assert m.noise_level_ == pytest.approx(0.3, rel=0.1)
+    assert m.rank_ == 0  # λ = 2·(the noise's own polar level): noise alone enters no atom
+    assert m.lam_ >= m.lam_max_[0]
+
+
+def test_auto_lam_and_gamma_follow_the_stated_rules():
+    from homfact.models.dictionary import noise_polar_level
+    from homfact.noise import universal_threshold
+
+    X, _, _ = _planted_sparse()
+    m = hf.SparseDictionaryLearning(random_state=0, max_iter=3).fit(X)
+    n, p = X.shape
+    t = universal_threshold(m.noise_level_, p)
+    assert m.lam_ * m.gamma_ == pytest.approx(t, rel=1e-12)  # per-entry threshold
+    assert m.lam_ == pytest.approx(
+        2.0 * noise_polar_level(m.noise_level_, n, p, threshold=t, random_state=0), rel=1e-12)
+    g = hf.SparseDictionaryLearning(gamma=0.5, random_state=0, max_iter=3).fit(X)
+    assert g.gamma_ == 0.5
+    assert g.lam_ == pytest.approx(
+        2.0 * noise_polar_level(g.noise_level_, n, p, gamma=0.5, random_state=0), rel=1e-12)
+    fixed = hf.SparseDictionaryLearning(lam=3.0, random_state=0, max_iter=3).fit(X)
+    assert fixed.lam_ == 3.0 and fixed.gamma_ == pytest.approx(t / 3.0, rel=1e-12)
+
+
+def test_noise_polar_level_matches_simulation_scale():
+    from homfact.models.dictionary import noise_polar_level
+
+    # γ → the nuclear norm: Ω°(σE) = σ_max(σE) ≈ σ(√n + √p) (Marchenko-Pastur edge)
+    v = noise_polar_level(0.5, 3000, 20, gamma=0.0)
+    assert v == pytest.approx(0.5 * (np.sqrt(3000) + np.sqrt(20)), rel=0.05)
+    # threshold 0: sup_v ‖σEv‖₂, the same value
+    w = noise_polar_level(0.5, 3000, 20, threshold=0.0)
+    assert w == pytest.approx(v, rel=0.02)
+    with pytest.raises(ValueError, match="exactly one"):
+        noise_polar_level(0.5, 10, 3)
+
+
+def test_defaults_denoise_planted_signals():
+    X, clean, D = _planted_sparse(sigma=0.1)
+    m = hf.SparseDictionaryLearning(random_state=0).fit(X)
+    # every planted atom is found (the ℓ1 shrinkage of the model's codes also admits some
+    # extra atoms near them: 26 atoms for 6 planted, measured)
+    Dn = m.components_ / np.linalg.norm(m.components_, axis=1, keepdims=True)
+    assert np.all(np.abs(Dn @ D.T).max(axis=0) >= 0.95)
+    assert 6 <= m.n_components_ <= 60
+    err_noisy = np.linalg.norm(X - clean)
+    rec = m.inverse_transform(m.transform(X))  # default: error-target OMP (measured 0.73)
+    assert np.linalg.norm(rec - clean) < 0.85 * err_noisy
+    m.set_params(transform_algorithm="refit")  # measured 0.60
+    assert np.linalg.norm(m.inverse_transform(m.transform(X)) - clean) < 0.75 * err_noisy
+    c = m.certificate_
+    assert c.lower_bound <= c.objective * (1 + 1e-12)
+
+
+# ---------------------------------------------------------------- transform algorithms
+
+
+@pytest.fixture(scope="module")
+def fitted_planted():
+    X, _, _ = _planted_sparse(n=600, sigma=0.1, seed=14)
+    m = hf.SparseDictionaryLearning(random_state=0).fit(X)
+    assert m.n_components_ >= 2
+    return m, X
+
+
+@pytest.mark.parametrize("alg", ["omp", "elastic_net", "refit", "lasso_lars", "lasso_cd",
+                                 "lars", "threshold"])
+def test_transform_algorithms_shapes_and_fit(fitted_planted, alg):
+    m, X = fitted_planted
+    m.set_params(transform_algorithm=alg)
+    C = m.transform(X[:50])
+    assert C.shape == (50, m.n_components_)
+    R = m.inverse_transform(C)
+    assert np.all(np.isfinite(R))
+    if alg != "threshold":  # thresholding is not a least-squares fit
+        assert np.linalg.norm(X[:50] - R) < np.linalg.norm(X[:50])
+    m.set_params(transform_algorithm="omp")
+
+
+def test_refit_and_omp_are_debiased(fitted_planted):
+    m, X = fitted_planted
+    Xs = X[:100]
+    m.set_params(transform_algorithm="elastic_net")
+    C_en = m.transform(Xs)
+    m.set_params(transform_algorithm="refit")
+    C_rf = m.transform(Xs)
+    m.set_params(transform_algorithm="omp")
+    # same supports, least squares on them: the residual can only shrink
+    assert np.array_equal(C_rf != 0, C_en != 0)
+    res_en = np.linalg.norm(Xs - C_en @ m.components_, axis=1)
+    res_rf = np.linalg.norm(Xs - C_rf @ m.components_, axis=1)
+    assert np.all(res_rf <= res_en + 1e-10)
+    # default OMP: error target (1.15·σ̂)²·n_features reached wherever it is reachable
+    C = m.transform(Xs)
+    res = np.sum((Xs - C @ m.components_) ** 2, axis=1)
+    target = (1.15 * m.noise_level_) ** 2 * X.shape[1]
+    full = np.count_nonzero(C, axis=1) == min(m.n_components_, X.shape[1])
+    assert np.all(res[~full] <= target * (1 + 1e-8))
+    m.set_params(transform_n_nonzero_coefs=1)
+    assert np.count_nonzero(m.transform(Xs), axis=1).max() <= 1
+    m.set_params(transform_n_nonzero_coefs=None)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"transform_algorithm": "lasso"}, "transform_algorithm"),
+    ({"transform_alpha": -1.0}, "transform_alpha"),
+    ({"transform_n_nonzero_coefs": 0}, "transform_n_nonzero_coefs"),
+    ({"batch_size": 0}, "batch_size"), ({"batch_size": "big"}, "batch_size"),
+    ({"online_epochs": 0}, "online_epochs"), ({"certify_max_samples": 1}, "certify_max_samples"),
+    ({"gamma": "big"}, "gamma"),
+])
+def test_bad_new_params_name_the_argument(kwargs, name):
+    with pytest.raises((ValueError, TypeError), match=name):
+        hf.SparseDictionaryLearning(**kwargs).fit(np.ones((5, 3)))
+
+
+# ---------------------------------------------------------------- online learning
+
+
+def test_online_atom_update_decreases_surrogate():
+    from homfact.solvers.online_dictionary import OnlineDictionaryState, update_atoms
+
+    rng = np.random.default_rng(15)
+    X = rng.standard_normal((300, 10))
+    C = rng.standard_normal((300, 5)) * (rng.random((300, 5)) < 0.4)
+    st = OnlineDictionaryState(5, 10)
+    st.update(X, C)
+    np.testing.assert_allclose(st.A, C.T @ C / 300)  # first step: β = 0
+    np.testing.assert_allclose(st.B, X.T @ C / 300)
+    D = rng.standard_normal((5, 10))
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+
+    def surrogate(D):
+        return 0.5 * np.trace(D @ D.T @ st.A) - np.trace(st.B @ D)
+
+    before = surrogate(D)
+    update_atoms(D, st.A, st.B)
+    assert surrogate(D) <= before + 1e-12
+    assert np.all(np.linalg.norm(D, axis=1) <= 1 + 1e-12)
+
+
+def test_online_path_certificate_is_of_the_returned_factors():
+    X, clean, D = _planted_sparse(n=5000, sigma=0.1, seed=16)
+    m = hf.SparseDictionaryLearning(random_state=0).fit(X)  # n > 4000: online by default
+    assert m.n_online_batches_ >= 5000 // 256
+    assert m.certified_samples_ is None
+    c = m.certificate_
+    problem = dictionary_problem(X, m.lam_, m.gamma_)
+    assert problem.objective([m.U_, m.V_]) == pytest.approx(c.objective, rel=1e-9)
+    assert c.lower_bound <= c.objective * (1 + 1e-12)
+    assert m.certify(X).objective == pytest.approx(c.objective, rel=1e-9)
+    Dn = m.components_ / np.linalg.norm(m.components_, axis=1, keepdims=True)
+    assert np.all(np.abs(Dn @ D.T).max(axis=0) >= 0.95)  # every planted atom is found
+    rec = m.inverse_transform(m.transform(X))  # measured 0.75
+    assert np.linalg.norm(rec - clean) < 0.85 * np.linalg.norm(X - clean)
+
+
+def test_certificate_on_a_labelled_subsample():
+    X, _, _ = _planted_sparse(n=3000, sigma=0.1, seed=17)
+    m = hf.SparseDictionaryLearning(batch_size=200, certify_max_samples=800,
+                                    random_state=0).fit(X)
+    rows = m.certified_samples_
+    assert rows.size == 800 and np.all(np.diff(rows) > 0)
+    assert "subsample of 800 of 3000" in m.certificate_.method
+    assert m.codes_.shape == (800, m.n_components_)
+    s = np.sqrt(800 / 3000)
+    problem = dictionary_problem(X[rows], m.lam_ * s, m.gamma_ / s)
+    assert problem.objective([m.U_, m.V_]) == pytest.approx(m.certificate_.objective, rel=1e-9)
+    assert m.certify(X).objective == pytest.approx(m.certificate_.objective, rel=1e-9)
+    with pytest.raises(ValueError, match="training data"):
+        m.certify(X[:500])
+
+
+def test_sklearn_codings_use_the_model_threshold_by_default(fitted_planted):
+    from homfact.gauges import soft_threshold
+
+    m, X = fitted_planted
+    norms = np.linalg.norm(m.components_, axis=1)
+    D = m.components_ / norms[:, None]
+    t = m.lam_ * m.gamma_
+    m.set_params(transform_algorithm="threshold")
+    np.testing.assert_allclose(m.transform(X[:30]), soft_threshold(X[:30] @ D.T, t) / norms,
+                               atol=1e-12)
+    # the lasso solvers minimize ½‖x − cD‖² + α‖c‖₁ with α = λγ: check optimality (KKT)
+    m.set_params(transform_algorithm="lasso_lars")
+    C = m.transform(X[:30]) * norms
+    grad = (X[:30] - C @ D) @ D.T
+    assert np.all(np.abs(grad) <= t * (1 + 1e-6) + 1e-9)
+    on = C != 0
+    np.testing.assert_allclose(grad[on], t * np.sign(C[on]), rtol=1e-5, atol=1e-8)
+    m.set_params(transform_algorithm="omp")

@@ -10,6 +10,9 @@ that each formula lives in one place.
   value of ``Y`` is (almost) that of ``σE``, whose squared singular values divided by
   ``n_max`` follow the Marchenko–Pastur law.  Robust to the low-rank signal (it moves only a
   few singular values), consistent as the matrix grows.
+* :func:`estimate_signal_noise_level` — Chen, Zhu & Heng (2015): ``σ̂²`` the mean of the low
+  tail of the signals' covariance spectrum, for signals of full but decaying spectrum (image
+  patches), where the Gavish–Donoho median is biased upward.
 * :func:`robust_scale` — ``1.4826·MAD``, the normal-consistent scale of entries.
 * :func:`noise_spectral_norm` — ``σ(√m + √n)`` (Gaussian matrix, e.g. Vershynin 2012,
   Thm 5.32), times ``√p`` when each entry is observed with probability ``p``: the typical
@@ -31,6 +34,7 @@ from scipy import integrate, optimize
 
 __all__ = [
     "estimate_noise_level",
+    "estimate_signal_noise_level",
     "marchenko_pastur_median",
     "noise_spectral_norm",
     "robust_scale",
@@ -127,3 +131,42 @@ def noise_spectral_norm(sigma: float, shape: tuple[int, int], fraction: float = 
 def universal_threshold(sigma: float, n: int) -> float:
     """Donoho–Johnstone universal threshold ``σ√(2 log n)`` (``n ≥ 2``)."""
     return float(sigma) * math.sqrt(2.0 * math.log(max(int(n), 2)))
+
+
+def estimate_signal_noise_level(X: np.ndarray) -> float:
+    """Noise level ``σ̂`` of signals ``X`` (rows) from the low end of their covariance spectrum.
+
+    Chen, Zhu & Heng, "An efficient statistical method for image noise level estimation",
+    ICCV 2015, Algorithm 1: with ``λ₁ ≥ … ≥ λ_p`` the eigenvalues of the sample covariance of
+    the rows of ``X`` (columns centred), the smallest ones belong to the noise only (natural
+    signals such as image patches concentrate near a low-dimensional subspace) and follow a
+    Marchenko-Pastur bulk of mean ``σ²``; scanning ``i = 1, 2, …``, the first tail
+    ``{λᵢ, …, λ_p}`` whose mean is ``≤`` its median is taken as that bulk and ``σ̂² = mean``.
+
+    Eigenvalues ``≤ 1e-10·λ₁`` are dropped first: they are directions the signals do not
+    occupy at all (e.g. the constant direction of patches with their means removed), which
+    carry no noise either.  Unlike :func:`estimate_noise_level` (Gavish-Donoho,
+    the median singular value of the whole matrix), this is not biased upward by signals of
+    full but decaying spectrum (natural-image patches): measured on 8×8 patches of seven
+    ``skimage.data`` images, the error is ``≤ 5 %`` for ``σ ≥ 20/255`` and grows for very low
+    noise on textured images (``σ = 5/255`` on ``grass``: estimated 12.5/255).  Cost: one
+    ``p × p`` covariance and its eigenvalues (at most 20000 rows are used, drawn at random with
+    a fixed seed).
+    """
+    X = np.asarray(X, dtype=float)
+    n = X.shape[0]
+    if n > 20000:
+        X = X[np.sort(np.random.default_rng(0).choice(n, 20000, replace=False))]
+        n = 20000
+    if n < 2:
+        return 0.0
+    Xc = X - X.mean(axis=0)
+    ev = np.sort(np.clip(np.linalg.eigvalsh(Xc.T @ Xc / (n - 1)), 0.0, None))[::-1]
+    if ev.size == 0 or ev[0] <= 0:
+        return 0.0
+    ev = ev[ev > 1e-10 * ev[0]]
+    for i in range(ev.size):
+        tail = ev[i:]
+        if np.mean(tail) <= np.median(tail):
+            return float(math.sqrt(np.mean(tail)))
+    return float(math.sqrt(ev[-1]))

@@ -8,14 +8,15 @@ past data of §3.4.  For each mini-batch ``X_t`` (``b × m``, one signal per row
     A ← β A + C_tᵀ C_t / b,      B ← β B + X_tᵀ C_t / b      (A: r × r, B: m × r)
 
 and the atoms are updated by one pass of exact block-coordinate descent on the surrogate
-``½ tr(D Dᵀ... )`` — for atom ``j``: ``dⱼ ← Π(dⱼ + (bⱼ − Dᵀaⱼ)/A_jj)`` with ``Π`` the projection on
-the unit ℓ2 ball (Algorithm 2).  Memory is ``O(r² + m r + b m)``, independent of the number of
-signals.  The weight ``β`` of the past follows scikit-learn's ``MiniBatchDictionaryLearning``
-(its ``_update_inner_stats``): ``β = (θ + 1 − b)/(θ + 1)`` with ``θ = (t + 1)·b`` for the first
+``½ tr(D Dᵀ A) − tr(B D)`` (the past squared losses with the codes held fixed) — for atom
+``j``: ``dⱼ ← Π(dⱼ + (bⱼ − Dᵀaⱼ)/A_jj)`` with ``Π`` the projection on the unit ℓ2 ball
+(Algorithm 2).  Memory is ``O(r² + m r + b m)``, independent of the number of signals.  The
+weight ``β`` of the past follows scikit-learn's ``MiniBatchDictionaryLearning`` (its
+``_update_inner_stats``): ``β = (θ + 1 − b)/(θ + 1)`` with ``θ = (t + 1)·b`` for the first
 ``b`` steps and ``θ = b² + t + 1 − b`` afterwards.
 
 The codes of a batch are any function ``encode(X_t, D) → C_t`` supplied by the caller (for
-:class:`~homfact.SparseDictionaryLearning`: its own code problem at the batch scale).
+:class:`~homfact.SparseDictionaryLearning`: error-target OMP at its estimated noise level).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["OnlineDictionaryState", "online_dictionary_epochs"]
+__all__ = ["OnlineDictionaryState", "online_dictionary_epochs", "update_atoms"]
 
 
 class OnlineDictionaryState:
@@ -54,7 +55,8 @@ def update_atoms(D: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
     """One pass of Mairal et al.'s Algorithm 2, in place on ``D`` (``r × m``, rows = atoms):
     ``dⱼ ← (dⱼ + (bⱼ − Dᵀaⱼ)/A_jj)`` projected on ``‖dⱼ‖₂ ≤ 1``; atoms with ``A_jj = 0`` (unused
     so far) are left unchanged.  Exact minimization of the quadratic surrogate
-    ``½ tr(DᵀD A)... − tr(DB)`` over each atom in turn, so the surrogate never increases."""
+    ``½ tr(D Dᵀ A) − tr(B D)`` over each atom in turn (on the unit ball), so the surrogate
+    never increases."""
     for j in range(D.shape[0]):
         ajj = A[j, j]
         if ajj <= 1e-12 * max(float(np.trace(A)), 1e-300):
@@ -69,33 +71,34 @@ def online_dictionary_epochs(X: np.ndarray, D: np.ndarray,
                              encode: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
                              batch_size: int, n_epochs: float, rng: np.random.Generator,
                              state: OnlineDictionaryState | None = None,
-                             deadline: float = math.inf) -> tuple[np.ndarray,
-                                                                  OnlineDictionaryState, int]:
-    """Run ``n_epochs`` passes of mini-batches (shuffled each pass) over the rows of ``X``.
+                             deadline: float = math.inf,
+                             codes_out: np.ndarray | None = None) -> tuple[
+                                 np.ndarray, OnlineDictionaryState, int]:
+    """Run ``n_epochs`` passes of mini-batches over the rows of ``X`` (each pass a fresh random
+    permutation cut into batches of ``batch_size``, the last one possibly smaller).
 
     ``D`` (``r × m``) is updated in place and returned with the state and the number of
     mini-batches processed.  Stops early at ``deadline`` (``time.perf_counter()`` value).
     ``X`` is only read one batch at a time (any array supporting row indexing, e.g. a
-    ``numpy.memmap``).
+    ``numpy.memmap``).  ``codes_out`` (``n × r``), when given, receives the latest codes of
+    every row coded (rows never coded keep their values).
     """
     n = X.shape[0]
     b = max(1, min(int(batch_size), n))
     state = OnlineDictionaryState(D.shape[0], D.shape[1]) if state is None else state
-    n_steps = max(1, int(math.ceil(n_epochs * n / b)))
-    perm = rng.permutation(n)
-    pos = 0
+    n_steps = max(1, math.ceil(n_epochs * n / b))
     done = 0
-    for _ in range(n_steps):
-        if pos + b > n:
-            perm = rng.permutation(n)
-            pos = 0
-        idx = np.sort(perm[pos:pos + b])
-        pos += b
-        Xb = np.asarray(X[idx], dtype=float)
-        C = encode(Xb, D)
-        state.update(Xb, C)
-        update_atoms(D, state.A, state.B)
-        done += 1
-        if time.perf_counter() > deadline:
-            break
+    while done < n_steps:
+        perm = rng.permutation(n)
+        for pos in range(0, n, b):
+            idx = np.sort(perm[pos:pos + b])
+            Xb = np.asarray(X[idx], dtype=float)
+            C = encode(Xb, D)
+            if codes_out is not None:
+                codes_out[idx] = C
+            state.update(Xb, C)
+            update_atoms(D, state.A, state.B)
+            done += 1
+            if done >= n_steps or time.perf_counter() > deadline:
+                return D, state, done
     return D, state, done
