@@ -13,6 +13,7 @@ from .losses import HuberLoss, SquaredLoss
 from .meta import GrowResult, Problem, grow
 from .models import LowRankApproximation, MatrixCompletion, RobustPCA
 from .models.cp import CPTensorFactorization
+from .models.cv import MatrixCompletionCV
 from .models.dictionary import SparseDictionaryLearning
 from .models.nmf import NonnegativeFactorization
 from .models.structured import StructuredFactorization
@@ -31,6 +32,7 @@ __all__ = [
     "HuberLoss",
     "LowRankApproximation",
     "MatrixCompletion",
+    "MatrixCompletionCV",
     "NonNegative",
     "NonnegativeFactorization",
     "PathResult",

@@ -1,6 +1,7 @@
 """Thin scikit-learn estimators built on the core parts."""
 
 from .cp import CPTensorFactorization
+from .cv import MatrixCompletionCV
 from .dictionary import SparseDictionaryLearning
 from .low_rank import LowRankApproximation, MatrixCompletion
 from .nmf import NonnegativeFactorization
@@ -8,5 +9,5 @@ from .robust_pca import RobustPCA
 from .structured import StructuredFactorization
 
 __all__ = ["CPTensorFactorization", "LowRankApproximation", "MatrixCompletion",
-           "NonnegativeFactorization", "RobustPCA", "SparseDictionaryLearning",
-           "StructuredFactorization"]
+           "MatrixCompletionCV", "NonnegativeFactorization", "RobustPCA",
+           "SparseDictionaryLearning", "StructuredFactorization"]

@@ -46,6 +46,7 @@ from ..gauges import L2, NonNegative
 from ..losses import SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem, certify_factors, grow
+from ..noise import estimate_noise_level, noise_spectral_norm
 from ..polar import DENSE_SVD_MAX_ENTRIES, AlternatingPolar, PolarBound, spectral_norm
 from ..problems import check_fit_params, check_lam_or_auto
 from ..solvers.hals import hals
@@ -55,6 +56,38 @@ from .low_rank import _check_real_matrix
 #: small to gain from threads, and on a loaded machine thread contention made small fits
 #: 10x slower (see homfact._threads)
 _SINGLE_THREAD_MAX_ENTRIES = 1_000_000
+
+
+#: ``c`` of the automatic ``λ = c·σ̂(√m + √n)`` (class docstring)
+AUTO_LAM_FACTOR = 1.0
+#: floor of the automatic ``λ`` relative to ``‖X‖_F`` (noise-free data)
+AUTO_LAM_FLOOR = 1e-8
+#: the noise rule is refused when more than this fraction of min(m, n) singular values lie
+#: above the noise edge (the data are then not "low rank + i.i.d. noise")
+AUTO_MAX_RANK_FRACTION = 0.25
+#: ``λ/λ_max`` of the fallback (the former default)
+FALLBACK_LAM_RATIO = 0.15
+
+
+def _count_above(X: np.ndarray, threshold: float, random_state=0) -> int:
+    """Number of singular values of ``X`` above ``threshold`` (sides longer than 2000 are
+    subsampled at random as in :func:`homfact.noise.estimate_noise_level`, the threshold
+    scaled by the square root of the kept fraction of each side)."""
+    rng = np.random.default_rng(random_state)
+    A, scale = X, 1.0
+    for axis in (0, 1):
+        n = A.shape[axis]
+        if n > 2000:
+            keep = np.sort(rng.choice(n, 2000, replace=False))
+            A = A[keep] if axis == 0 else A[:, keep]
+            scale *= np.sqrt(2000 / n)
+    gram = A @ A.T if A.shape[0] <= A.shape[1] else A.T @ A
+    ev = np.linalg.eigvalsh(gram)
+    return int(np.sum(ev > (threshold * scale) ** 2))
+
+
+#: HALS sweeps of the others after a trial removal (pruning)
+_PRUNE_SWEEPS = 30
 
 
 #: atoms offered per outer iteration of the growth at least (``NonnegativePolar.min_candidates``):
@@ -499,14 +532,49 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     lam : float or "auto", default="auto"
-        Regularization weight ``λ ≥ 0``.  ``"auto"`` uses ``lam_ratio·λ_max`` with
-        ``λ_max = ‖X‖₂`` (the polar of ``X``, the smallest ``λ`` giving rank 0; stored in
-        ``lam_max_``).  Larger ``λ`` gives a smaller rank.
-    lam_ratio : float in (0, 1], default=0.15
-        Fraction of ``λ_max`` used when ``lam="auto"``.  On the 5,000 MNIST digits ``0.15``
-        selects rank 15 and ``0.1`` rank 29 (see benchmarks/README.md, section 6).
+        Regularization weight ``λ ≥ 0``; larger ``λ`` gives a smaller rank.  ``"auto"``
+        (with ``lam_ratio=None``) is the noise rule ``λ = σ̂(√m + √n)`` (floored at
+        ``10⁻⁸‖X‖_F``), ``σ̂`` the Gavish–Donoho noise estimate
+        (:func:`homfact.noise.estimate_noise_level`, stored in ``noise_level_``).  Reason:
+        for ``X = W₀H₀ + σE`` the gradient of the loss at the truth is the noise ``σE``, and
+        no atom enters the solution while ``λ`` is at least the polar of the residual; the
+        non-negative polar ``max_{u,v≥0} uᵀEv`` is at most the spectral norm ``‖σE‖₂``, which
+        concentrates below ``σ(√m + √n)`` for i.i.d. Gaussian noise (Davidson & Szarek 2001;
+        Vershynin 2012, Thm 5.32).  The factor ``1`` (no margin, unlike the ``1.1`` of
+        :class:`~homfact.LowRankApproximation`: the non-negative polar of noise is well below
+        its spectral norm) was chosen on seeds 0–9 of ``benchmarks/robust_nmf.py``.  The rule
+        assumes i.i.d. noise and a rank well below ``min(m, n)/2`` (a high-rank ``X``
+        inflates ``σ̂``: a larger ``λ`` and a smaller rank).  Guard: when more than a quarter
+        (and at least 2) of the ``min(m, n)`` singular values of ``X`` exceed ``σ̂(√m + √n)``
+        the data are not of that form (e.g. MNIST digits: ``σ̂`` then measures the tail of a
+        slowly decaying spectrum, the rule gives ``λ ≈ 0.012·λ_max`` and a very large rank),
+        and ``"auto"`` falls back to ``0.15·λ_max`` (the former default) with a
+        ``UserWarning``; ``lam_rule_`` says which rule ran.
+    lam_ratio : float in (0, 1] or None, default=None
+        When given (with ``lam="auto"``), ``λ = lam_ratio·λ_max`` instead of the noise rule,
+        with ``λ_max = ‖X‖₂`` (the polar of ``X``, the smallest ``λ`` giving rank 0; stored in
+        ``lam_max_``): the behaviour before the noise rule, whose default was ``0.15``.  On
+        the 5,000 MNIST digits ``0.15`` selects rank 15 and ``0.1`` rank 29 (see
+        benchmarks/README.md, section 6).  Ignored (with an error) for a numeric ``lam``.
     debias : bool, default=True
         Run the debiasing refit and use its factors as ``components_``.
+    prune : bool or "auto", default="auto"
+        After the refit, drop components that the noise could explain (a backward selection,
+        the hard-threshold counterpart of the ``λ`` rule): while the component whose removal
+        (followed by a short HALS refit of the others) raises the residual sum of squares the
+        least raises it by less than ``(σ̂(√m + √n))²`` — the energy a best rank-one fit
+        captures from pure noise, ``‖σE‖₂²`` — it is removed and the rest refit.  Needed
+        because the regularized problem is convex in the product (an atomic norm) and its
+        solution may hold more atoms than the non-negative rank of the signal: small mixture
+        atoms that the unregularized refit then inflates.  ``"auto"``: prune when ``λ`` comes
+        from the noise rule and ``debias=True``.  ``True`` also prunes for a numeric ``lam``
+        or ``lam_ratio`` (``σ̂`` is then estimated for this step).  Pruning changes only the
+        refit factors: ``certified_*`` and ``certificate_`` are those of the regularized fit,
+        whose rank is ``certified_rank_``.  Known limitation: with dense, strongly correlated
+        factors at high SNR the regularized fit can hold several split copies of a
+        component, along which the residual is nearly flat; the refits then do not converge
+        within the sweeps above and extra components survive (measured: 9 components for
+        ``k = 4`` on a 200×150 matrix with dense Gamma factors, tests/test_auto_lam.py).
     max_rank : int, optional
         Cap on the rank during growth (the certificate stays honest when it binds).
     tol : float, default=1e-4
@@ -540,7 +608,12 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     components_ : ndarray of shape (n_components_, n_features)
         The fitted parts ``H`` (refit when ``debias=True``, certified otherwise).
     n_components_ : int
-        Selected rank (also ``rank_``).
+        Selected rank (also ``rank_``): the number of fitted components (after pruning).
+    certified_rank_ : int
+        Rank of the certified regularized fit (``n_components_`` unless pruning removed
+        components).
+    noise_level_ : float or None
+        ``σ̂`` (noise rule or pruning), else ``None``.
     reconstruction_err_ : float
         ``‖X − W H‖_F`` of the fitted ``W`` and ``components_`` (as scikit-learn's NMF).
     certified_W_ : ndarray of shape (n_samples, n_components_)
@@ -550,19 +623,25 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         Certificate of ``(certified_W_, certified_components_.T)`` for ``lam_``.
     lam_, lam_max_ : float
         ``λ`` used and ``λ_max = ‖X‖₂``.
+    n_pruned_ : int
+        Components removed by pruning.
+    lam_rule_ : str
+        ``"noise"``, ``"noise-fallback"`` (the guard refused the noise rule: ``0.15·λ_max``),
+        ``"ratio"`` (``lam_ratio``) or ``"given"`` (numeric ``lam``).
     history_ : list of dict
         One record per outer iteration of the growth (intermediate records may carry the
         cheap upper bound ``‖G₊‖_F``, see ``NonnegativePolar``; ``certificate_`` never does).
     n_iter_, stop_reason_, refit_n_iter_, n_features_in_
     """
 
-    def __init__(self, lam="auto", *, lam_ratio=0.15, debias=True, max_rank=None, tol=1e-4,
-                 max_iter=100, max_sweeps=15, block_size=32, growth_rtol=1e-5,
+    def __init__(self, lam="auto", *, lam_ratio=None, debias=True, prune="auto", max_rank=None,
+                 tol=1e-4, max_iter=100, max_sweeps=15, block_size=32, growth_rtol=1e-5,
                  time_limit=None, refit_max_iter=200, refit_tol=2e-4, random_state=None,
                  verbose=False):
         self.lam = lam
         self.lam_ratio = lam_ratio
         self.debias = debias
+        self.prune = prune
         self.max_rank = max_rank
         self.tol = tol
         self.max_iter = max_iter
@@ -579,10 +658,17 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     def _check_params(self) -> None:
         check_lam_or_auto(self.lam)
         r = self.lam_ratio
-        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0 < r <= 1:
-            raise ValueError(f"lam_ratio must be a number in (0, 1], got {r!r}")
+        if r is not None:
+            if isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0 < r <= 1:
+                raise ValueError(f"lam_ratio must be None or a number in (0, 1], got {r!r}")
+            if not isinstance(self.lam, str):
+                raise ValueError(f"lam_ratio={r!r} applies only with lam='auto'; got "
+                                 f"lam={self.lam!r} (pass one of them)")
         if not isinstance(self.debias, bool | np.bool_):
             raise TypeError(f"debias must be a bool, got {type(self.debias).__name__}")
+        if not (isinstance(self.prune, bool | np.bool_) or (isinstance(self.prune, str)
+                                                            and self.prune == "auto")):
+            raise ValueError(f"prune must be True, False or 'auto', got {self.prune!r}")
         check_fit_params(self, integers=("max_iter", "max_sweeps", "block_size", "refit_max_iter"))
         if self.growth_rtol is not None and (isinstance(self.growth_rtol, bool) or not (
                 isinstance(self.growth_rtol, numbers.Real) and 0 <= self.growth_rtol < 1)):
@@ -621,7 +707,38 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     def _fit_dense(self, X: np.ndarray) -> None:
         t0 = time.perf_counter()
         self.lam_max_ = nonnegative_lam_max(X)
-        lam = self.lam_ratio * self.lam_max_ if isinstance(self.lam, str) else float(self.lam)
+        noise_rule = isinstance(self.lam, str) and self.lam_ratio is None
+        prune = (noise_rule and self.debias) if isinstance(self.prune, str) else bool(self.prune)
+        self.noise_level_ = None
+        if noise_rule or prune:
+            if min(X.shape) < 2:
+                raise ValueError(f"the noise estimate (lam='auto' or prune) needs at least 2 rows "
+                                 f"and 2 columns; got {X.shape[0]} sample(s) and {X.shape[1]} "
+                                 f"feature(s) (n_samples = {X.shape[0]}, n_features = "
+                                 f"{X.shape[1]}): pass a numeric lam and prune=False")
+            self.noise_level_ = estimate_noise_level(X)
+        self.lam_rule_ = "given"
+        if noise_rule:
+            lam = max(AUTO_LAM_FACTOR * noise_spectral_norm(self.noise_level_, X.shape),
+                      AUTO_LAM_FLOOR * float(np.linalg.norm(X)))
+            self.lam_rule_ = "noise"
+            above = _count_above(X, lam)
+            if above >= 2 and above > AUTO_MAX_RANK_FRACTION * min(X.shape):
+                import warnings
+
+                warnings.warn(f"lam='auto': {above} of the {min(X.shape)} singular values of X "
+                              f"exceed the noise edge sigma_hat*(sqrt(m)+sqrt(n)) = {lam:.4g}, "
+                              f"so X is not low rank plus i.i.d. noise; using "
+                              f"{FALLBACK_LAM_RATIO} * lam_max instead (pass lam or lam_ratio "
+                              f"to choose)", UserWarning, stacklevel=3)
+                lam = FALLBACK_LAM_RATIO * self.lam_max_
+                self.lam_rule_ = "noise-fallback"
+                prune = False if isinstance(self.prune, str) else prune
+        elif isinstance(self.lam, str):
+            lam = self.lam_ratio * self.lam_max_
+            self.lam_rule_ = "ratio"
+        else:
+            lam = float(self.lam)
         self.lam_ = float(lam)
         gauges = (NonNegative(L2()), NonNegative(L2()))
         polar = NonnegativePolar(lam=self.lam_, min_candidates=_MIN_GROWTH_BLOCK,
@@ -659,21 +776,63 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         self.history_ = res.history
         self.n_iter_ = res.n_iter
         self.stop_reason_ = res.stop_reason
-        self.rank_ = self.n_components_ = rank = int(U.shape[1])
+        self.certified_rank_ = rank = int(U.shape[1])
         self.refit_n_iter_ = 0
+        self.n_pruned_ = 0
         if self.debias and rank:
             refit = hals(X, U, V, 0.0, max_sweeps=self.refit_max_iter, tol=self.refit_tol)
             W, Vr = refit.factors
             self.refit_n_iter_ = refit.n_sweeps
+            if prune:
+                tau = noise_spectral_norm(self.noise_level_, X.shape) ** 2
+                W, Vr = self._prune(X, W, Vr, tau)
+                self.n_pruned_ = rank - int(W.shape[1])
+                rank = int(W.shape[1])
+            H = Vr.T.copy()
+        elif prune and rank:
+            tau = noise_spectral_norm(self.noise_level_, X.shape) ** 2
+            W, Vr = self._prune(X, U, V, tau)
+            self.n_pruned_ = rank - int(W.shape[1])
+            rank = int(W.shape[1])
             H = Vr.T.copy()
         else:
             W, H = U, V.T.copy()
+        self.rank_ = self.n_components_ = rank
         if rank:
             # W solves the NNLS problem of the final H exactly (what transform computes)
             W = nnls_rows(X, H, W0=W)
         self.components_ = H
         self._W = W
         self.reconstruction_err_ = float(np.linalg.norm(X - W @ H))
+
+    def _prune(self, X: np.ndarray, W: np.ndarray, V: np.ndarray, tau: float):
+        """Backward selection of the refit factors ``X ≈ W Vᵀ`` (see ``prune``): remove the
+        component whose removal raises ``‖X − WVᵀ‖²_F`` the least, while that rise is below
+        ``tau``; each removal is followed by a full refit.  The rise of component ``i`` is the
+        residual after 30 HALS sweeps of the other components minus the residual after 30
+        HALS sweeps of all of them from the same point (the refit may not have converged:
+        both sides get the same number of further sweeps)."""
+        while W.shape[1] >= 1:
+            A, B = hals(X, W, V, 0.0, max_sweeps=_PRUNE_SWEEPS, tol=1e-4).factors
+            rss = float(np.linalg.norm(X - A @ B.T) ** 2)
+            rises = []
+            for i in range(W.shape[1]):
+                keep = np.arange(W.shape[1]) != i
+                if not keep.any():
+                    rises.append(float(np.linalg.norm(X) ** 2) - rss)
+                    continue
+                A, B = hals(X, W[:, keep], V[:, keep], 0.0, max_sweeps=_PRUNE_SWEEPS,
+                            tol=1e-4).factors
+                rises.append(float(np.linalg.norm(X - A @ B.T) ** 2) - rss)
+            j = int(np.argmin(rises))
+            if rises[j] >= tau:
+                break
+            keep = np.arange(W.shape[1]) != j
+            if not keep.any():
+                return W[:, :0], V[:, :0]
+            W, V = hals(X, W[:, keep], V[:, keep], 0.0, max_sweeps=self.refit_max_iter,
+                        tol=self.refit_tol).factors
+        return W, V
 
     # ------------------------------------------------------------------ transforms
     def transform(self, X):
