@@ -54,7 +54,7 @@ def main(quick: bool = False, output: str | None = "nmf_mnist_parts.png") -> dic
     output : PNG file for the grid of parts (``None``: no figure).
     """
     X, _ = load_mnist_5k()
-    lam_ratio = 0.15  # the estimator's default
+    lam_ratio = 0.15  # λ = 0.15·λ_max (MNIST digits are not low rank plus noise: no σ̂ rule)
     if quick:
         rng = np.random.default_rng(0)
         X = X[np.sort(rng.choice(X.shape[0], size=150, replace=False))]
