@@ -85,3 +85,96 @@ def test_match_components():
         match_components(A[:-1], A)
     with pytest.raises(ValueError, match="threshold"):
         match_components(A, A, threshold=0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the denser generator of the robustness family
+
+
+def test_blob_video_ground_truth_and_overlap():
+    from homfact.datasets import blob_calcium_video
+
+    d = blob_calcium_video((32, 32), n_frames=200, n_neurons=12, radius=(1.5, 3.0),
+                           firing_prob=(0.01, 0.05), noise=0.2, seed=4)
+    assert d.Y.shape == (32 * 32, 200) and d.spatial.shape == (32 * 32, 12)
+    assert np.allclose(d.spatial.max(axis=0), 1.0)
+    assert np.all((d.spikes > 0).sum(axis=1) >= 2)
+    c = d.temporal
+    assert np.allclose(c[:, 1:] - d.decay * c[:, :-1], d.spikes[:, 1:])
+    assert 0.75 <= d.decay <= 0.9
+    resid = d.Y - d.spatial @ d.temporal - d.background
+    assert resid.std() == pytest.approx(0.2, rel=0.05)
+    # the 20 %-of-peak supports of some neighbours intersect (overlap is allowed) ...
+    b = (d.spatial >= 0.2).astype(float)
+    inter = b.T @ b
+    np.fill_diagonal(inter, 0)
+    assert inter.max() > 0
+    # ... but no two neurons coincide
+    iou = inter / (b.sum(0)[:, None] + b.sum(0)[None, :] - inter)
+    assert iou.max() < 0.5
+    # the background drifts: its temporal profile is not in a 2-pair Fourier basis
+    from homfact.models.structured import fourier_basis
+
+    B = fourier_basis(200, 2)
+    bg = d.background - d.background @ B @ B.T
+    assert np.linalg.norm(bg) > 1e-3 * np.linalg.norm(d.background)
+    with pytest.raises(ValueError, match="radius"):
+        blob_calcium_video(radius=(3.0, 1.0))
+    with pytest.raises(ValueError, match="firing_prob"):
+        blob_calcium_video(firing_prob=0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# TIFF stacks, as imaging users store them
+
+
+def test_read_tiff_stack_layout(tmp_path):
+    tifffile = pytest.importorskip("tifffile")
+    from homfact.io import read_matrix, read_tiff_stack, tiff_image_shape
+
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 1000, size=(7, 5, 6)).astype(np.uint16)  # frames, rows, cols
+    tifffile.imwrite(tmp_path / "movie.tif", stack)
+    Y, shape = read_tiff_stack(tmp_path / "movie.tif")
+    assert shape == (5, 6) and Y.shape == (30, 7) and Y.dtype == np.float64
+    for t in range(7):
+        np.testing.assert_array_equal(Y[:, t].reshape(shape), stack[t])
+    np.testing.assert_array_equal(read_matrix(tmp_path / "movie.tif"), Y)
+    assert tiff_image_shape(tmp_path / "movie.tif") == (5, 6)
+    # a single page is a matrix
+    tifffile.imwrite(tmp_path / "page.tiff", stack[0].astype(np.float32))
+    Y2, shape2 = read_tiff_stack(tmp_path / "page.tiff")
+    assert shape2 is None and Y2.shape == (5, 6)
+    assert tiff_image_shape(tmp_path / "page.tiff") is None
+    tifffile.imwrite(tmp_path / "bad.tif", rng.random((2, 3, 4, 5)).astype(np.float32),
+                     photometric="minisblack")
+    with pytest.raises(ValueError, match="stack"):
+        read_tiff_stack(tmp_path / "bad.tif")
+    with pytest.raises(FileNotFoundError):
+        read_tiff_stack(tmp_path / "missing.tif")
+
+
+def test_cli_fits_a_tiff_stack(tmp_path, capsys):
+    tifffile = pytest.importorskip("tifffile")
+    import json
+
+    from homfact.cli import main
+
+    d = calcium_video((12, 12), n_frames=40, n_neurons=1, seed=2, noise=0.05)
+    stack = d.Y.T.reshape(40, 12, 12).astype(np.float32)  # frames × rows × cols
+    tifffile.imwrite(tmp_path / "movie.tif", stack)
+    out = tmp_path / "fit"
+    code = main(["fit", "structured", str(tmp_path / "movie.tif"), "--max-iter", "5",
+                 "--time-limit", "60", "--output", str(out), "--no-plot", "--quiet"])
+    _, err = capsys.readouterr()
+    assert code == 0, err
+    info = json.loads((out / "certificate.json").read_text())
+    assert info["data"]["shape"] == [144, 40]
+    assert info["params"]["image_shape"] == [12, 12]  # set from the stack's frame shape
+    U = np.load(out / "U.npy")
+    assert U.shape[0] == 144 and U.shape[1] >= 1
+    # the strongest found footprint is the neuron
+    from homfact.datasets import match_components
+
+    m = match_components(U, d.spatial, threshold=0.5)
+    assert m.iou.max() >= 0.5

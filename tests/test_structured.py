@@ -277,7 +277,8 @@ def test_convex_equivalent_case_matches_cvxpy(case):
     est = hf.StructuredFactorization(lam, spatial="l2", temporal="l2",
                                      spatial_nonnegative=False, temporal_nonnegative=False,
                                      temporal_dictionary=D, intercept=B, intercept_reg=mu,
-                                     tol=1e-7, max_iter=200, random_state=0).fit(Y)
+                                     tol=1e-7, max_iter=200, random_state=0,
+                                     debias=False).fit(Y)
     cert = est.certificate_
     assert cert.status == "global"
     Z = cp.Variable((m, n if D is None else D.shape[1]))
@@ -299,15 +300,21 @@ def test_structured_fit_soundness_small_video():
     est = hf.StructuredFactorization(image_shape=data.shape, intercept=1, max_iter=10,
                                      polar_seeds=3, random_state=0).fit(data.Y)
     cert = est.certificate_
-    assert est.rank_ >= 1
-    assert np.all(est.U_ >= 0) and np.all(est.V_ >= 0)
+    assert est.rank_ >= 1 and est.debiased_
+    for U, V in ((est.U_, est.V_), (est.certified_U_, est.certified_V_)):
+        assert np.all(U >= 0) and np.all(V >= 0)
     assert cert.lower_bound <= cert.objective
     if cert.status == "global":
         assert cert.polar_upper <= est.lam_ * (1 + 1e-3)
-    # the intercept is the exact minimizer given the factors
+    # the intercept is the exact minimizer given the factors (refit and certified)
     B = est.intercept_basis_
-    R = data.Y - est.U_ @ est.V_.T
-    np.testing.assert_allclose(est.intercept_, R @ B @ np.linalg.inv(B.T @ B), atol=1e-8)
+    for U, V, W in ((est.U_, est.V_, est.intercept_),
+                    (est.certified_U_, est.certified_V_, est.certified_intercept_)):
+        R = data.Y - U @ V.T
+        np.testing.assert_allclose(W, R @ B @ np.linalg.inv(B.T @ B), atol=1e-8)
+    # the certificate describes the certified factors
+    Uc, Vc = est.certified_U_, est.certified_V_
+    R = data.Y - Uc @ Vc.T
     # the lower bound is below the objective of other factorizations (W at its optimum)
     gu, gv = est.gauges_
     loss = InterceptSquaredLoss(data.Y, B)
@@ -318,9 +325,12 @@ def test_structured_fit_soundness_small_video():
         other = loss.value(U @ V.T) + est.lam_ * float(np.sum(gu.value(U) * gv.value(V)))
         assert cert.lower_bound <= other
     # objective reported = full objective with the exact intercept
-    full = 0.5 * np.sum((R - est.background_) ** 2) + est.lam_ * float(
-        np.sum(gu.value(est.U_) * gv.value(est.V_)))
+    full = 0.5 * np.sum((R - est.certified_intercept_ @ B.T) ** 2) + est.lam_ * float(
+        np.sum(gu.value(Uc) * gv.value(Vc)))
     assert cert.objective == pytest.approx(full, rel=1e-9)
+    np.testing.assert_allclose(est.reconstruction("certified"),
+                               Uc @ Vc.T + est.certified_intercept_ @ B.T)
+    np.testing.assert_allclose(est.reconstruction(), est.U_ @ est.V_.T + est.background_)
 
 
 def test_zero_solution_is_certified_when_lam_exceeds_upper_bound():
@@ -435,3 +445,130 @@ def test_fourier_intercept_needs_enough_frames():
         fourier_basis(4, 2)  # sin(2π·2t/4) vanishes at the integer t
     with pytest.raises(ValueError, match="intercept=2 needs Y with at least 5 columns"):
         hf.StructuredFactorization(intercept=2).fit(np.ones((6, 4)))
+
+
+# ---------------------------------------------------------------------------------------------
+# debiasing refit, automatic lambda, randomized dense videos (issue 12, item 4)
+
+
+def test_debias_refit_recovers_shrunk_factors_exactly():
+    from homfact.models.structured import debias_refit
+
+    rng = np.random.default_rng(3)
+    m, n = 40, 60
+    U0 = np.zeros((m, 2))
+    U0[5:15, 0] = rng.uniform(0.5, 1.0, 10)
+    U0[20:32, 1] = rng.uniform(0.5, 1.0, 12)
+    V0 = np.abs(rng.standard_normal((n, 2)))
+    B = fourier_basis(n, 1)
+    W0 = rng.standard_normal((m, B.shape[1]))
+    Y = U0 @ V0.T + W0 @ B.T
+    # shrunk, truncated start (as the l1 penalty leaves it): tails cut, scale halved
+    Us = 0.5 * np.where(U0 > 0.7, U0, 0.0)
+    support = U0 > 0
+    U, V, W, info = debias_refit(Y, Us, 0.8 * V0, support=support, basis=B, max_sweeps=500,
+                                 tol=1e-14)
+    assert info["dropped"] == 0 and info["objective"][1] <= info["objective"][0]
+    np.testing.assert_allclose(U @ V.T + W @ B.T, Y, atol=1e-5)
+    assert np.all(U[~support] == 0) and np.all(U >= 0) and np.all(V >= 0)
+    # the support constraint binds: outside it nothing is fitted even if it would help
+    Y2 = Y.copy()
+    Y2[0] += 5.0 * V0[:, 0]
+    U2, _, _, _ = debias_refit(Y2, Us, V0, support=support, basis=B)
+    assert np.all(U2[0] == 0)
+
+
+def test_debias_is_reported_separately_from_the_certified_solution():
+    data = calcium_video((16, 16), n_frames=60, n_neurons=2, seed=5, noise=0.1)
+    kw = {"image_shape": data.shape, "intercept": 1, "max_iter": 10, "random_state": 0}
+    plain = hf.StructuredFactorization(debias=False, **kw).fit(data.Y)
+    assert plain.debiased_ is False and plain.debias_info_ is None
+    np.testing.assert_array_equal(plain.U_, plain.certified_U_)
+    est = hf.StructuredFactorization(**kw).fit(data.Y)
+    assert est.debiased_ is True
+    # same certified solution and certificate either way
+    np.testing.assert_allclose(est.certified_U_, plain.certified_U_)
+    assert est.certificate_.objective == pytest.approx(plain.certificate_.objective)
+    # the refit lives on the dilated certified supports and fits better than the certified
+    # factors (no shrinkage)
+    from homfact.models.structured import _adjacency, _dilate
+
+    adj = _adjacency(grid_edges(data.shape, 8), 256)
+    allowed = _dilate(est.certified_U_ != 0, adj, 1)
+    kept = np.abs(est.certified_U_).sum(axis=0) > 0
+    assert est.U_.shape[1] <= est.certified_U_.shape[1]
+    if est.U_.shape[1] == allowed.shape[1]:
+        assert np.all(est.U_[~allowed[:, kept]] == 0)
+    r_fit = np.linalg.norm(data.Y - est.reconstruction())
+    r_cert = np.linalg.norm(data.Y - est.reconstruction("certified"))
+    assert r_fit < r_cert
+    # footprints are not shrunk: each refit footprint's 20 %-of-peak area is at least the
+    # certified one's
+    def area(U):
+        return (U >= 0.2 * U.max(axis=0)).sum(axis=0)
+    if est.U_.shape[1] == est.certified_U_.shape[1]:
+        assert np.all(area(est.U_) >= area(est.certified_U_))
+    with pytest.raises(ValueError, match="which"):
+        est.reconstruction("best")
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"debias": "yes"}, "debias"), ({"refit_dilation": -1}, "refit_dilation"),
+    ({"refit_max_iter": 1.5}, "refit_max_iter"), ({"refit_tol": 2.0}, "refit_tol"),
+    ({"growth_margin": -0.1}, "growth_margin")])
+def test_refit_parameter_errors(kwargs, match):
+    Y = np.abs(np.random.default_rng(0).standard_normal((20, 12)))
+    with pytest.raises(ValueError, match=match):
+        hf.StructuredFactorization(**kwargs).fit(Y)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_defaults_find_every_neuron_of_a_small_dense_video(seed):
+    """A small draw of the robustness family (overlapping blobs, 1-5 % firing, drifting
+    background): every neuron found at IoU >= 0.5 under both footprint rules, with defaults."""
+    from homfact.datasets import blob_calcium_video, match_components
+
+    rng = np.random.default_rng(seed)
+    data = blob_calcium_video((24, 24), n_frames=int(rng.integers(150, 201)),
+                              n_neurons=int(rng.integers(3, 6)),
+                              noise=float(rng.uniform(0.15, 0.4)), seed=seed)
+    est = hf.StructuredFactorization(image_shape=data.shape, random_state=0).fit(data.Y)
+    assert est.noise_level_ == pytest.approx(data.noise, rel=0.1)
+    k = data.spatial.shape[1]
+    for threshold in (0.2, 0.5):
+        found = match_components(est.U_, data.spatial, threshold=threshold).iou >= 0.5
+        assert found.sum() == k, (threshold, found.sum(), k)
+
+
+def test_merge_correlated_joins_pieces_of_one_neuron_only():
+    from homfact.models.structured import merge_correlated
+
+    rng = np.random.default_rng(2)
+    m, n = 30, 80
+    core = np.zeros(m)
+    core[10:14] = 1.0
+    rim = np.zeros(m)
+    rim[[9, 14]] = 0.3
+    other = np.zeros(m)
+    other[20:25] = 1.0
+    v = np.abs(rng.standard_normal(n)) * (rng.random(n) < 0.1)
+    w = np.abs(rng.standard_normal(n)) * (rng.random(n) < 0.1)
+    U = np.column_stack([core, 0.5 * rim, other])
+    V = np.column_stack([v, 2.0 * v + 1e-3 * rng.random(n), w])
+    support = U > 0
+    support[[9, 14], 0] = True  # supports dilated by one node, as the estimator passes them
+    support[[8, 15], 1] = True
+    Um, Vm, Sm = merge_correlated(U, V, support, 0.8)
+    assert Um.shape[1] == 2 and Vm.shape[1] == 2
+    # the merged component reproduces core + rim (a rank-one sum) and keeps both supports
+    np.testing.assert_allclose(np.outer(Um[:, 0], Vm[:, 0]), U[:, :2] @ V[:, :2].T, atol=1e-2)
+    assert np.array_equal(Sm[:, 0], support[:, :2].any(axis=1))
+    np.testing.assert_array_equal(Um[:, 1], other)
+    # correlated traces on disjoint supports are not merged; nor touching uncorrelated ones
+    far = U.copy()
+    far[:, 1] = 0.0
+    far[0:3, 1] = 1.0
+    assert merge_correlated(far, V, far > 0, 0.8)[0].shape[1] == 3
+    V2 = V.copy()
+    V2[:, 1] = w
+    assert merge_correlated(U, V2, support, 0.8)[0].shape[1] == 3

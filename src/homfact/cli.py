@@ -60,7 +60,7 @@ GENERIC_MODELS = {
 #: models of ``homfact fit`` (robust PCA has no lam_max path and no ``certify`` of given factors)
 FIT_MODELS = (*MODELS, "rpca", *GENERIC_MODELS)
 #: defaults of the robust-PCA options of ``homfact fit rpca`` (those of :class:`RobustPCA`)
-RPCA_DEFAULTS = {"gamma": 100.0, "loss": "split", "delta": 1.0}
+RPCA_DEFAULTS = {"gamma": "auto", "loss": "split", "delta": "auto"}
 _PATH_MODEL = {"lowrank": "low_rank", "completion": "completion"}
 
 
@@ -102,6 +102,22 @@ def _number(kind: type, name: str, *, low: float | None = None, high: float | No
         return value
 
     parse.__name__ = name  # argparse shows it in "invalid <name> value"
+    return parse
+
+
+def _number_or_word(words: tuple[str, ...], kind: type, name: str, **limits):
+    """Like :func:`_number`, but one of ``words`` (e.g. ``"auto"``) is accepted as it is."""
+    number = _number(kind, name, **limits)
+
+    def parse(text: str):
+        if text.strip().lower() in words:
+            return text.strip().lower()
+        try:
+            return number(text)
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{exc} (or one of: {', '.join(words)})") from None
+
+    parse.__name__ = name
     return parse
 
 
@@ -217,6 +233,12 @@ def _resolve_lam(args, model: str, data, default_ratio: float | None) -> tuple[f
     """``lam`` from ``--lam`` or ``--lam-ratio × lam_max``; returns it with a description."""
     import homfact as hf
 
+    if isinstance(args.lam, str):
+        allowed = {"lowrank": "auto", "completion": "cv"}.get(model)
+        if args.lam != allowed:
+            raise CLIError(f"--lam {args.lam} does not apply to {model}"
+                           + (f" (use --lam {allowed})" if allowed else ""))
+        return args.lam, {"lam_rule": args.lam}
     if args.lam is not None:
         return float(args.lam), {"lam": float(args.lam)}
     ratio = args.lam_ratio if args.lam_ratio is not None else default_ratio
@@ -254,6 +276,10 @@ def _make_estimator(model: str, lam: float, args, verbose: bool):
                             time_limit=args.time_limit, random_state=args.seed,
                             verbose=verbose, continuation=not args.no_continuation,
                             debias=not args.no_debias)
+    common = {"tol": args.tol, "max_rank": args.max_rank, "max_iter": args.max_iter,
+              "time_limit": args.time_limit, "random_state": args.seed, "verbose": verbose}
+    if lam == "cv":
+        return hf.MatrixCompletionCV(**common)
     cls = hf.LowRankApproximation if model == "lowrank" else hf.MatrixCompletion
     return cls(lam=lam, tol=args.tol, max_rank=args.max_rank, max_iter=args.max_iter,
                time_limit=args.time_limit, random_state=args.seed, verbose=verbose)
@@ -320,6 +346,9 @@ def cmd_demo(args) -> int:
     say(f"  {1 - args.observed:.0%} of pixels hidden (seed {args.seed}): "
         f"{observed.nnz:,} observed, {len(hidden.values):,} hidden; "
         f"loaded in {time.perf_counter() - t_start:.1f} s")
+    if isinstance(args.lam, str):
+        raise CLIError(f"--lam {args.lam} does not apply to the demo (give a number or "
+                       f"--lam-ratio)")
     lam, lam_info = _resolve_lam(args, "completion", observed, DEMO_LAM_RATIO)
     if "lam_max" in lam_info:
         say(f"  lam = {lam_info['lam_ratio']:g} x lam_max = {lam_info['lam_ratio']:g} x "
@@ -401,25 +430,38 @@ def cmd_fit(args) -> int:
     data = _load_input(args.input, args.model, args.shape)
     say(f"homfact fit {args.model}: {args.input}: {_describe(data)}")
     if args.model == "rpca":
-        lam = float(args.lam) if args.lam is not None else float(np.sqrt(max(data.shape)))
-        lam_info = {"lam": lam, **({} if args.lam is not None else {"lam_rule": "sqrt(max(m, n))"})}
+        if args.lam == "cv":
+            raise CLIError("--lam cv does not apply to rpca (use --lam auto)")
+        given = isinstance(args.lam, float)
+        lam = float(args.lam) if given else "auto"
+        lam_info = {"lam": lam, **({} if given else {"lam_rule": "auto"})}
         opts = _rpca_options(args)
         lam_info["rpca"] = {**opts, "continuation": not args.no_continuation,
                             "debias": not args.no_debias}
-        say(f"  lam = {lam:.6g}{'' if args.lam is not None else ' (sqrt(max(m, n)))'}; loss "
-            f"{opts['loss']}, " + (f"gamma = {opts['gamma']:g} (threshold 1/gamma)"
-                                   if opts["loss"] == "split" else f"delta = {opts['delta']:g}"))
+        weight = ("gamma", opts["gamma"]) if opts["loss"] == "split" else ("delta", opts["delta"])
+        say(f"  lam = {lam if isinstance(lam, str) else format(lam, '.6g')}; loss "
+            f"{opts['loss']}, {weight[0]} = {weight[1]}")
     else:
         lam, lam_info = _resolve_lam(args, args.model, data, FIT_LAM_RATIO)
     if "lam_max" in lam_info:
         say(f"  lam = {lam_info['lam_ratio']:g} x lam_max ({lam_info['lam_max']:.6g}) = "
             f"{lam:.6g}")
-    else:
+    elif not isinstance(lam, str):
         say(f"  lam = {lam:.6g}")
     est = _make_estimator(args.model, lam, args, verbose=not args.quiet)
     t0 = time.perf_counter()
     est.fit(data)
     elapsed = time.perf_counter() - t0
+    if isinstance(lam, str):  # chosen by the estimator: report the value it used
+        lam = float(est.lam_)
+        lam_info["lam"] = lam
+        noise = getattr(est, "noise_level_", None)
+        if noise is not None:
+            lam_info["noise_level"] = float(noise)
+        say(f"  lam = {lam:.6g} ({lam_info['lam_rule']}"
+            + (f", noise level {noise:.4g})" if noise is not None else ")"))
+    if args.model == "rpca":
+        lam_info["rpca"].update(gamma=float(est.gamma_), delta=float(est.delta_))
     say()
     for line in _history_table(est.history_):
         say("  " + line)
@@ -486,8 +528,10 @@ def _generic_estimator(args):
     est = cls()
     valid = est.get_params(deep=False)
     params: dict = {}
+    if args.lam == "cv":
+        raise CLIError(f"--lam cv does not apply to {args.model} (only to completion)")
     if args.lam is not None:
-        params["lam"] = float(args.lam)
+        params["lam"] = args.lam if args.lam == "auto" else float(args.lam)
     if args.lam_ratio is not None:
         if "lam_ratio" not in valid:
             raise CLIError(f"--lam-ratio does not apply to {args.model} (give --lam)")
@@ -528,6 +572,13 @@ def cmd_fit_generic(args) -> int:
                        "(use --set NAME=VALUE for this model's parameters)")
     est, params = _generic_estimator(args)
     data = _load_input(args.input, args.model, args.shape)
+    if args.model == "structured" and "image_shape" not in params:
+        from .io import tiff_image_shape
+
+        frame_shape = tiff_image_shape(args.input)  # a TIFF stack: pixels are its frames'
+        if frame_shape is not None:
+            params["image_shape"] = frame_shape
+            est.set_params(image_shape=frame_shape)
     desc = (f"{'x'.join(map(str, data.shape))} tensor" if data.ndim > 2 else _describe(data))
     say(f"homfact fit {args.model}: {args.input}: {desc}")
     say(f"  {type(est).__name__}(" + ", ".join(f"{k}={v!r}" for k, v in params.items()
@@ -683,6 +734,8 @@ input formats (by extension):
   .mtx   Matrix Market (scipy.io.mmread); for completion every stored entry is observed
   .csv   triplets "row,col,value" per line, 0-based, optional header line; the shape is
          max index + 1 unless --shape M,N is given; for completion every line is observed
+  .tif   image stack (tifffile), frames x rows x cols, read as the pixels x frames
+         matrix; "fit structured" then sets image_shape to the frame shape
   For lowrank, sparse or triplet input is densified (entries not stored are 0).
 
 printing: per-iteration lines (iteration, rank, objective, relative gap, polar/lam, atoms
@@ -722,8 +775,11 @@ def _add_fit_options(p: argparse.ArgumentParser, *, tol_default: float = 1e-6,
 
 def _add_lam_options(p: argparse.ArgumentParser, default_ratio: float | None) -> None:
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--lam", type=_number(float, "lam", low=0), default=None,
-                   help="regularization weight lam >= 0")
+    g.add_argument("--lam", type=_number_or_word(("auto", "cv"), float, "lam", low=0),
+                   default=None,
+                   help="regularization weight lam >= 0; 'auto': the estimator's rule from the "
+                        "estimated noise level (lowrank, rpca and the generic models); 'cv': "
+                        "cross-validated on held-out entries (completion, MatrixCompletionCV)")
     ratio_help = "lam as a fraction of lam_max (the smallest lam with the zero solution)"
     if default_ratio is not None:
         ratio_help += f" (default {default_ratio:g} when --lam is not given)"
@@ -740,7 +796,9 @@ def _add_io_options(p: argparse.ArgumentParser, models: Sequence[str] = MODELS) 
                  "||u_i|| ||v_i|| + gamma/2 ||Y - UV' - E||^2), " + "; ".join(
                      f"{name} ({spec.objective})" for name, spec in GENERIC_MODELS.items()))
     p.add_argument("model", metavar="MODEL", choices=models, help=help_)
-    p.add_argument("input", metavar="INPUT", help="matrix file: .npy, .npz, .mtx or .csv")
+    p.add_argument("input", metavar="INPUT",
+                   help="matrix file: .npy, .npz, .mtx, .csv or .tif (frames x rows x cols "
+                        "stack, read as pixels x frames)")
     p.add_argument("--shape", metavar="M,N", default=None,
                    help="matrix shape for .csv triplets (default: max index + 1)")
 
@@ -813,14 +871,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_io_options(fit, FIT_MODELS)
     _add_lam_options(fit, FIT_LAM_RATIO)
     rp = fit.add_argument_group("robust PCA (rpca only)")
-    rp.add_argument("--gamma", type=_number(float, "gamma", low=0, low_open=True), default=None,
-                    help=f"weight of the dense-noise term, split loss; residuals above 1/gamma "
-                         f"are gross errors (default {RPCA_DEFAULTS['gamma']:g})")
+    rp.add_argument("--gamma", type=_number_or_word(("auto",), float, "gamma", low=0,
+                                                    low_open=True), default=None,
+                    help="weight of the dense-noise term, split loss; residuals above 1/gamma "
+                         "are gross errors (default auto: from the estimated noise level, "
+                         "stable PCP)")
     rp.add_argument("--loss", choices=("split", "huber"), default=None,
                     help="split: ||E||_1 + gamma/2||Y - UV' - E||^2 (default); huber: "
                          "sum h_delta(Y - UV')")
-    rp.add_argument("--delta", type=_number(float, "delta", low=0, low_open=True), default=None,
-                    help=f"Huber threshold for --loss huber (default {RPCA_DEFAULTS['delta']:g})")
+    rp.add_argument("--delta", type=_number_or_word(("auto",), float, "delta", low=0,
+                                                    low_open=True), default=None,
+                    help="Huber threshold for --loss huber (default auto: from the estimated "
+                         "noise level)")
     rp.add_argument("--no-continuation", action="store_true",
                     help="solve the requested threshold directly (slower for small thresholds)")
     rp.add_argument("--no-debias", action="store_true",

@@ -9,6 +9,9 @@
   without forming the dense ``m×n`` matrix.
 * :func:`calcium_video` — a synthetic calcium-imaging movie (footprints × AR(1) calcium traces
   + low-rank background + noise) with its ground truth.
+* :func:`blob_calcium_video` — a denser variant: Gaussian-blob neurons that may overlap, each
+  with its own size and (rare) firing probability, and a background that drifts off any fixed
+  Fourier basis.
 * :func:`match_components` — Hungarian matching of spatial footprints by IoU.
 """
 
@@ -27,6 +30,7 @@ __all__ = [
     "ComponentMatch",
     "Entries",
     "LowRankData",
+    "blob_calcium_video",
     "calcium_video",
     "load_mnist_5k",
     "low_rank_plus_noise",
@@ -379,6 +383,129 @@ def calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 300, n_neur
         Y = Y + noise * rng.standard_normal(Y.shape)
     return CalciumData(Y, spatial, temporal, spikes, bg, (rows, cols), float(frame_rate), decay,
                        noise)
+
+
+def _check_range(value, name: str, low: float, high: float = np.inf) -> tuple[float, float]:
+    """A number or a ``(lo, hi)`` pair with ``low <= lo <= hi <= high``."""
+    pair = (value, value) if isinstance(value, numbers.Real) and not isinstance(value, bool) \
+        else value
+    try:
+        lo, hi = (float(v) for v in pair)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number or a (low, high) pair, got {value!r}") from None
+    if not (np.isfinite(lo) and np.isfinite(hi) and low <= lo <= hi <= high):
+        raise ValueError(f"{name} must lie in [{low}, {high}] with low <= high, got {value!r}")
+    return lo, hi
+
+
+def blob_calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 400,
+                       n_neurons: int = 18, *, radius=(1.5, 3.0), firing_prob=(0.01, 0.05),
+                       noise: float = 0.25, decay=(0.75, 0.9), background: bool = True,
+                       seed: int | np.random.Generator | None = 0) -> CalciumData:
+    """A dense synthetic calcium movie: overlapping Gaussian blobs, rare firing, drifting glow.
+
+    Differs from :func:`calcium_video` (which keeps neurons apart and fires them at 0.3 Hz) in
+    the ways that make segmentation hard:
+
+    * **Footprints**: elliptical Gaussian blobs, both axes' standard deviations drawn uniformly
+      in ``radius`` (pixels), random orientation, truncated at 5 % of the peak, peak 1.
+      Centres are uniform at least one pixel inside the image and at least ``σ_i + σ_j`` (mean
+      axes) from every other centre, so footprints overlap (their 20 %-of-peak supports
+      intersect) but no two coincide; if rejection sampling fails the most distant candidate
+      is used.
+    * **Spikes**: per neuron a firing probability per frame drawn uniformly in ``firing_prob``,
+      Bernoulli per frame, amplitudes uniform in ``[0.5, 1.5]``; every neuron spikes at least
+      twice.
+    * **Calcium**: ``c_t = γ c_{t−1} + s_t`` with one ``γ`` per movie drawn in ``decay``.
+    * **Background** (if ``background``): two smooth non-negative spatial maps (a tilted plane
+      plus a broad blob, baseline ≈ 0.3–0.6; a second broad blob), each times a slow temporal
+      profile: ``1 + 0.1 sin(2πft + φ)`` with ``f`` uniform in 0.3–1.5 cycles per movie (not a
+      whole number, so the profile is not in any Fourier basis of the movie length), and
+      ``1 + 0.4·d(t)`` with ``d`` a sum of three random cosines of at most 2 cycles per movie,
+      scaled to ``[−1, 1]``.
+    * **Noise**: i.i.d. Gaussian with standard deviation ``noise``.
+
+    ``frame_rate`` of the result is 5 Hz (the decay is given per frame).  Returns a
+    :class:`CalciumData` (``Y`` is pixels × frames, row-major pixels).
+    """
+    try:
+        rows, cols = (int(v) for v in shape)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}") from exc
+    if rows < 8 or cols < 8:
+        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}")
+    n_frames = _check_int(n_frames, "n_frames", 2)
+    n_neurons = _check_int(n_neurons, "n_neurons")
+    noise = _check_noise(noise)
+    r_lo, r_hi = _check_range(radius, "radius", 0.3, min(rows, cols) / 4)
+    p_lo, p_hi = _check_range(firing_prob, "firing_prob", 1e-6, 0.5)
+    g_lo, g_hi = _check_range(decay, "decay", 0.0, 0.99)
+    rng = np.random.default_rng(seed)
+    n_pix = rows * cols
+    rr, cc = np.mgrid[0:rows, 0:cols].astype(float)
+
+    sig = rng.uniform(r_lo, r_hi, size=(n_neurons, 2))
+    mean_sig = sig.mean(axis=1)
+    centres: list[np.ndarray] = []
+    for k in range(n_neurons):
+        best, best_d = None, -np.inf
+        for _try in range(300):
+            c = rng.uniform([1.0, 1.0], [rows - 2.0, cols - 2.0])
+            d = min((float(np.linalg.norm(c - o)) - mean_sig[k] - mean_sig[j]
+                     for j, o in enumerate(centres)), default=np.inf)
+            if d >= 0:
+                best = c
+                break
+            if d > best_d:
+                best, best_d = c, d
+        centres.append(best)
+    spatial = np.empty((n_pix, n_neurons))
+    for k, (cr, ccol) in enumerate(centres):
+        th = rng.uniform(0, np.pi)
+        dr, dc = rr - cr, cc - ccol
+        u = np.cos(th) * dr + np.sin(th) * dc
+        v = -np.sin(th) * dr + np.cos(th) * dc
+        blob = np.exp(-0.5 * ((u / sig[k, 0]) ** 2 + (v / sig[k, 1]) ** 2))
+        blob[blob < 0.05] = 0.0
+        spatial[:, k] = (blob / blob.max()).ravel()
+
+    probs = rng.uniform(p_lo, p_hi, size=n_neurons)
+    spikes = np.where(rng.random((n_neurons, n_frames)) < probs[:, None],
+                      rng.uniform(0.5, 1.5, size=(n_neurons, n_frames)), 0.0)
+    for k in range(n_neurons):
+        while np.count_nonzero(spikes[k]) < min(2, n_frames):
+            spikes[k, rng.integers(0, n_frames)] = rng.uniform(0.5, 1.5)
+    gamma = float(rng.uniform(g_lo, g_hi))
+    temporal = np.empty_like(spikes)
+    c = np.zeros(n_neurons)
+    for t in range(n_frames):
+        c = gamma * c + spikes[:, t]
+        temporal[:, t] = c
+
+    if background:
+        t01 = np.arange(n_frames) / n_frames
+        tilt = rng.uniform(-0.1, 0.1, size=2)
+        plane = 0.4 + tilt[0] * (rr / rows - 0.5) + tilt[1] * (cc / cols - 0.5)
+        bc = rng.uniform([0, 0], [rows, cols])
+        b1 = (plane + 0.2 * np.exp(-0.5 * (((rr - bc[0]) / (0.6 * rows)) ** 2
+                                           + ((cc - bc[1]) / (0.6 * cols)) ** 2))).ravel()
+        f1 = 1.0 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t01
+                                + rng.uniform(0, 2 * np.pi))
+        bc2 = rng.uniform([0, 0], [rows, cols])
+        b2 = 0.15 * np.exp(-0.5 * (((rr - bc2[0]) / (0.4 * rows)) ** 2
+                                   + ((cc - bc2[1]) / (0.4 * cols)) ** 2)).ravel()
+        drift = sum(rng.standard_normal() * np.cos(2 * np.pi * rng.uniform(0.1, 2.0) * t01
+                                                   + rng.uniform(0, 2 * np.pi))
+                    for _ in range(3))
+        drift = drift / max(float(np.abs(drift).max()), 1e-12)
+        bg = np.outer(b1, f1) + np.outer(b2, 1.0 + 0.4 * drift)
+    else:
+        bg = np.zeros((n_pix, n_frames))
+
+    Y = spatial @ temporal + bg
+    if noise > 0:
+        Y = Y + noise * rng.standard_normal(Y.shape)
+    return CalciumData(Y, spatial, temporal, spikes, bg, (rows, cols), 5.0, gamma, noise)
 
 
 class ComponentMatch(NamedTuple):

@@ -9,6 +9,10 @@ Readers (:func:`read_matrix`) accept
   is an observed entry for completion, stored zeros included;
 * ``.csv`` / ``.txt`` — triplets ``row,col,value`` per line, 0-based indices, an optional
   header line; the shape is ``max index + 1`` unless given.
+* ``.tif`` / ``.tiff`` — an image stack read with ``tifffile`` (:func:`read_tiff_stack`): a
+  ``frames × rows × cols`` stack becomes the ``pixels × frames`` matrix (pixels in row-major
+  order, so column ``t`` reshaped to ``(rows, cols)`` is frame ``t``), as calcium-imaging
+  movies are stored; a single 2-D page is read as the matrix itself.
 
 :func:`as_model_input` turns what was read into the input a model takes: a dense array for
 low-rank approximation (sparse input is densified, unstored entries are zeros) and a CSR matrix
@@ -36,7 +40,9 @@ __all__ = [
     "parse_shape",
     "read_csv_triplets",
     "read_matrix",
+    "read_tiff_stack",
     "save_factors",
+    "tiff_image_shape",
     "to_jsonable",
     "write_json",
 ]
@@ -205,9 +211,65 @@ def _read_npz(path: Path) -> np.ndarray | sp.csr_matrix:
         return _check_numeric(archive[next(iter(keys))], path)
 
 
+_TIFF_EXTENSIONS = (".tif", ".tiff")
+
+
+def read_tiff_stack(path: str | os.PathLike) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """Read a TIFF file with ``tifffile``; return ``(Y, image_shape)``.
+
+    * a stack of shape ``(frames, rows, cols)`` gives ``Y`` of shape ``(rows·cols, frames)``
+      with ``Y[:, t] = stack[t].ravel()`` (row-major pixels, the layout of
+      :class:`homfact.StructuredFactorization` with ``image_shape=(rows, cols)``) and
+      ``image_shape = (rows, cols)``;
+    * a single 2-D image gives ``Y`` = that image and ``image_shape = None``.
+
+    Axes of length 1 are dropped first (e.g. a singleton channel axis).  Colour/multichannel
+    stacks (more than 3 axes left) are refused.  Needs the optional ``tifffile`` package
+    (``pip install homfact[data]``).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    try:
+        import tifffile
+    except ImportError:  # pragma: no cover - tifffile is in the data extra
+        raise ImportError(f"{path}: reading TIFF files needs the tifffile package "
+                          f"(pip install tifffile, or homfact[data])") from None
+    try:
+        arr = np.asarray(tifffile.imread(path))
+    except (ValueError, OSError, TypeError) as exc:
+        raise ValueError(f"{path}: cannot read as TIFF ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: expected numeric pixels, got dtype {arr.dtype}")
+    arr = np.squeeze(arr)
+    if arr.ndim == 2:
+        return _check_numeric(arr, path), None
+    if arr.ndim != 3:
+        raise ValueError(f"{path}: expected a 2-D image or a frames x rows x cols stack, got "
+                         f"an array of shape {arr.shape}")
+    frames, rows, cols = arr.shape
+    Y = np.asarray(arr, dtype=np.float64).reshape(frames, rows * cols).T.copy()
+    if not np.all(np.isfinite(Y)):
+        raise ValueError(f"{path}: the stack contains NaN or infinite values")
+    return _check_numeric(Y, path), (rows, cols)
+
+
+def tiff_image_shape(path: str | os.PathLike) -> tuple[int, int] | None:
+    """``(rows, cols)`` of a TIFF stack's frames (``None`` for another file or a 2-D TIFF)."""
+    path = Path(path)
+    if path.suffix.lower() not in _TIFF_EXTENSIONS or not path.exists():
+        return None
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        shape = tuple(int(s) for s in tif.series[0].shape if s != 1)
+    return (shape[1], shape[2]) if len(shape) == 3 else None
+
+
 def read_matrix(path: str | os.PathLike,
                 shape: tuple[int, int] | None = None) -> np.ndarray | sp.csr_matrix:
-    """Read a matrix file by its extension (``.npy``, ``.npz``, ``.mtx``, ``.csv``/``.txt``).
+    """Read a matrix file by its extension (``.npy``, ``.npz``, ``.mtx``, ``.csv``/``.txt``,
+    ``.tif``/``.tiff``: a ``frames × rows × cols`` stack is read as ``pixels × frames``).
 
     Returns a dense float array (``.npy``, dense ``.npz``/``.mtx``) or a CSR matrix whose stored
     entries are exactly those in the file.  ``shape`` is used by triplet files; for other
@@ -248,9 +310,11 @@ def read_matrix(path: str | os.PathLike,
             np.asarray(raw), path)
     elif ext in (".csv", ".txt"):
         return read_csv_triplets(path, shape)
+    elif ext in _TIFF_EXTENSIONS:
+        data, _ = read_tiff_stack(path)
     else:
-        raise ValueError(f"{path}: unknown file type {ext or '(none)'!r}; use .npy, .npz, .mtx "
-                         f"or .csv (row,col,value triplets)")
+        raise ValueError(f"{path}: unknown file type {ext or '(none)'!r}; use .npy, .npz, .mtx, "
+                         f".csv (row,col,value triplets) or .tif (an image stack)")
     if sp.issparse(data):
         return _reshape(data, shape, path)
     if shape is not None and shape != data.shape:
