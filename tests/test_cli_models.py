@@ -104,3 +104,33 @@ def test_cp_needs_a_tensor(inputs, capsys):
 def test_set_is_refused_for_core_models(inputs, capsys):
     code, _, err = _run(capsys, "fit", "lowrank", str(inputs / "signed.npy"), "--set", "x=1")
     assert code == 2 and "--set only applies" in err
+
+
+def test_fit_lowrank_lam_auto_and_completion_lam_cv(tmp_path, capsys):
+    """``--lam auto`` uses the estimator's noise rule, ``--lam cv`` MatrixCompletionCV; both
+    write the λ they chose and the noise level."""
+    rng = np.random.default_rng(5)
+    Y = rng.standard_normal((40, 3)) @ rng.standard_normal((3, 30))
+    Y += 0.1 * rng.standard_normal(Y.shape)
+    np.save(tmp_path / "Y.npy", Y)
+    out = tmp_path / "auto"
+    assert main(["fit", "lowrank", str(tmp_path / "Y.npy"), "--lam", "auto", "--no-plot",
+                 "--quiet", "--output", str(out)]) == 0
+    info = json.loads((out / "certificate.json").read_text())
+    direct = hf.LowRankApproximation().fit(Y)
+    assert info["lam_rule"] == "auto"
+    assert info["lam"] == pytest.approx(direct.lam_)
+    assert info["noise_level"] == pytest.approx(direct.noise_level_)
+    assert info["rank"] == direct.rank_ == 3
+    Z = Y.copy()
+    Z[rng.random(Z.shape) < 0.3] = np.nan
+    np.save(tmp_path / "Z.npy", Z)
+    out = tmp_path / "cv"
+    assert main(["fit", "completion", str(tmp_path / "Z.npy"), "--lam", "cv", "--no-plot",
+                 "--quiet", "--output", str(out)]) == 0
+    info = json.loads((out / "certificate.json").read_text())
+    assert info["lam_rule"] == "cv" and info["lam"] > 0 and info["rank"] == 3
+    capsys.readouterr()
+    assert main(["fit", "lowrank", str(tmp_path / "Y.npy"), "--lam", "cv"]) == 2
+    assert "--lam cv does not apply to lowrank" in capsys.readouterr().err
+    assert main(["fit", "completion", str(tmp_path / "Z.npy"), "--lam", "bad"]) == 2

@@ -461,7 +461,8 @@ def cmd_fit(args) -> int:
         say(f"  lam = {lam:.6g} ({lam_info['lam_rule']}"
             + (f", noise level {noise:.4g})" if noise is not None else ")"))
     if args.model == "rpca":
-        lam_info["rpca"].update(gamma=float(est.gamma_), delta=float(est.delta_))
+        lam_info["rpca"].update({k: float(v) for k in ("gamma", "delta")
+                                 if (v := getattr(est, f"{k}_", None)) is not None})
     say()
     for line in _history_table(est.history_):
         say("  " + line)
