@@ -64,6 +64,17 @@ class CompletionData(NamedTuple):
     V: np.ndarray
 
 
+def _check_frame_shape(shape) -> tuple[int, int]:
+    """``(rows, cols)`` of a video frame, each an integer ``>= 8``, or a ``ValueError``."""
+    try:
+        rows, cols = (int(v) for v in shape)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}") from exc
+    if rows < 8 or cols < 8:
+        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}")
+    return rows, cols
+
+
 def _check_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -290,12 +301,7 @@ def calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 300, n_neur
 
     Returns a :class:`CalciumData`.
     """
-    try:
-        rows, cols = (int(v) for v in shape)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}") from exc
-    if rows < 8 or cols < 8:
-        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}")
+    rows, cols = _check_frame_shape(shape)
     n_frames = _check_int(n_frames, "n_frames", 2)
     n_neurons = _check_int(n_neurons, "n_neurons")
     noise = _check_noise(noise)
@@ -428,12 +434,7 @@ def blob_calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 400,
     ``frame_rate`` of the result is 5 Hz (the decay is given per frame).  Returns a
     :class:`CalciumData` (``Y`` is pixels × frames, row-major pixels).
     """
-    try:
-        rows, cols = (int(v) for v in shape)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}") from exc
-    if rows < 8 or cols < 8:
-        raise ValueError(f"shape must be a pair of integers >= 8, got {shape!r}")
+    rows, cols = _check_frame_shape(shape)
     n_frames = _check_int(n_frames, "n_frames", 2)
     n_neurons = _check_int(n_neurons, "n_neurons")
     noise = _check_noise(noise)

@@ -121,12 +121,15 @@ class _FactorizationMixin:
             raise ValueError("init=(U0, V0) contains NaN or infinite values")
         return [U0.copy(), V0.copy()]
 
-    def _run(self, problem, factors, description: str, time_limit=...) -> GrowResult:
+    def _run(self, problem, factors, description: str, time_limit=...,
+             **grow_options) -> GrowResult:
+        """:func:`homfact.meta.grow` with the estimator's common parameters (and any further
+        ``grow`` keyword, e.g. ``max_sweeps``); the result becomes the fitted attributes."""
         time_limit = self.time_limit if time_limit is ... else time_limit
         with progress(bool(self.verbose), description) as callback:
             res = grow(problem, factors, tol=self.tol, max_rank=self.max_rank,
                        max_iter=self.max_iter, time_limit=time_limit,
-                       random_state=self.random_state, callback=callback)
+                       random_state=self.random_state, callback=callback, **grow_options)
         self.U_, self.V_ = res.factors
         self.rank_ = res.rank
         self.certificate_ = res.certificate

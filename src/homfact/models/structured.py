@@ -60,10 +60,9 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._progress import progress
 from ..losses import Loss, SquaredLoss
 from ..maps import Bilinear
-from ..meta import Problem, grow
+from ..meta import Problem
 from ..noise import estimate_noise_level, robust_scale
 from ..polar import AlternatingPolar, PolarBound, spectral_norm
 from ..problems import check_dense_matrix, check_fit_params, check_lam, check_lam_or_auto
@@ -1007,7 +1006,7 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
                 factors[0] = np.abs(factors[0])
             if gv.nonnegative:
                 factors[1] = np.abs(factors[1])
-        self._run(problem, factors, "StructuredFactorization")
+        self._run(problem, factors, "StructuredFactorization", max_sweeps=int(self.max_sweeps))
         U, A = self.U_, self.V_
         mapping = problem.mapping
         if isinstance(mapping, DictionaryBilinear):
@@ -1028,22 +1027,6 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
         if self.debias and self.rank_ > 0:
             self._debias(Y, problem)
         return self
-
-    def _run(self, problem, factors, description: str, time_limit=...):
-        """:func:`homfact.meta.grow` with this estimator's ``max_sweeps`` per outer iteration."""
-        time_limit = self.time_limit if time_limit is ... else time_limit
-        with progress(bool(self.verbose), description) as callback:
-            res = grow(problem, factors, tol=self.tol, max_rank=self.max_rank,
-                       max_iter=self.max_iter, time_limit=time_limit,
-                       max_sweeps=int(self.max_sweeps), random_state=self.random_state,
-                       callback=callback)
-        self.U_, self.V_ = res.factors
-        self.rank_ = res.rank
-        self.certificate_ = res.certificate
-        self.history_ = res.history
-        self.n_iter_ = res.n_iter
-        self.stop_reason_ = res.stop_reason
-        return res
 
     def _debias(self, Y: np.ndarray, problem) -> None:
         """The debiasing refit (class docstring): sets ``U_``, ``V_``, ``intercept_``."""
