@@ -105,7 +105,8 @@ def main(families=FAMILIES, seeds=None, small: bool = False, blas: int | None = 
                 f"({'small' if small else 'full'} sizes)",
                 ["family", "peer", "success", "worst err ratio", "seed", "median err",
                  "worst time ratio", "seed", "median time", "crashes"], rows)
-    write_results("robustness", {"seeds": seeds, "small": small, "families": results},
+    name = "robustness_" + "_".join(families)  # one file per run: parallel runs keep theirs
+    write_results(name, {"seeds": seeds, "small": small, "families": results},
                   quick=quick_name, out_dir=out_dir)
     return results
 
