@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.signal import lfilter
 
 __all__ = [
     "CalciumData",
@@ -62,6 +63,11 @@ class CompletionData(NamedTuple):
     observed: sp.csr_matrix
     U: np.ndarray
     V: np.ndarray
+
+
+def _ar1(spikes: np.ndarray, decay: float) -> np.ndarray:
+    """Calcium traces ``c_t = decay·c_{t−1} + s_t`` (``c_{−1} = 0``) of each row of spikes."""
+    return lfilter([1.0], [1.0, -float(decay)], spikes, axis=1)
 
 
 def _check_frame_shape(shape) -> tuple[int, int]:
@@ -356,11 +362,7 @@ def calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 300, n_neur
         if not spikes[k].any():
             spikes[k, rng.integers(0, n_frames)] = rng.uniform(0.6, 1.4)
     decay = float(np.exp(-1.0 / (frame_rate * tau_decay)))
-    temporal = np.empty_like(spikes)
-    c = np.zeros(n_neurons)
-    for t in range(n_frames):
-        c = decay * c + spikes[:, t]
-        temporal[:, t] = c
+    temporal = _ar1(spikes, decay)
 
     # --- background: rank 2, non-negative, slow
     if background:
@@ -477,11 +479,7 @@ def blob_calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 400,
         while np.count_nonzero(spikes[k]) < min(2, n_frames):
             spikes[k, rng.integers(0, n_frames)] = rng.uniform(0.5, 1.5)
     gamma = float(rng.uniform(g_lo, g_hi))
-    temporal = np.empty_like(spikes)
-    c = np.zeros(n_neurons)
-    for t in range(n_frames):
-        c = gamma * c + spikes[:, t]
-        temporal[:, t] = c
+    temporal = _ar1(spikes, gamma)
 
     if background:
         t01 = np.arange(n_frames) / n_frames
