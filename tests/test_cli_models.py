@@ -134,3 +134,22 @@ def test_fit_lowrank_lam_auto_and_completion_lam_cv(tmp_path, capsys):
     assert main(["fit", "lowrank", str(tmp_path / "Y.npy"), "--lam", "cv"]) == 2
     assert "--lam cv does not apply to lowrank" in capsys.readouterr().err
     assert main(["fit", "completion", str(tmp_path / "Z.npy"), "--lam", "bad"]) == 2
+
+
+@pytest.mark.parametrize("model", ["nmf", "structured"])
+def test_fit_writes_the_certified_factors_beside_the_refit(model, inputs, tmp_path, capsys):
+    """The written factors of a debiasing model are the refit; the certificate is about the
+    certified ones, which are written too (certified_*.npy) and whose rank it reports."""
+    extra = ["--set", "image_shape=(6,5)"] if model == "structured" else []
+    X = np.load(inputs / "nonneg.npy")
+    np.save(tmp_path / "X.npy", X)
+    assert main(["fit", model, str(tmp_path / "X.npy"), "--no-plot", "--quiet", "--output",
+                 str(tmp_path / "o"), *extra]) == 0
+    info = json.loads((tmp_path / "o" / "certificate.json").read_text())
+    names = sorted(p.name for p in (tmp_path / "o").glob("certified_*.npy"))
+    assert names and "refit" in info
+    key = "certified_components.npy" if model == "nmf" else "certified_U.npy"
+    certified = np.load(tmp_path / "o" / key)
+    rank = certified.shape[0] if model == "nmf" else certified.shape[1]
+    assert info["rank"] == rank
+    assert f"rank={rank} " in capsys.readouterr().out

@@ -595,3 +595,14 @@ def test_sklearn_codings_use_the_model_threshold_by_default(fitted_planted):
     on = C != 0
     np.testing.assert_allclose(grad[on], t * np.sign(C[on]), rtol=1e-5, atol=1e-8)
     m.set_params(transform_algorithm="omp")
+
+
+def test_online_epochs_must_be_finite_and_certify_needs_the_training_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 6))
+    with pytest.raises(ValueError, match="online_epochs"):
+        hf.SparseDictionaryLearning(online_epochs=np.inf).fit(X)
+    est = hf.SparseDictionaryLearning(max_iter=3, random_state=0).fit(X)
+    assert est.n_samples_fit_ == 60
+    with pytest.raises(ValueError, match="training data"):
+        est.certify(X[:59])

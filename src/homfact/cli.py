@@ -455,11 +455,13 @@ def cmd_fit(args) -> int:
     if isinstance(lam, str):  # chosen by the estimator: report the value it used
         lam = float(est.lam_)
         lam_info["lam"] = lam
+        # MatrixCompletionCV's noise_level_ is a held-out RMS error (an upper estimate)
         noise = getattr(est, "noise_level_", None)
+        label = "held-out RMS error" if lam_info["lam_rule"] == "cv" else "noise level"
         if noise is not None:
             lam_info["noise_level"] = float(noise)
         say(f"  lam = {lam:.6g} ({lam_info['lam_rule']}"
-            + (f", noise level {noise:.4g})" if noise is not None else ")"))
+            + (f", {label} {noise:.4g})" if noise is not None else ")"))
     if args.model == "rpca":
         lam_info["rpca"].update({k: float(v) for k in ("gamma", "delta")
                                  if (v := getattr(est, f"{k}_", None)) is not None})
@@ -589,6 +591,8 @@ def cmd_fit_generic(args) -> int:
     elapsed = time.perf_counter() - t0
     cert = est.certificate_
     rank = int(getattr(est, "rank_", getattr(est, "n_components_", 0)))
+    certified = _certified_arrays(est)
+    certified_rank = _certified_rank(est, certified, rank)
     say()
     for line in _history_table(est.history_):
         say("  " + line)
@@ -597,18 +601,23 @@ def cmd_fit_generic(args) -> int:
         say(line)
     stop = getattr(est, "stop_reason_", "")
     say(f"  rank {rank}, stop: {stop}, {elapsed:.2f} s")
+    if certified:
+        say(f"  the written factors are the debiasing refit (rank {rank}); the certificate is "
+            f"for the certified factors (rank {certified_rank}), written as certified_*.npy")
     if args.output is not None:
         out = Path(args.output)
         out.mkdir(parents=True, exist_ok=True)
         written = []
-        for name, arr in _fitted_arrays(est).items():
+        for name, arr in {**_fitted_arrays(est), **certified}.items():
             np.save(out / f"{name}.npy", arr)
             written.append(out / f"{name}.npy")
         info = {"model": args.model, "input": str(args.input),
                 "data": {"shape": list(data.shape), "description": desc},
                 "estimator": type(est).__name__,
                 "params": {k: v for k, v in params.items() if k != "verbose"},
-                "rank": rank, "stop_reason": stop, "fit_seconds": round(elapsed, 3)}
+                "rank": certified_rank, "stop_reason": stop, "fit_seconds": round(elapsed, 3)}
+        if certified:  # the certificate describes certified_*.npy, not the refit
+            info["refit"] = {"rank": rank, "files": "the factors without the certified_ prefix"}
         written.append(write_json(out / "certificate.json", {**cert.to_dict(), **info}))
         written.append(write_json(out / "history.json", est.history_))
         if not args.no_plot and est.history_:
@@ -618,8 +627,28 @@ def cmd_fit_generic(args) -> int:
                              title=f"{args.model}, lam = {cert.lam:.4g}")
             written.append(out / "convergence.png")
         say("wrote " + ", ".join(str(p) for p in written))
-    _Printer.always(_summary(cert, rank, time=f"{elapsed:.2f}s"))
+    _Printer.always(_summary(cert, certified_rank, time=f"{elapsed:.2f}s"))
     return 0
+
+
+def _certified_arrays(est) -> dict[str, np.ndarray]:
+    """``certified_*`` arrays of an estimator that reports a debiasing refit as its factors
+    (empty when the reported factors are the certified ones)."""
+    if not getattr(est, "debias", False):
+        return {}
+    return {name.rstrip("_"): value for name, value in vars(est).items()
+            if name.startswith("certified_") and name.endswith("_")
+            and isinstance(value, np.ndarray)}
+
+
+def _certified_rank(est, certified: dict, rank: int) -> int:
+    """The rank of the factors the certificate describes."""
+    if hasattr(est, "certified_rank_"):
+        return int(est.certified_rank_)
+    for name in ("certified_U", "certified_W"):
+        if name in certified:
+            return int(certified[name].shape[1])
+    return rank
 
 
 def _load_factor(path: str, name: str) -> np.ndarray:

@@ -22,7 +22,8 @@ def relative_to(amount: float, objective: float, scale: float = 0.0) -> float:
 
     This is the one normalization of the project: the relative duality gap, the relative
     decrease tested by the local solvers and the growth stop all use it.  A status ``"global"``
-    at ``tol`` therefore means ``P − P* ≤ gap ≤ tol·|P|`` for an objective of any scale (the
+    at ``tol`` therefore means ``P − P* ≤ gap ≤ tol·max(|P|, eps·ℓ(0))`` for an objective of
+    any scale (the
     normalization ``max(1, |P|)`` used before made it an absolute ``tol`` for ``|P| < 1``, as
     with mean losses).
 

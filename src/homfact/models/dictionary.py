@@ -643,7 +643,7 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
         Wall-clock budget in seconds for the fit.
     growth_rtol : float or None, default=1e-5
         Stop growing once the best atom the polar finds would lower the objective by at most
-        ``growth_rtol·max(1, |P|)`` (see :func:`homfact.grow`); the certificate then reports
+        ``growth_rtol·|P|`` (see :func:`homfact.grow`); the certificate then reports
         honestly how far from optimal the fit may be.  ``None``: grow while any atom is found.
     local_solver : {"bcd", "prox_linear"}, default="bcd"
         Exact block-coordinate descent over columns, or block prox-linear descent.
@@ -686,8 +686,9 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
           ``transform_n_nonzero_coefs`` or ``transform_alpha`` (the squared error target)
           override it.
         * ``"elastic_net"``: the model's own code problem with the atoms fixed (see Notes):
-          shrunk, certified-objective codes; ``transform`` of the certified signals reproduces
-          ``codes_``.
+          shrunk, certified-objective codes; ``transform`` of the training signals reproduces
+          ``codes_`` when the certificate is on all of them (not on a subsample: there the
+          scaled ``λ`` of the subsample problem gives other codes).
         * ``"refit"``: the ``"elastic_net"`` codes, then a least-squares refit of each signal on
           its support (removes the shrinkage, keeps the model's choice of atoms).
         * ``"lasso_lars"``, ``"lasso_cd"``, ``"lars"``, ``"threshold"``: scikit-learn's
@@ -728,9 +729,14 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
         alternating steps, the upper end the rigorous bound of :class:`ElasticNetL2Polar`.
     certificate_ : homfact.Certificate
         Bracket certificate of the fitted factors: ``"global"`` only when the rigorous polar
-        upper bound is ``≤ λ(1+ε)`` and the gap is ``≤ tol``.
+        upper bound is ``≤ λ(1+ε)`` and the gap is ``≤ tol``.  Above ``certify_max_samples``
+        signals it certifies the problem on the random subsample ``certified_samples_`` (with
+        ``λ`` scaled by ``√(m/n)``, so its ``lam`` differs from ``lam_``), not the problem on
+        all of ``X``; its ``method`` says so.
     certified_samples_ : ndarray or None
         Rows of ``X`` of the certified problem when it is a subsample (``None``: all rows).
+    n_samples_fit_ : int
+        Number of training signals.
     n_online_batches_ : int
         Mini-batches processed by the online phase (0 when it did not run).
     history_, n_iter_, stop_reason_, n_features_in_
@@ -803,8 +809,9 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
                                                 and not isinstance(bs, bool) and bs >= 1)):
             raise ValueError(f"batch_size must be 'auto', None or an integer >= 1, got {bs!r}")
         if isinstance(self.online_epochs, bool) or not (
-                isinstance(self.online_epochs, numbers.Real) and self.online_epochs > 0):
-            raise ValueError(f"online_epochs must be a number > 0, got {self.online_epochs!r}")
+                isinstance(self.online_epochs, numbers.Real) and 0 < self.online_epochs < np.inf):
+            raise ValueError(f"online_epochs must be a finite number > 0, got "
+                             f"{self.online_epochs!r}")
         if self.certify_max_samples < 2:
             raise ValueError(f"certify_max_samples must be an integer >= 2, got "
                              f"{self.certify_max_samples!r}")
@@ -904,6 +911,7 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
         self.rank_ = res.rank
         cert = res.certificate
         self.certified_samples_ = rows
+        self.n_samples_fit_ = n
         if rows is not None:
             cert = dataclasses.replace(
                 cert, method=f"{cert.method}; computed on a random subsample of {m} of {n} "
@@ -1035,9 +1043,9 @@ class SparseDictionaryLearning(TransformerMixin, BaseEstimator):
         rows = getattr(self, "certified_samples_", None)
         n_fit = self.U_.shape[0] if rows is None else None
         if rows is not None:
-            if X.shape[0] <= int(rows.max()):
-                raise ValueError(f"X must be the training data (more than {int(rows.max())} "
-                                 f"rows), got {X.shape[0]} rows")
+            if X.shape[0] != self.n_samples_fit_:
+                raise ValueError(f"X must be the training data ({self.n_samples_fit_} rows), "
+                                 f"got {X.shape[0]} rows")
             scale = math.sqrt(rows.size / X.shape[0])
             X = X[rows]
         else:
