@@ -295,3 +295,10 @@ def test_nmf_auto_falls_back_when_the_data_are_not_low_rank_plus_noise():
     assert est.n_pruned_ == 0 and est.n_components_ == est.certified_rank_
     Y, _, _ = _nmf_data(5, m=80, n=60, k=3)
     assert hf.NonnegativeFactorization(random_state=0).fit(Y).lam_rule_ == "noise"
+
+
+def test_matrix_completion_string_lam_points_to_the_cv_estimator():
+    Y = np.ones((4, 3))
+    Y[0, 0] = np.nan
+    with pytest.raises(TypeError, match="MatrixCompletionCV"):
+        hf.MatrixCompletion(lam="auto").fit(Y)

@@ -295,6 +295,10 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
 
     def fit(self, Y, y=None):
         """Fit to the observed entries of ``Y`` (scipy.sparse, or ndarray with NaN = missing)."""
+        if isinstance(self.lam, str):
+            raise TypeError(f"lam must be a real number >= 0, got {self.lam!r}: missing entries "
+                            f"have no noise law to set lam from, so use "
+                            f"homfact.MatrixCompletionCV, which cross-validates it")
         self._check_params()
         obs = observed_entries(Y)
         solver = "als-exact" if self.local_solver == "auto" else self.local_solver
