@@ -130,28 +130,3 @@ def trial(seed: int, small: bool = False) -> dict:
             "n_components": int(est.U_.shape[1]), "rank": int(est.rank_),
             "lam": float(est.lam_), "noise_level": float(est.noise_level_),
             "status": est.certificate_.status, "stop_reason": est.stop_reason_}
-
-
-if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(description="calcium imaging robustness family")
-    ap.add_argument("seeds", type=int, nargs="*", default=list(range(100, 120)))
-    ap.add_argument("--small", action="store_true")
-    a = ap.parse_args()
-    rows = []
-    for s in a.seeds:
-        t = trial(s, a.small)
-        rows.append(t)
-        p = t["params"]
-        print(f"seed {s:4d} k={p['n_neurons']:2d} n={p['n_frames']:4d} noise={p['noise']:.2f} | "
-              f"found {t['rate_02']:.2f}/{t['rate_05']:.2f} (certified "
-              f"{t['rate_02_certified']:.2f}/{t['rate_05_certified']:.2f}) peer "
-              f"{t['rate_02_peer']:.2f}/{t['rate_05_peer']:.2f} "
-              f"(k+{t['peer_components'] - p['n_neurons']}) "
-              f"| {t['n_components']} comps, t {t['time']:.1f}s peer {t['time_peer']:.1f}s "
-              f"{'OK' if t['success'] else 'FAIL'}", flush=True)
-    print(f"success {sum(r['success'] for r in rows)}/{len(rows)}; worst min-rate "
-          f"{min(min(r['rate_02'], r['rate_05']) for r in rows):.3f} (peer "
-          f"{min(min(r['rate_02_peer'], r['rate_05_peer']) for r in rows):.3f}); max time "
-          f"{max(r['time'] for r in rows):.1f}s")

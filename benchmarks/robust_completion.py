@@ -45,7 +45,6 @@ if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
 from benchutil import blas_threads  # noqa: E402
-from robust_lowrank import _main  # noqa: E402
 from softimpute_als import SoftImputeALS  # noqa: E402
 
 from homfact import MatrixCompletionCV  # noqa: E402
@@ -156,10 +155,3 @@ def trial(seed: int, small: bool = False) -> dict:
             "error_certified": _rel(est.to_dense("certified"), X),
             "status": est.certificate_.status,
             "lams_evaluated": int(np.sum(~np.isnan(est.mse_path_[:, 0])))}
-
-
-if __name__ == "__main__":
-    _main(trial, lambda t: (f"{t['params']['m']}x{t['params']['n']} r={t['params']['rank']} "
-                            f"p={t['params']['fraction']:.3f} -> rank {t['rank']} "
-                            f"lam/lmax={t['lam_ratio']:.3f} evals={t['lams_evaluated']} "
-                            f"err_cert={t['error_certified']:.3e} {t['status']}"))

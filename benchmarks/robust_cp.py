@@ -39,7 +39,6 @@ if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
 from benchutil import blas_threads  # noqa: E402
-from robust_lowrank import _main  # noqa: E402
 
 import homfact as hf  # noqa: E402
 from homfact.models.cp import factor_match_score  # noqa: E402
@@ -112,9 +111,3 @@ def trial(seed: int, small: bool = False) -> dict:
             / params["sigma"], "lam": est.lam_, "lam_rule": est.lam_rule_,
             "fms": factor_match_score(factors, fac) if est.rank_ else 0.0,
             "fms_peer": factor_match_score(factors, cp), "status": est.certificate_.status}
-
-
-if __name__ == "__main__":
-    _main(trial, lambda t: (f"{'x'.join(map(str, t['params']['shape']))} r={t['params']['rank']}"
-                            f" -> rank {t['rank']} sig^/sig={t['noise_ratio']:.3f} "
-                            f"fms {t['fms']:.3f}/{t['fms_peer']:.3f} {t['status']}"))

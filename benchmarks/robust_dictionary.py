@@ -173,28 +173,3 @@ def trial(seed: int, small: bool = False) -> dict:
             "noise_level": r["noise_level"], "status": r["status"],
             "peer_setting": r["peer_setting"], "psnr_peer_oracle": r["psnr_peer_oracle"],
             "psnr_diff_oracle_db": r["psnr_diff_oracle_db"]}
-
-
-if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", default="100-119", help="e.g. 0-9 or 100,101")
-    ap.add_argument("--small", action="store_true")
-    a = ap.parse_args()
-    if "-" in a.seeds:
-        lo, hi = (int(x) for x in a.seeds.split("-"))
-        seeds = range(lo, hi + 1)
-    else:
-        seeds = [int(x) for x in a.seeds.split(",")]
-    for s in seeds:
-        r = trial(s, a.small)
-        p = r["params"]
-        print(f"seed {s}: {p['image']:9s} {p['size']}px sigma={p['sigma'] * 255:4.1f}/255 "
-              f"patch {p['patch']} n_train {p['n_train']:5d} | PSNR {r['psnr']:.2f} vs "
-              f"{r['psnr_peer']:.2f} ({r['psnr_diff_db']:+.2f} dB; oracle peer "
-              f"{r['psnr_diff_oracle_db']:+.2f} dB) | "
-              f"t {r['time']:.1f} vs {r['time_peer']:.1f} s (ratio "
-              f"{r['time'] / r['time_peer']:.2f}; fit {r['fit_time_ratio']:.1f}) | "
-              f"atoms {r['n_components']} sigma_hat {r['noise_level'] * 255:.1f} "
-              f"{r['status']} | {'OK' if r['success'] else 'FAIL'}", flush=True)

@@ -84,29 +84,3 @@ def trial(seed: int, small: bool = False) -> dict:
             "time_peer": t_peer, "params": params, "rank": int(est.rank_), "rank_ok": rank_ok,
             "noise_level": est.noise_level_, "noise_ratio": est.noise_level_ / params["sigma"],
             "lam": est.lam_, "status": est.certificate_.status}
-
-
-def _main(trial_fn, describe) -> None:
-    import argparse
-
-    ap = argparse.ArgumentParser(description=f"{FAMILY} robustness family")
-    ap.add_argument("seeds", type=int, nargs="*", default=list(range(100, 120)))
-    ap.add_argument("--small", action="store_true")
-    a = ap.parse_args()
-    rows = []
-    for s in a.seeds:
-        t = trial_fn(s, a.small)
-        rows.append(t)
-        print(f"seed {s:4d} {describe(t)} | err {t['error']:.3e} peer {t['error_peer']:.3e} "
-              f"(x{t['error'] / t['error_peer']:.3f}) t {t['time']:.2f} peer "
-              f"{t['time_peer']:.2f} (x{t['time'] / max(t['time_peer'], 1e-9):.1f}) "
-              f"{'OK' if t['success'] else 'FAIL'}", flush=True)
-    print(f"success {sum(r['success'] for r in rows)}/{len(rows)}; worst error ratio "
-          f"{max(r['error'] / r['error_peer'] for r in rows):.3f}; worst time ratio "
-          f"{max(r['time'] / max(r['time_peer'], 1e-9) for r in rows):.1f}")
-
-
-if __name__ == "__main__":
-    _main(trial, lambda t: (f"{t['params']['m']}x{t['params']['n']} r={t['params']['rank']} "
-                            f"sigma={t['params']['sigma']:.3g} -> rank {t['rank']} "
-                            f"sig^/sig={t['noise_ratio']:.3f} {t['status']}"))

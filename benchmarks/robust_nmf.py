@@ -40,7 +40,6 @@ if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
 from benchutil import blas_threads  # noqa: E402
-from robust_lowrank import _main  # noqa: E402
 
 import homfact as hf  # noqa: E402
 
@@ -103,10 +102,3 @@ def trial(seed: int, small: bool = False) -> dict:
             "certified_rank": int(est.certified_rank_), "rank_ok": rank_ok,
             "noise_level": est.noise_level_, "noise_ratio": est.noise_level_ / params["sigma"],
             "lam": est.lam_, "status": est.certificate_.status}
-
-
-if __name__ == "__main__":
-    _main(trial, lambda t: (f"{t['params']['m']}x{t['params']['n']} k={t['params']['rank']} "
-                            f"clip={t['params']['clipped_fraction']:.3f} -> rank {t['rank']} "
-                            f"(certified {t['certified_rank']}) "
-                            f"sig^/sig={t['noise_ratio']:.3f} {t['status']}"))

@@ -91,26 +91,3 @@ def trial(seed: int, small: bool = False) -> dict:
             "status": est.certificate_.status, "debiased": bool(est.debiased_),
             "error_certified": _rel(est.certified_low_rank_, L),
             "warnings": [str(w.message) for w in caught]}
-
-
-if __name__ == "__main__":
-    import argparse
-
-    ap = argparse.ArgumentParser(description="robust PCA robustness family")
-    ap.add_argument("seeds", type=int, nargs="*", default=list(range(100, 120)))
-    ap.add_argument("--small", action="store_true")
-    a = ap.parse_args()
-    rows = []
-    for s in a.seeds:
-        t = trial(s, a.small)
-        rows.append(t)
-        p = t["params"]
-        print(f"seed {s:4d} {p['m']:4d}x{p['n']:<4d} r={p['rank']:2d} rho={p['gross_fraction']:.3f}"
-              f" a={p['gross_magnitude']:.1f} sigma={p['sigma']:.4f} | rank {t['rank']:2d} "
-              f"sig^={t['noise_level']:.4f} err {t['error']:.2e} peer {t['error_peer']:.2e} "
-              f"(x{t['error'] / t['error_peer']:.2f}) t {t['time']:.2f} peer {t['time_peer']:.2f}"
-              f" (x{t['time'] / t['time_peer']:.2f}) {t['status']} "
-              f"{'OK' if t['success'] else 'FAIL'}", flush=True)
-    print(f"success {sum(r['success'] for r in rows)}/{len(rows)}; worst error ratio "
-          f"{max(r['error'] / r['error_peer'] for r in rows):.3f}; worst time ratio "
-          f"{max(r['time'] / r['time_peer'] for r in rows):.3f}")

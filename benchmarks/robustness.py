@@ -9,7 +9,7 @@ ratio means "times worse"), ``time`` and ``time_peer``, and the drawn ``params``
 The defaults were tuned on seeds 0-9 only; the suite reports seeds 100 and up, so the numbers
 it prints are not the tuned ones.  Per family it prints the success rate, the **worst** error
 ratio (homfact / peer) and the **worst** time ratio over the draws, and the seed behind each
-worst case, so a reader can rerun it (``--seeds 137 --families rpca``).
+worst case, so a reader can rerun it (``--seeds 137 --families rpca --verbose``).
 
     python benchmarks/robustness.py                      # 20 held-out draws per family
     python benchmarks/robustness.py --draws 5 --families rpca lowrank
@@ -43,8 +43,10 @@ def load_family(name: str):
     return importlib.import_module(f"robust_{name}")
 
 
-def run_family(name: str, seeds, small: bool = False) -> dict:
-    """Run one family's trials; a trial that raises counts as a failure with its error text."""
+def run_family(name: str, seeds, small: bool = False, verbose: bool = False) -> dict:
+    """Run one family's trials; a trial that raises counts as a failure with its error text.
+
+    ``verbose`` prints one line per trial (seed, outcome, ratios, drawn parameters)."""
     module = load_family(name)
     rows = []
     for seed in seeds:
@@ -57,6 +59,11 @@ def run_family(name: str, seeds, small: bool = False) -> dict:
                    "crash": "".join(traceback.format_exception_only(exc)).strip()}
         out["seed"] = int(seed)
         rows.append(out)
+        if verbose:
+            print(f"{name} seed {seed}: {'OK' if out.get('success') else 'FAIL'}  error ratio "
+                  f"{_ratio(out.get('error'), out.get('error_peer')):.3g}  time ratio "
+                  f"{_ratio(out.get('time'), out.get('time_peer')):.3g}  "
+                  f"{out.get('params', out.get('crash'))}", flush=True)
     return {"family": name, "peer": module.PEER, "trials": rows, **summarize(rows)}
 
 
@@ -90,13 +97,13 @@ def summarize(rows: list[dict]) -> dict:
 
 
 def main(families=FAMILIES, seeds=None, small: bool = False, blas: int | None = 1,
-         out_dir=None, quick_name: bool = False) -> dict:
+         out_dir=None, quick_name: bool = False, verbose: bool = False) -> dict:
     """Run the suite and print one table row per family; returns the results."""
     seeds = list(range(HELD_OUT_START, HELD_OUT_START + 20)) if seeds is None else list(seeds)
     results = {}
     with blas_threads(blas):
         for name in families:
-            results[name] = run_family(name, seeds, small=small)
+            results[name] = run_family(name, seeds, small=small, verbose=verbose)
     rows = [[name, r["peer"], f"{r['successes']}/{r['n']}", r["worst_error_ratio"],
              r["worst_error_ratio_seed"], r["median_error_ratio"], r["worst_time_ratio"],
              r["worst_time_ratio_seed"], r["median_time_ratio"], r["crashes"]]
@@ -120,6 +127,7 @@ if __name__ == "__main__":
     ap.add_argument("--small", action="store_true", help="small sizes (seconds)")
     ap.add_argument("--blas-threads", type=int, default=1,
                     help="BLAS/LAPACK threads for every method (0: library default)")
+    ap.add_argument("--verbose", action="store_true", help="one line per trial")
     args = ap.parse_args()
     if args.seeds:
         chosen = args.seeds
@@ -129,4 +137,4 @@ if __name__ == "__main__":
         chosen = range(HELD_OUT_START, HELD_OUT_START + args.draws)
     main(args.families, chosen, small=args.small,
          blas=None if args.blas_threads == 0 else args.blas_threads,
-         quick_name=args.small)
+         quick_name=args.small, verbose=args.verbose)

@@ -392,6 +392,27 @@ def _unit_columns(X: np.ndarray) -> np.ndarray:
     return X / np.where(n > 0, n, 1.0)
 
 
+def _rank_one_merge(U: np.ndarray, V: np.ndarray, nonneg_u: bool,
+                    nonneg_v: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced best rank-one approximation ``√σ₁·(u, v)`` of ``Σ_g u_g v_gᵀ`` (``U @ V.T``).
+
+    Through thin QRs of ``U`` and ``V`` (no ``m×n`` product); the sign makes ``Σu + Σv ≥ 0``
+    and a non-negative side is then clipped at 0.
+    """
+    Q1, R1 = np.linalg.qr(U)
+    Q2, R2 = np.linalg.qr(V)
+    x, sv, yt = np.linalg.svd(R1 @ R2.T)
+    u, v = Q1 @ x[:, 0], Q2 @ yt[0]
+    if u.sum() + v.sum() < 0:
+        u, v = -u, -v
+    if nonneg_u:
+        u = np.maximum(u, 0.0)
+    if nonneg_v:
+        v = np.maximum(v, 0.0)
+    root = np.sqrt(sv[0])
+    return root * u, root * v
+
+
 def _merge_parallel(gauges, factors, cos: float):
     U, A = factors
     cu = np.abs(_unit_columns(U).T @ _unit_columns(U))
@@ -412,19 +433,10 @@ def _merge_parallel(gauges, factors, cos: float):
             keep_u.append(U[:, i])
             keep_a.append(A[:, i])
             continue
-        # best rank-one approximation of Σ_g u_g a_gᵀ through thin QRs (no m×p product)
-        Q1, R1 = np.linalg.qr(U[:, group])
-        Q2, R2 = np.linalg.qr(A[:, group])
-        x, sv, yt = np.linalg.svd(R1 @ R2.T)
-        u, a = Q1 @ x[:, 0], Q2 @ yt[0]
-        if u.sum() + a.sum() < 0:
-            u, a = -u, -a
-        if gauges[0].nonnegative:
-            u = np.maximum(u, 0.0)
-        if gauges[1].nonnegative:
-            a = np.maximum(a, 0.0)
-        keep_u.append(np.sqrt(sv[0]) * u)
-        keep_a.append(np.sqrt(sv[0]) * a)
+        u, a = _rank_one_merge(U[:, group], A[:, group], gauges[0].nonnegative,
+                               gauges[1].nonnegative)
+        keep_u.append(u)
+        keep_a.append(a)
     return [np.column_stack(keep_u), np.column_stack(keep_a)]
 
 
@@ -491,14 +503,9 @@ def merge_correlated(U: np.ndarray, V: np.ndarray, support: np.ndarray,
             cols_v.append(V[:, g[0]])
             cols_s.append(support[:, g[0]])
             continue
-        Q1, R1 = np.linalg.qr(U[:, g])
-        Q2, R2 = np.linalg.qr(V[:, g])
-        x, sv, yt = np.linalg.svd(R1 @ R2.T)
-        u, v = Q1 @ x[:, 0], Q2 @ yt[0]
-        if u.sum() + v.sum() < 0:
-            u, v = -u, -v
-        cols_u.append(np.sqrt(sv[0]) * np.maximum(u, 0.0))
-        cols_v.append(np.sqrt(sv[0]) * np.maximum(v, 0.0))
+        u, v = _rank_one_merge(U[:, g], V[:, g], True, True)
+        cols_u.append(u)
+        cols_v.append(v)
         cols_s.append(support[:, g].any(axis=1))
     return np.column_stack(cols_u), np.column_stack(cols_v), np.column_stack(cols_s)
 
