@@ -18,6 +18,7 @@ from homfact.models.structured import (
     InterceptSquaredLoss,
     StructuredPolar,
     StructuredProblem,
+    _l1l2_dual_rows,
     fourier_basis,
     parse_gauge_weights,
 )
@@ -194,6 +195,77 @@ def test_dictionary_map_gradients_and_lipschitz():
     assert mp.atom_sqnorm([u, a]) == pytest.approx(np.sum(mp.atom([u, a]) ** 2))
     np.testing.assert_allclose(mp.subtract_atom(G.copy(), 0.5, [u, a]),
                                G - 0.5 * mp.atom([u, a]))
+
+
+@pytest.mark.parametrize("k1,k3", [(1.0, 1.0), (0.1, 1.0), (1.0, 0.05), (2.0, 0.0), (0.0, 3.0)])
+def test_l1l2_dual_rows_matches_the_gauge_lmo(k1, k3):
+    """Row-wise ``κ°`` of ``k1ℓ1 + k3ℓ2`` equals the closed-form LMO's value (every row)."""
+    rng = np.random.default_rng(int(10 * k1 + k3))
+    G = np.abs(rng.standard_normal((40, 25))) * (rng.random((40, 25)) < 0.6)
+    G[0] = 0.0          # a zero row: κ° = 0
+    G[1] = 2.5          # ties everywhere
+    G[2, 3] = 7.0       # one spike
+    got = _l1l2_dual_rows(G, k1, k3)
+    gauge = L1TVL2(k1, 0.0, k3, 25, nonnegative=True)
+    want = np.array([gauge.lmo(g)[1] for g in G])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-14)
+
+
+def test_seed_scores_are_values_of_feasible_pairs():
+    """``seed_scores[p]`` is the value of the feasible pair ``(s_p/κ_u(s_p), lmo_v(Gᵀ ·))``:
+    each is a lower bound on the polar, so at most the bracket's upper end."""
+    rng = np.random.default_rng(3)
+    e = grid_edges((5, 5), 8)
+    gu = L1TVL2(0.1, 0.5, 1.0, 25, e, nonnegative=True)
+    gv = L1TVL2(1.0, 0.0, 1.0, 30, nonnegative=True)
+    G = rng.standard_normal((25, 30))
+    polar = StructuredPolar(gu, gv, n_seeds=3)
+    for smoothing in (False, True):
+        if smoothing:
+            import scipy.sparse as sps
+
+            adj = sps.coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(25, 25))
+            S = adj + adj.T + sps.eye(25)
+            polar.seed_smoothing = sps.csr_matrix(sps.diags(1 / np.asarray(S.sum(1)).ravel())
+                                                  @ S)
+        scores = polar.seed_scores(G)
+        upper = polar(G).upper
+        for p in range(25):
+            s = polar.seed_start(p, 25)
+            u = s / gu.value(s)
+            _v, val = gv.lmo(G.T @ u)
+            assert scores[p] == pytest.approx(val, rel=1e-10)
+            assert scores[p] <= upper * (1 + 1e-12)
+
+
+def test_polar_seeding_finds_a_rare_component_beside_strong_residuals():
+    """A rarely active blob (few frames) must outrank rows with more ℓ2 energy but only
+    dense small residuals: the seed score thresholds noise frames away (issue 12, item 4)."""
+    rng = np.random.default_rng(0)
+    shape, n = (12, 12), 400
+    m = shape[0] * shape[1]
+    e = grid_edges(shape, 8)
+    gu = L1TVL2(0.1, 0.5, 1.0, m, e, nonnegative=True)
+    gv = L1TVL2(1.0, 0.0, 1.0, n, nonnegative=True)
+    G = 0.3 * rng.standard_normal((m, n))
+    dense = np.zeros(m)
+    dense[:20] = 1.0                                   # a fitted neuron's dense residual
+    G += 0.15 * np.outer(dense, np.abs(rng.standard_normal(n)))
+    rr, cc = np.mgrid[0:12, 0:12]
+    blob = np.exp(-((rr - 8) ** 2 + (cc - 8) ** 2) / 4.0).ravel()
+    trace = np.zeros(n)
+    trace[rng.choice(n, 6, replace=False)] = 1.5     # six active frames
+    G += np.outer(blob, trace)
+    polar = StructuredPolar(gu, gv, n_seeds=1)
+    adj = grid_edges(shape, 8)
+    import scipy.sparse as sps
+
+    A = sps.coo_matrix((np.ones(len(adj)), (adj[:, 0], adj[:, 1])), shape=(m, m))
+    S = A + A.T + sps.eye(m)
+    polar.seed_smoothing = sps.csr_matrix(sps.diags(1 / np.asarray(S.sum(1)).ravel()) @ S)
+    energy = np.linalg.norm(np.maximum(polar.seed_smoothing @ G, 0), axis=1)
+    assert blob[energy.argmax()] < 0.1                 # the ℓ2 energy points elsewhere
+    assert blob[polar.seed_scores(G).argmax()] > 0.5   # the score points at the blob
 
 
 def test_polar_bracket_is_valid():

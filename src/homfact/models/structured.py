@@ -228,6 +228,49 @@ class DictionaryBilinear(Bilinear):
 # polar
 
 
+def _l1l2_dual_rows(G: np.ndarray, k1: float, k3: float) -> np.ndarray:
+    """Dual norm of ``κ = k1‖·‖₁ + k3‖·‖₂`` at every row of ``G ≥ 0`` (pass ``|G|`` or
+    ``G₊``): ``κ°(g) = sup_{κ(x) ≤ 1} ⟨g, x⟩``.
+
+    ``κ°(g) = t*/k1`` where ``t*`` is the root of ``f(t) = ‖(g − t)₊‖₂ − t·k3/k1`` (the LMO
+    equation ``‖soft(g, μk1)‖₂ = μk3`` of :func:`homfact.tv.lmo_l1_tv_l2` without TV, with
+    ``t = μk1``).  ``f`` is decreasing; with each row sorted, ``f`` at the breakpoints
+    ``t = g₍ⱼ₎`` comes from prefix sums, which locates the segment holding the root (support
+    size ``J``), and the root there is found by bisection on the segment's smooth
+    ``f(t) = sqrt(S₂ − 2tS₁ + Jt²) − t·k3/k1``.  ``k3 = 0``: ``‖g‖_∞/k1``; ``k1 = 0``:
+    ``‖g‖₂/k3``.  Written here because the library's LMO takes one vector at a time; this
+    evaluates the same equation for all rows with ``O(mn log n)`` work.
+    """
+    G = np.asarray(G, dtype=float)
+    m, n = G.shape
+    if n == 0:
+        return np.zeros(m)
+    if k3 == 0:
+        return G.max(axis=1) / k1
+    if k1 == 0:
+        return np.linalg.norm(G, axis=1) / k3
+    r = k3 / k1
+    Gs = -np.sort(-G, axis=1)                                   # each row descending
+    S1 = np.concatenate([np.zeros((m, 1)), np.cumsum(Gs, axis=1)], axis=1)
+    S2 = np.concatenate([np.zeros((m, 1)), np.cumsum(Gs * Gs, axis=1)], axis=1)
+    j = np.arange(n)
+    # f at t = g_(j) (support: the j larger entries)
+    f = np.sqrt(np.maximum(S2[:, :n] - 2 * Gs * S1[:, :n] + j * Gs * Gs, 0.0)) - r * Gs
+    pos = f > 0
+    J = np.where(pos.any(axis=1), pos.argmax(axis=1), n)        # first breakpoint with f > 0
+    rows = np.arange(m)
+    hi = Gs[rows, np.maximum(J - 1, 0)]                         # f(hi) ≤ 0
+    lo = np.where(J < n, Gs[rows, np.minimum(J, n - 1)], 0.0)   # f(lo) > 0 (or t = 0)
+    s1, s2 = S1[rows, J], S2[rows, J]
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        fm = np.sqrt(np.maximum(s2 - 2 * mid * s1 + J * mid * mid, 0.0)) - r * mid
+        up = fm > 0
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    return np.where(Gs[:, 0] > 0, hi / k1, 0.0)
+
+
 class StructuredPolar(AlternatingPolar):
     """Bracket on ``Ω°(G) = sup_{κ_u(u) ≤ 1, κ_v(v) ≤ 1} uᵀ G v`` for structured gauges.
 
@@ -237,11 +280,13 @@ class StructuredPolar(AlternatingPolar):
 
     * the warm start (previous maximizer) and the top left singular vector of ``G̃`` (both signs
       unless ``u ≥ 0``);
-    * ``n_seeds`` unit vectors ``e_p`` at the rows with the largest energy ``‖G̃_{p,:}‖`` (of
-      ``(S G)₊`` instead when an averaging operator ``seed_smoothing = S`` is set),
-      skipping rows inside the support of an earlier maximizer (so each seed explores another
-      part of the image — for calcium imaging, another neuron); with ``threshold`` set,
-      seeding stops after ``patience`` consecutive seeds whose value is ``≤ threshold``.
+    * ``n_seeds`` seed starts ``s_p`` (:meth:`seed_start`: the row ``p`` of an averaging
+      operator ``seed_smoothing = S`` when one is set — a node's neighbourhood — else
+      ``e_p``) at the rows of largest :meth:`seed_scores` (the value ``κ_v°(Gᵀs_p)/κ_u(s_p)``
+      that the start's first half-step attains), skipping rows inside the support of an
+      earlier maximizer (so each seed explores another part of the image — for calcium
+      imaging, another neuron); with ``threshold`` set, seeding stops after ``patience``
+      consecutive seeds whose value is ``≤ threshold``.
 
     Every start returns a feasible pair and its exact value ``uᵀGv``; the best is the lower
     bound, and the other pairs with positive value whose ``u`` has cosine ``< max_overlap``
@@ -288,25 +333,19 @@ class StructuredPolar(AlternatingPolar):
         # seeds at high-energy rows, away from the supports of the maxima found so far; with a
         # smoothing graph the energy is that of the neighbourhood average (a matched filter:
         # a blob's rows add up coherently, the noise does not)
-        A_seed = A
-        if self.seed_smoothing is not None:
-            A_seed = self.seed_smoothing @ A
-        energy = np.linalg.norm(np.maximum(A_seed, 0.0) if self.gauge_u.nonnegative else A_seed,
-                                axis=1)
+        score = self.seed_scores(A)
         covered = np.zeros(m, dtype=bool)
         for u, _, val in found:
             if val > 0:
                 covered |= u != 0
-        order = np.argsort(-energy, kind="stable")
+        order = np.argsort(-score, kind="stable")
         n_done = misses = 0
         for p in order:
-            if n_done >= self.n_seeds or energy[p] <= 0 or misses >= self.patience:
+            if n_done >= self.n_seeds or score[p] <= 0 or misses >= self.patience:
                 break
             if covered[p]:
                 continue
-            e = np.zeros(m)
-            e[p] = 1.0
-            u, v, val = self._ascend(A, e)
+            u, v, val = self._ascend(A, self.seed_start(p, m))
             n_done += 1
             covered[p] = True
             below = self.threshold is not None and val <= self.threshold
@@ -332,6 +371,57 @@ class StructuredPolar(AlternatingPolar):
         return PolarBound(lower, float(upper), (best[0], best[1]),
                           f"lower: alternating LMOs ({len(starts)} starts + {n_done} seeds); "
                           f"upper: sigma_max/(c_u c_v) via {method}", tuple(cands))
+
+    def seed_start(self, p: int, m: int) -> np.ndarray:
+        """The spatial start of seed row ``p``: row ``p`` of ``seed_smoothing`` (the averaging
+        neighbourhood of node ``p``), or the unit vector ``e_p`` without one."""
+        if self.seed_smoothing is None:
+            e = np.zeros(m)
+            e[p] = 1.0
+            return e
+        return np.asarray(self.seed_smoothing[p].toarray()).ravel()
+
+    def seed_scores(self, A: np.ndarray) -> np.ndarray:
+        """Score of every row ``p`` as a seed: the value of the atom its start reaches in one
+        half-step, ``κ_v°(Aᵀs_p)/κ_u(s_p)`` (``s_p`` = :meth:`seed_start`).
+
+        This is a lower bound on ``Ω°(A)`` for each ``p`` (the pair ``s_p/κ_u(s_p)``,
+        ``lmo_v(Aᵀs_p)`` is feasible), on the same scale as ``λ``.  Unlike the ``ℓ2`` energy of
+        the row, it does not rank a rarely active component below the ``≈ λ`` residual left
+        on every fitted component: the ``ℓ1`` part of ``κ_v`` thresholds the noise frames away.
+        Exact for ``κ_v = k1‖·‖₁ + k3‖·‖₂`` (no TV) by :func:`_l1l2_dual_rows`; with a temporal
+        TV term it falls back to the ``ℓ2`` energy ``‖(Aᵀs_p)₊‖`` (an ordering only).
+        """
+        gv = self.gauge_v
+        S = self.seed_smoothing
+        A_seed = A if S is None else np.asarray(S @ A)
+        pos = np.maximum(A_seed, 0.0) if gv.nonnegative else np.abs(A_seed)
+        if not isinstance(gv, L1TVL2) or gv.has_tv:
+            return np.linalg.norm(pos, axis=1)
+        return _l1l2_dual_rows(pos, gv.k1, gv.k3) / self._seed_norms(A.shape[0])
+
+    def _seed_norms(self, m: int) -> np.ndarray:
+        """``κ_u(s_p)`` for every seed start (cached): sparse sums over each start's support
+        for an :class:`~homfact.tv.L1TVL2` gauge (``k1‖s‖₁ + k2‖W D s‖₁ + k3‖s‖₂``), else
+        the gauge's own ``value`` column by column."""
+        S = self.seed_smoothing
+        cache = getattr(self, "_seed_norm_cache", None)
+        if cache is not None and cache[0] is S and cache[1].shape[0] == m:
+            return cache[1]
+        St = sp.eye(m, format="csc") if S is None else sp.csc_matrix(S.T)
+        gu = self.gauge_u
+        if isinstance(gu, L1TVL2):
+            vals = (gu.k1 * np.asarray(abs(St).sum(axis=0)).ravel()
+                    + gu.k3 * np.sqrt(np.asarray(St.multiply(St).sum(axis=0)).ravel()))
+            if gu.has_tv:
+                g = gu.graph
+                diffs = abs(sp.diags(g.weights) @ (g.D @ St))
+                vals = vals + gu.k2 * np.asarray(diffs.sum(axis=0)).ravel()
+        else:
+            vals = np.array([float(np.atleast_1d(gu.value(St[:, [p]].toarray()))[0])
+                             for p in range(m)])
+        self._seed_norm_cache = (S, vals)
+        return vals
 
     def _ascend(self, A, u: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         val = -np.inf
@@ -702,9 +792,11 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
         (:func:`homfact.noise.estimate_noise_level`: median singular value of ``Y`` over the
         Marchenko–Pastur median; the neurons and the background have rank far below ``min(m, n)/2``;
         a single row or column: :func:`homfact.noise.robust_scale`). The polar is NP-hard for ℓ1/TV
-        gauges, so ``Ω̂°`` is estimated on one draw of ``σ̂E``: the median, over its 8 rows of
-        largest positive energy, of the value the alternating-LMO ascent of :class:`StructuredPolar`
-        reaches from that row.
+        gauges, so ``Ω̂°`` is estimated on one draw of ``σ̂E`` with the polar's own search: the
+        median, over the 8 seed starts of :class:`StructuredPolar` with the largest
+        ``seed_scores``, of the value its alternating-LMO ascent reaches from that start (the
+        same search that later proposes atoms, so ``λ`` is measured against what it finds in
+        noise).
         Stored in ``noise_level_`` (``σ̂``) and ``noise_polar_`` (``Ω̂°``).
     spatial, temporal : str, dict, 3-tuple or :class:`homfact.tv.L1TVL2`
         Gauge weights ``(k1, k2, k3)`` of ``ℓ1``, ``TV`` and ``ℓ2`` per side: ``"l1+tv+l2"``
@@ -960,12 +1052,9 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
         noise = sigma * rng.standard_normal(Y.shape)
         g = noise if isinstance(loss, SquaredLoss) else loss.neg_gradient(Y - noise)
         A = np.asarray(mapping.operator(g))
-        pos = np.maximum(A, 0.0) if polar.gauge_u.nonnegative else A
-        vals = []
-        for p in np.argsort(-np.linalg.norm(pos, axis=1), kind="stable")[:_AUTO_LAM_SEEDS]:
-            e = np.zeros(A.shape[0])
-            e[p] = 1.0
-            vals.append(polar._ascend(A, e)[2])
+        # the polar's own search on the noise: its best-scored seeds (StructuredPolar)
+        vals = [polar._ascend(A, polar.seed_start(p, A.shape[0]))[2]
+                for p in np.argsort(-polar.seed_scores(A), kind="stable")[:_AUTO_LAM_SEEDS]]
         self.noise_level_ = sigma
         self.noise_polar_ = float(np.median(vals))
         return float(self.lam_scale) * self.noise_polar_
