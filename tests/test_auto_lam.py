@@ -98,8 +98,7 @@ def _nmf_data(seed, m=200, n=150, k=4, sigma=None, density=0.6, snr=3.0):
     return np.maximum(X + sigma * rng.standard_normal((m, n)), 0.0), X, sigma
 
 
-@pytest.mark.parametrize("seed", [211, pytest.param(212, marks=pytest.mark.xfail(
-    strict=True, reason="observed: one extra component (5 for k = 4) survives pruning"))])
+@pytest.mark.parametrize("seed", [211, 212])
 def test_nmf_auto_noise_level_rank_and_rule(seed):
     Y, X, sigma = _nmf_data(seed)
     est = hf.NonnegativeFactorization(random_state=0).fit(Y)
@@ -120,7 +119,7 @@ def test_nmf_auto_noise_level_rank_and_rule(seed):
 
 @pytest.mark.xfail(strict=True, reason="known limitation: with dense, strongly correlated "
                    "factors at high SNR the regularized fit holds split atoms that the pruning "
-                   "does not resolve (9 components for k = 4)")
+                   "does not resolve (6 components for k = 4)")
 def test_nmf_auto_rank_dense_factors_high_snr():
     Y, _, _ = _nmf_data(211, density=1.0, sigma=0.05)
     assert hf.NonnegativeFactorization(random_state=0).fit(Y).n_components_ == 4

@@ -26,9 +26,11 @@ but none could be ruled out).
 
 Regularization shrinks the factors, so by default the estimator then runs a *debiasing refit*
 (as R softImpute's ``deBias``): plain NMF ``min_{W,H ≥ 0} ½‖Y − WH‖²_F`` at the selected rank by
-unregularized HALS started from the certified factors.  The refit factors are the default fitted
-factors (``components_``, ``transform``); the certified ones stay available apart, in
-``certified_W_`` and ``certified_components_``, and ``certificate_`` describes *those*.
+unregularized HALS started from the certified factors (with the default pruning, on data with
+zeros, the censored-noise version of it: see ``NonnegativeFactorization``'s ``prune``).  The refit
+factors are the default fitted factors (``components_``, ``transform``); the certified ones
+stay available apart, in ``certified_W_`` and ``certified_components_``, and ``certificate_``
+describes *those*.
 """
 
 from __future__ import annotations
@@ -87,7 +89,127 @@ def _count_above(X: np.ndarray, threshold: float, random_state=0) -> int:
 
 
 #: HALS sweeps of the others after a trial removal (pruning)
-_PRUNE_SWEEPS = 30
+_PRUNE_SWEEPS = 10
+
+
+def _term_cosines(W: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """``C_ij = cos(wᵢ, wⱼ)·cos(vᵢ, vⱼ)``, the cosine of the rank-one terms ``wᵢvᵢᵀ`` and
+    ``wⱼvⱼᵀ`` (diagonal set to ``−∞``, so that ``argmax`` of a row is the partner)."""
+    nw = np.linalg.norm(W, axis=0)
+    nv = np.linalg.norm(V, axis=0)
+    Wh, Vh = W / np.where(nw > 0, nw, 1.0), V / np.where(nv > 0, nv, 1.0)
+    C = (Wh.T @ Wh) * (Vh.T @ Vh)
+    np.fill_diagonal(C, -np.inf)
+    return C
+
+
+def _merged_pair(W: np.ndarray, V: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(w, v)``, ``wvᵀ`` the best rank-one approximation of ``P = wᵢvᵢᵀ + wⱼvⱼᵀ`` (balanced).
+
+    With ``L = [wᵢ wⱼ]``, ``M = [vᵢ vⱼ]`` and the Gram matrices ``G_L, G_M``: ``PᵀP = M G_L Mᵀ``,
+    so the top right singular vector is ``My/‖My‖`` for the Perron eigenvector ``y`` of the
+    non-negative 2×2 matrix ``G_L G_M`` (eigenvalue ``s²``), and the left one is
+    ``L G_M y/(s‖My‖)``; both are non-negative (Perron–Frobenius).
+    """
+    L, M = W[:, [i, j]], V[:, [i, j]]
+    GL, GM = L.T @ L, M.T @ M
+    ev, vecs = np.linalg.eig(GL @ GM)
+    k = int(np.argmax(ev.real))
+    s2, y = float(ev[k].real), np.abs(vecs[:, k].real)
+    my = float(np.sqrt(max(y @ GM @ y, 0.0)))
+    if not (s2 > 0 and my > 0):
+        return np.zeros(W.shape[0]), np.zeros(V.shape[0])
+    s = np.sqrt(s2)
+    return np.sqrt(s) * (L @ (GM @ y)) / (s * my), np.sqrt(s) * (M @ y) / my
+
+
+def _merge_into_partner(W: np.ndarray, V: np.ndarray, i: int,
+                        j: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of ``W, V`` without ``i``, its mass merged into its most parallel partner.
+
+    The partner ``j`` (unless given) maximizes ``cos(wᵢ, wⱼ)·cos(vᵢ, vⱼ)``
+    (:func:`_term_cosines`); it is replaced by the best rank-one approximation of
+    ``wᵢvᵢᵀ + wⱼvⱼᵀ`` (:func:`_merged_pair`).  Reason: an atom split in two (two nearly
+    parallel columns, the regularized fit's way of spreading a component) is one column
+    again, so the trial refit that measures the rise of removing ``i`` starts where its few
+    sweeps can converge; for a column with no parallel partner the rank-one approximation is
+    close to the larger term and this is about plain removal.
+    """
+    if j is None:
+        j = int(np.argmax(_term_cosines(W, V)[i]))
+    w, v = _merged_pair(W, V, i, j)
+    W2, V2 = W.copy(), V.copy()
+    W2[:, j], V2[:, j] = w, v
+    keep = np.arange(W.shape[1]) != i
+    return W2[:, keep], V2[:, keep]
+
+
+def _merge_rise(R: np.ndarray, RV: np.ndarray, W: np.ndarray, V: np.ndarray, i: int,
+                j: int) -> float:
+    """``‖R + Δ‖²_F − ‖R‖²_F`` for ``Δ = WVᵀ − W'V'ᵀ``, ``(W', V')`` the factors of
+    :func:`_merge_into_partner` (``i`` merged into ``j``) and ``R = Z − WVᵀ``: the exact rise of
+    the loss of that merge before any refit (so an upper bound on the rise after one).
+
+    ``Δ = LMᵀ`` with ``L = [wᵢ, wⱼ, −w']``, ``M = [vᵢ, vⱼ, v']``, and the rise is
+    ``2⟨R, LMᵀ⟩ + ‖LMᵀ‖²_F = 2Σ L∘(RM) + Σ (LᵀL)∘(MᵀM)`` (no cancellation against ``‖R‖²``);
+    ``RV = R V`` is shared by all ``i``, so only ``Rv'`` is computed here.
+    """
+    w, v = _merged_pair(W, V, i, j)
+    L = np.column_stack([W[:, i], W[:, j], -w])
+    M = np.column_stack([V[:, i], V[:, j], v])
+    RM = np.column_stack([RV[:, i], RV[:, j], R @ v])
+    return 2.0 * float(np.sum(L * RM)) + float(np.sum((L.T @ L) * (M.T @ M)))
+
+
+#: a smallest rise in ``[τ, _REFINE_BAND·τ)`` is re-measured after ``_REFINE_SWEEPS`` more
+#: sweeps of its trial and of the base fit (up to ``_REFINE_ROUNDS`` times while it stays in
+#: that band): a few HALS sweeps overestimate the rise when the residual is flat along split
+#: atoms (dense factors at high SNR, tests/test_auto_lam.py: 1.2-3τ after 10 sweeps where the
+#: converged rise is 0.65-0.9τ)
+_REFINE_BAND = 4.0
+_REFINE_SWEEPS = 90
+#: refinements at most (each while the rise stays in the band)
+_REFINE_ROUNDS = 3
+
+
+#: sweeps of the debiasing refit before pruning starts (the final refit runs after it)
+_PRUNE_START_SWEEPS = 30
+
+
+#: EM steps of the censored model (:func:`_censored_data`) before the first pruning round
+_CENSORED_WARMUP = 3
+
+
+def _censored_data(X: np.ndarray, mu: np.ndarray, sigma: float, cens: np.ndarray,
+                   rank: int) -> tuple[np.ndarray, float]:
+    """One EM step of the censored-Gaussian (Tobit) model ``X = max(M + σE, 0)``.
+
+    Zeros of ``X`` are read as censored: the latent ``y* = μ + σe`` is only known to be
+    ``≤ 0``.  E-step at the fit ``μ = WVᵀ`` and the current ``σ``, with ``t = −μ/σ`` and the
+    inverse Mills ratio ``r = φ(t)/Φ(t)``: ``E[y* | y* ≤ 0] = μ − σr`` replaces each zero
+    (``Z``), and ``E[(y* − μ)² | y* ≤ 0] = σ²(1 − t r)``.  M-step for ``σ``: the mean squared
+    residual (uncensored entries) plus those conditional second moments, over the
+    ``mn − rank(m + n − rank)`` residual degrees of freedom.  Returns ``(Z, σ_new)``.
+
+    Reason: clipping biases the data upward where the signal is near zero (by ``σφ(0) ≈
+    0.4σ`` at zero), a non-negative, structured matrix that an extra component fits, and it
+    shrinks the variance there (Gavish–Donoho's ``σ̂`` is ~25 % low when a quarter of the
+    entries are clipped); ``Z`` removes the bias, ``σ_new`` the shrinkage.
+    """
+    from scipy.special import log_ndtr
+
+    m, n = X.shape
+    t = -mu[cens] / sigma
+    far = t < -30.0  # asymptotic r = −t − 1/t + O(t⁻³) (relative error < 1e-5 there)
+    tf = np.where(far, -1.0, t)
+    mills = np.where(far, -t - 1.0 / np.where(far, t, -1.0),
+                     np.exp(-0.5 * tf * tf - 0.5 * np.log(2 * np.pi) - log_ndtr(tf)))
+    Z = X.copy()
+    Z[cens] = mu[cens] - sigma * mills
+    resid2 = float(np.sum(np.where(cens, 0.0, X - mu) ** 2))
+    resid2 += sigma ** 2 * float(np.sum(1.0 - t * mills))
+    dof = max(m * n - rank * (m + n - rank), 1)
+    return Z, float(np.sqrt(resid2 / dof))
 
 
 #: atoms offered per outer iteration of the growth at least (``NonnegativePolar.min_candidates``):
@@ -522,7 +644,9 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
        started from the certified factors (at most ``refit_max_iter`` sweeps, until the relative
        decrease of the objective is ``≤ refit_tol``), then ``W`` is re-solved by NNLS for the
        final ``H`` (so ``fit_transform(X)`` and ``fit(X).transform(X)`` agree; the refit's
-       ``W`` only guesses the supports, see :func:`nnls_rows`).
+       ``W`` only guesses the supports, see :func:`nnls_rows`).  With pruning (the default
+       with the noise rule) the refit is interleaved with the pruning, and on data with zeros
+       it fits ``X`` with its zeros read as clipped noise (see ``prune``).
 
     **Default fitted factors**: ``components_`` (and hence ``transform``, ``inverse_transform``,
     ``reconstruction_err_``) are the *refit* factors when ``debias=True`` — the ones a user
@@ -562,19 +686,36 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         After the refit, drop components that the noise could explain (a backward selection,
         the hard-threshold counterpart of the ``λ`` rule): while the component whose removal
         (followed by a short HALS refit of the others) raises the residual sum of squares the
-        least raises it by less than ``(σ̂(√m + √n))²`` — the energy a best rank-one fit
+        least raises it by less than ``τ = (σ(√m + √n))²`` — the energy a best rank-one fit
         captures from pure noise, ``‖σE‖₂²`` — it is removed and the rest refit.  Needed
         because the regularized problem is convex in the product (an atomic norm) and its
         solution may hold more atoms than the non-negative rank of the signal: small mixture
-        atoms that the unregularized refit then inflates.  ``"auto"``: prune when ``λ`` comes
-        from the noise rule and ``debias=True``.  ``True`` also prunes for a numeric ``lam``
-        or ``lam_ratio`` (``σ̂`` is then estimated for this step).  Pruning changes only the
-        refit factors: ``certified_*`` and ``certificate_`` are those of the regularized fit,
-        whose rank is ``certified_rank_``.  Known limitation: with dense, strongly correlated
-        factors at high SNR the regularized fit can hold several split copies of a
-        component, along which the residual is nearly flat; the refits then do not converge
-        within the sweeps above and extra components survive (measured: 9 components for
-        ``k = 4`` on a 200×150 matrix with dense Gamma factors, tests/test_auto_lam.py).
+        atoms that the unregularized refit then inflates.  Details (``_prune``): the trial
+        refit without component ``i`` starts with ``i`` merged into its most parallel
+        partner (split atoms become one again, :func:`_merge_into_partner`); a smallest rise
+        in ``[τ, 4τ)`` is re-measured after more sweeps (a short refit overestimates it where
+        the residual is flat); a merge whose exact rise, before any refit, is below ``τ``
+        removes a component without a trial, and rises are evaluated lazily (about one trial
+        per removal).
+        *Clipped data*: zeros of ``X`` are read as censored noise (``X = max(X* + σE, 0)``,
+        the way non-negative data with Gaussian noise arise): clipping biases the data up by
+        up to ``σφ(0) ≈ 0.4σ`` where ``X*`` is near 0 (a structured non-negative matrix that
+        an extra component would fit) and shrinks the noise variance there (``σ̂`` is then up
+        to ~25 % low).  When ``X`` has zeros, pruning therefore works on ``X`` with its zeros
+        replaced by their conditional means under the censored-Gaussian model at the current
+        fit, and ``σ`` is that model's EM estimate (:func:`_censored_data`; three EM steps,
+        then one per round); the refit factors are those of this censored fit (their codes
+        ``W`` are re-solved by NNLS on ``X``).  Without zeros ``Z = X`` and ``σ = σ̂``.
+        ``prune_noise_level_`` holds the ``σ`` of the last threshold.  ``"auto"``: prune when
+        ``λ`` comes from the noise rule and ``debias=True``.  ``True`` also prunes for a
+        numeric ``lam`` or ``lam_ratio`` (``σ̂`` is then estimated for this step).  Pruning
+        changes only the refit factors: ``certified_*`` and ``certificate_`` are those of the
+        regularized fit, whose rank is ``certified_rank_``.  Known limitation: with dense,
+        strongly correlated factors at high SNR the regularized fit can hold several split
+        copies of a component, along which the residual is nearly flat; the refits then do
+        not converge within the sweeps above and extra components survive (measured: 6
+        components for ``k = 4`` on a 200×150 matrix with dense Gamma factors,
+        tests/test_auto_lam.py).
     max_rank : int, optional
         Cap on the rank during growth (the certificate stays honest when it binds).
     tol : float, default=1e-4
@@ -614,6 +755,9 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         components).
     noise_level_ : float or None
         ``σ̂`` (noise rule or pruning), else ``None``.
+    prune_noise_level_ : float or None
+        ``σ`` of the last pruning threshold (``σ̂``, or the censored-model estimate when
+        ``X`` has zeros; see ``prune``), ``None`` without pruning.
     reconstruction_err_ : float
         ``‖X − W H‖_F`` of the fitted ``W`` and ``components_`` (as scikit-learn's NMF).
     certified_W_ : ndarray of shape (n_samples, n_components_)
@@ -631,7 +775,10 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     history_ : list of dict
         One record per outer iteration of the growth (intermediate records may carry the
         cheap upper bound ``‖G₊‖_F``, see ``NonnegativePolar``; ``certificate_`` never does).
-    n_iter_, stop_reason_, refit_n_iter_, n_features_in_
+    refit_n_iter_ : int
+        HALS sweeps of the debiasing refit (with pruning: the sweeps before it plus the final
+        refit of the survivors; the trial refits are not counted).
+    n_iter_, stop_reason_, n_features_in_
     """
 
     def __init__(self, lam="auto", *, lam_ratio=None, debias=True, prune="auto", max_rank=None,
@@ -779,19 +926,21 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         self.certified_rank_ = rank = int(U.shape[1])
         self.refit_n_iter_ = 0
         self.n_pruned_ = 0
+        self.prune_noise_level_ = None
         if self.debias and rank:
-            refit = hals(X, U, V, 0.0, max_sweeps=self.refit_max_iter, tol=self.refit_tol)
+            # with pruning this refit only starts it (the survivors get the full refit there)
+            sweeps = min(self.refit_max_iter, _PRUNE_START_SWEEPS) if prune else \
+                self.refit_max_iter
+            refit = hals(X, U, V, 0.0, max_sweeps=sweeps, tol=self.refit_tol)
             W, Vr = refit.factors
             self.refit_n_iter_ = refit.n_sweeps
             if prune:
-                tau = noise_spectral_norm(self.noise_level_, X.shape) ** 2
-                W, Vr = self._prune(X, W, Vr, tau)
+                W, Vr, self.prune_noise_level_ = self._prune(X, W, Vr)
                 self.n_pruned_ = rank - int(W.shape[1])
                 rank = int(W.shape[1])
             H = Vr.T.copy()
         elif prune and rank:
-            tau = noise_spectral_norm(self.noise_level_, X.shape) ** 2
-            W, Vr = self._prune(X, U, V, tau)
+            W, Vr, self.prune_noise_level_ = self._prune(X, U, V)
             self.n_pruned_ = rank - int(W.shape[1])
             rank = int(W.shape[1])
             H = Vr.T.copy()
@@ -805,34 +954,117 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         self._W = W
         self.reconstruction_err_ = float(np.linalg.norm(X - W @ H))
 
-    def _prune(self, X: np.ndarray, W: np.ndarray, V: np.ndarray, tau: float):
-        """Backward selection of the refit factors ``X ≈ W Vᵀ`` (see ``prune``): remove the
-        component whose removal raises ``‖X − WVᵀ‖²_F`` the least, while that rise is below
-        ``tau``; each removal is followed by a full refit.  The rise of component ``i`` is the
-        residual after 30 HALS sweeps of the other components minus the residual after 30
-        HALS sweeps of all of them from the same point (the refit may not have converged:
-        both sides get the same number of further sweeps)."""
+    def _prune(self, X: np.ndarray, W: np.ndarray, V: np.ndarray):
+        """Backward selection of the refit factors ``X ≈ W Vᵀ`` (see ``prune``); returns
+        ``(W, V, σ)``, ``σ`` the noise level of the last threshold.
+
+        Each round: ``W, V`` get ``_PRUNE_SWEEPS`` HALS sweeps (the base fit ``A, B``) on the
+        working data ``Z`` (:func:`_censored_data`: ``X`` with its clipped zeros replaced by
+        their conditional means, i.e. one EM step of the censored-Gaussian model; ``Z = X``
+        without zeros), and ``σ`` is that model's estimate; ``τ = (σ(√m + √n))²``.  The *rise*
+        of component ``i`` is the residual after ``_PRUNE_SWEEPS`` sweeps of the others
+        (started from :func:`_merge_into_partner`) minus that of the base (both sides get the
+        same sweeps; neither fit may have converged).  A component is removed when its
+        removal raises the loss by less than ``τ``, checked in this order:
+
+        1. the component ``j`` whose merge into its partner raises the loss the least before
+           any refit (:func:`_merge_rise`, exact, an upper bound on the rise after a refit),
+           when that rise is below ``τ``;
+        2. else the same ``j`` when its trial rise is below ``τ``;
+        3. else the component of smallest rise (exhaustive rule), evaluated lazily as in lazy
+           greedy selection: the rises of earlier rounds are kept as estimates, the smallest
+           estimate is recomputed, and it is the argmin once its fresh value is at most every
+           other estimate (exact whenever rises do not decrease when another component is
+           removed); the search stops when the smallest estimate is at least
+           ``_REFINE_BAND·τ``, and a smallest rise in ``[τ, _REFINE_BAND·τ)`` is re-measured
+           after ``_REFINE_SWEEPS`` more sweeps of its trial and of the base.
+
+        Steps 1–2 cost about one trial per removal instead of one per component; they may
+        remove another removable component than the argmin (all removed components satisfy
+        the rule).  The next round continues from the removed component's trial (or merged)
+        factors; the survivors get the full refit (``refit_max_iter``, ``refit_tol``) on
+        ``Z``.
+        """
+        cens = X == 0
+        if not (cens.any() and self.noise_level_ > 0):  # (σ̂ = 0: zeros are exact)
+            cens = None
+        edge2 = float(np.sqrt(X.shape[0]) + np.sqrt(X.shape[1])) ** 2
+        Z, sigma = X, float(self.noise_level_)
+        for _ in range(_CENSORED_WARMUP if cens is not None else 0):
+            if not sigma > 0:
+                break
+            Z, sigma = _censored_data(X, W @ V.T, sigma, cens, W.shape[1])
+            W, V = hals(Z, W, V, 0.0, max_sweeps=_PRUNE_SWEEPS, tol=1e-4).factors
+        stale = np.full(W.shape[1], -np.inf)  # rise estimates (-inf: never computed)
         while W.shape[1] >= 1:
-            A, B = hals(X, W, V, 0.0, max_sweeps=_PRUNE_SWEEPS, tol=1e-4).factors
-            rss = float(np.linalg.norm(X - A @ B.T) ** 2)
-            rises = []
-            for i in range(W.shape[1]):
-                keep = np.arange(W.shape[1]) != i
-                if not keep.any():
-                    rises.append(float(np.linalg.norm(X) ** 2) - rss)
+            if cens is not None and sigma > 0:
+                Z, sigma = _censored_data(X, W @ V.T, sigma, cens, W.shape[1])
+            tau = sigma ** 2 * edge2
+            A, B = hals(Z, W, V, 0.0, max_sweeps=_PRUNE_SWEEPS, tol=1e-4).factors
+            R = Z - A @ B.T
+            rss = float(np.vdot(R, R))
+            trials: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+            if W.shape[1] >= 2:
+                # shortcuts: the component whose merge into its partner raises the loss the
+                # least before any refit is removed when that rise, or else its trial rise,
+                # is below τ
+                RB, part = R @ B, np.argmax(_term_cosines(A, B), axis=1)
+                bounds = [_merge_rise(R, RB, A, B, i, int(part[i]))
+                          for i in range(W.shape[1])]
+                j = int(np.argmin(bounds))
+                if bounds[j] < tau:
+                    stale = np.delete(stale, j)
+                    W, V = _merge_into_partner(A, B, j, int(part[j]))
                     continue
-                A, B = hals(X, W[:, keep], V[:, keep], 0.0, max_sweeps=_PRUNE_SWEEPS,
-                            tol=1e-4).factors
-                rises.append(float(np.linalg.norm(X - A @ B.T) ** 2) - rss)
-            j = int(np.argmin(rises))
-            if rises[j] >= tau:
+                stale[j], trials[j] = self._rise(Z, W, V, j, rss)
+                if stale[j] < tau:
+                    stale = np.delete(stale, j)
+                    W, V = trials[j]
+                    continue
+            while True:
+                j = int(np.argmin(stale))
+                if j in trials or stale[j] >= _REFINE_BAND * tau:
+                    break
+                stale[j], trials[j] = self._rise(Z, W, V, j, rss)
+            for _ in range(_REFINE_ROUNDS):
+                if not (j in trials and tau <= stale[j] < _REFINE_BAND * tau):
+                    break
+                stale[j], trials[j], (A, B), rss = self._refine(Z, trials[j], A, B, rss)
+                W, V = A, B
+            if not (j in trials and stale[j] < tau):
                 break
             keep = np.arange(W.shape[1]) != j
             if not keep.any():
-                return W[:, :0], V[:, :0]
-            W, V = hals(X, W[:, keep], V[:, keep], 0.0, max_sweeps=self.refit_max_iter,
-                        tol=self.refit_tol).factors
-        return W, V
+                return W[:, :0], V[:, :0], sigma
+            stale = stale[keep]
+            W, V = trials[j]  # the next round's sweeps continue from the trial refit
+        final = hals(Z, W, V, 0.0, max_sweeps=self.refit_max_iter, tol=self.refit_tol)
+        self.refit_n_iter_ += final.n_sweeps
+        W, V = final.factors
+        return W, V, sigma
+
+    @staticmethod
+    def _refine(Z: np.ndarray, trial, A: np.ndarray, B: np.ndarray, rss: float):
+        """``_REFINE_SWEEPS`` more HALS sweeps of a borderline trial ``(A', B')`` and of the base
+        fit ``(A, B)``; returns ``(rise, trial, base, base_rss)`` (see ``_REFINE_BAND``)."""
+        A, B = hals(Z, A, B, 0.0, max_sweeps=_REFINE_SWEEPS, tol=1e-6).factors
+        rss = float(np.linalg.norm(Z - A @ B.T) ** 2)
+        if trial[0].shape[1] == 0:
+            return float(np.linalg.norm(Z) ** 2) - rss, trial, (A, B), rss
+        A2, B2 = hals(Z, *trial, 0.0, max_sweeps=_REFINE_SWEEPS, tol=1e-6).factors
+        return float(np.linalg.norm(Z - A2 @ B2.T) ** 2) - rss, (A2, B2), (A, B), rss
+
+    @staticmethod
+    def _rise(Z: np.ndarray, W: np.ndarray, V: np.ndarray, i: int,
+              rss: float) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
+        """``(‖Z − ABᵀ‖²_F − rss, (A, B))`` after ``_PRUNE_SWEEPS`` HALS sweeps of all columns
+        but ``i``, started from :func:`_merge_into_partner` (``‖Z‖²_F − rss`` when ``i`` is
+        alone)."""
+        if W.shape[1] == 1:
+            return float(np.linalg.norm(Z) ** 2) - rss, (W[:, :0], V[:, :0])
+        A, B = hals(Z, *_merge_into_partner(W, V, i), 0.0, max_sweeps=_PRUNE_SWEEPS,
+                    tol=1e-4).factors
+        return float(np.linalg.norm(Z - A @ B.T) ** 2) - rss, (A, B)
 
     # ------------------------------------------------------------------ transforms
     def transform(self, X):
