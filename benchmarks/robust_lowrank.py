@@ -13,14 +13,20 @@ Generator (parameters drawn from ``np.random.default_rng(seed)``; differs from
 * ``Y = X* + σE``, ``E`` i.i.d. N(0, 1).
 
 homfact: ``hf.LowRankApproximation(random_state=0)`` — the default ``lam="auto"`` (noise rule
-``λ = 1.1·σ̂(√m + √n)``).  Peer: the oracle truncated SVD of ``Y`` at the true rank ``r``
+``λ = 1.1·σ̂(√m + √n)``) and ``debias="auto"`` (on): the certified soft-thresholded fit selects
+the rank, the reported ``U_ @ V_.T`` shrinks the top singular values of ``Y`` by the
+Gavish–Donoho (2017) Frobenius-optimal rule.  ``error_certified`` / ``error_ratio_certified``
+report the certified solution (``certified_U_ @ certified_V_.T``) as well.  Peer: the oracle
+truncated SVD of ``Y`` at the true rank ``r``
 (``numpy.linalg.svd``), which a user cannot run without knowing ``r``.  Both in the same
 process under one BLAS thread, peer first; times are single runs (noisy on a shared machine).
 
 Success: the selected rank equals ``r`` within ±10 % (``|r̂ − r| ≤ 0.1r``) and the relative
-error ``‖X̂ − X*‖_F/‖X*‖_F`` is at most **2×** the oracle's.  The factor is not 1 because the
-nuclear-norm estimate is soft-thresholded (every kept singular value is shrunk by ``λ``) while
-the oracle is a hard truncation told the rank; it was stated from seeds 0–9 (worst 1.77×).
+error ``‖X̂ − X*‖_F/‖X*‖_F`` is at most **2×** the oracle's.  The factor was stated from seeds
+0–9 when the reported estimate was the soft-thresholded one (every kept singular value shrunk
+by ``λ``; worst 1.77×, still the worst ``error_ratio_certified``); with the debiasing the
+worst ratio is 0.98× on seeds 0–9 and on held-out seeds 100–119 (the optimal shrinkage beats
+the hard truncation at the true rank).  The criterion is unchanged.
 """
 
 from __future__ import annotations
@@ -78,9 +84,12 @@ def trial(seed: int, small: bool = False) -> dict:
         est = hf.LowRankApproximation(random_state=0).fit(Y)
         t_hf = time.perf_counter() - t0
     err, err_peer = _rel(est.U_ @ est.V_.T, X), _rel(Xp, X)
+    # the certified (soft-thresholded) solution, which the default reported before debiasing
+    err_certified = _rel(est.certified_U_ @ est.certified_V_.T, X)
     rank_ok = abs(est.rank_ - r) <= 0.1 * r
     success = bool(rank_ok and err <= ERROR_FACTOR * err_peer)
     return {"success": success, "error": err, "error_peer": err_peer, "time": t_hf,
             "time_peer": t_peer, "params": params, "rank": int(est.rank_), "rank_ok": rank_ok,
             "noise_level": est.noise_level_, "noise_ratio": est.noise_level_ / params["sigma"],
-            "lam": est.lam_, "status": est.certificate_.status}
+            "lam": est.lam_, "status": est.certificate_.status, "debiased": est.debiased_,
+            "error_certified": err_certified, "error_ratio_certified": err_certified / err_peer}

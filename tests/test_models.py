@@ -26,8 +26,8 @@ def test_get_set_params_and_clone():
     est = hf.LowRankApproximation(lam=0.3, max_rank=4, tol=1e-7, random_state=3)
     params = est.get_params()
     assert params["lam"] == 0.3 and params["max_rank"] == 4 and params["tol"] == 1e-7
-    assert set(params) == {"lam", "init", "rank", "max_rank", "tol", "max_iter", "time_limit",
-                           "random_state", "verbose"}
+    assert set(params) == {"lam", "debias", "init", "rank", "max_rank", "tol", "max_iter",
+                           "time_limit", "random_state", "verbose"}
     est.set_params(lam=2.0, init="random", rank=3)
     assert est.lam == 2.0 and est.init == "random" and est.rank == 3
     c = clone(est)

@@ -296,12 +296,13 @@ def _write_outputs(out: Path, est, info: dict, *, plot: bool, title: str) -> lis
         written.append(out / "sparse.npy")
     extra: dict = {}
     if getattr(est, "debiased_", False):
-        # U, V, sparse hold the debiasing refit; the certificate is for the certified factors
-        written += save_factors(out, [est.certified_U_, est.certified_V_, est.certified_sparse_],
-                                names=("certified_U", "certified_V", "certified_sparse"))
+        # U, V (, sparse) hold the debiased estimate; the certificate is for the certified ones
+        certified = {"certified_U": est.certified_U_, "certified_V": est.certified_V_}
+        if hasattr(est, "certified_sparse_"):  # robust PCA
+            certified["certified_sparse"] = est.certified_sparse_
+        written += save_factors(out, list(certified.values()), names=tuple(certified))
         extra = {"debiased": True, "debias_info": est.debias_info_,
-                 "certified_factors": ["certified_U.npy", "certified_V.npy",
-                                       "certified_sparse.npy"]}
+                 "certified_factors": [f"{name}.npy" for name in certified]}
     cert = {**est.certificate_.to_dict(), "rank": int(est.rank_), **info, **extra}
     written.append(write_json(out / "certificate.json", cert))
     written.append(write_json(out / "history.json", est.history_))
@@ -890,7 +891,9 @@ def build_parser() -> argparse.ArgumentParser:
         description=_wrap("Fit a model to INPUT, print the rank growth and the certificate; "
                           "with --output write the fitted factors as .npy files, "
                           "certificate.json, history.json and convergence.png there (nothing "
-                          "is written without --output).  lowrank, completion: U.npy, V.npy.  "
+                          "is written without --output).  lowrank, completion: U.npy, V.npy "
+                          "(lowrank with --lam auto: the debiased estimate, and the "
+                          "certified factors as certified_U.npy, certified_V.npy).  "
                           "rpca: U.npy, V.npy, sparse.npy; lam defaults to sqrt(max(m, n)) "
                           "(principal component pursuit's weighting), NaN marks a missing "
                           "entry.  nmf, dictionary, structured, cp: each estimator's fitted "

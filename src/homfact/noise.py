@@ -21,6 +21,9 @@ that each formula lives in one place.
   Koltchinskii, Lounici & Tsybakov 2011; Candès & Plan 2010).
 * :func:`universal_threshold` — ``σ√(2 log n)`` (Donoho & Johnstone 1994): the level that
   ``n`` i.i.d. ``N(0, σ²)`` values exceed with vanishing probability, the ``λ`` of sparse codes.
+* :func:`optimal_singular_value_shrinkage` — Gavish & Donoho (2017) optimal shrinker of the
+  singular values of ``Y = X + σE`` for the Frobenius loss (the debiasing of the low-rank
+  estimate).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "estimate_signal_noise_level",
     "marchenko_pastur_median",
     "noise_spectral_norm",
+    "optimal_singular_value_shrinkage",
     "robust_scale",
     "universal_threshold",
 ]
@@ -126,6 +130,42 @@ def noise_spectral_norm(sigma: float, shape: tuple[int, int], fraction: float = 
     if not 0.0 < fraction <= 1.0:
         raise ValueError(f"fraction must lie in (0, 1], got {fraction!r}")
     return float(sigma) * math.sqrt(fraction) * (math.sqrt(m) + math.sqrt(n))
+
+
+def optimal_singular_value_shrinkage(s, sigma: float, shape: tuple[int, int]) -> np.ndarray:
+    """Frobenius-optimal shrinkage ``η(s)`` of singular values ``s`` of an ``m×n`` noisy matrix.
+
+    Gavish & Donoho, "Optimal shrinkage of singular values", IEEE Trans. Inf. Theory 63(4),
+    2017, the shrinker for the Frobenius loss.  For ``Y = X + σE`` with ``E`` i.i.d. of unit
+    variance and ``X`` of low rank, in noise units ``y = s/(σ√n)`` (``n = max(m, n)``,
+    ``β = min(m, n)/n ≤ 1``) the asymptotically optimal shrinker is
+
+        ``η(y) = √((y² − β − 1)² − 4β) / y``  for ``y ≥ 1 + √β``,   ``η(y) = 0`` otherwise,
+
+    and ``s`` maps to ``σ√n·η(s/(σ√n))``.  It is evaluated in the factored form
+    ``(y² − β − 1)² − 4β = (y² − (1 + √β)²)(y² − (1 − √β)²)``, i.e.
+    ``η = s·√((1 − (τa/s)²)(1 − (τb/s)²))`` with ``τ = σ√n``, ``a = 1 + √β``, ``b = 1 − √β``,
+    which cannot overflow and gives ``η(s) = s`` for ``σ = 0`` (no noise, no shrinkage);
+    ``0 ≤ η(s) ≤ s`` and ``η`` is continuous (0 at the bulk edge ``s = τ(1 + √β)``).  The
+    shrinker undoes the upward bias of a spiked singular value (``y = √((x + 1/x)(x + β/x))``
+    for a signal value ``x`` above ``β^{1/4}``, Benaych-Georges & Nadakuditi 2012) and
+    multiplies by the cosines of the angles between the noisy and clean singular vectors.
+    """
+    s = np.asarray(s, dtype=float)
+    m, n = shape
+    if min(m, n) < 1:
+        raise ValueError(f"shape must have two positive sides, got {shape!r}")
+    if not (math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a finite number >= 0, got {sigma!r}")
+    if np.any(s < 0) or not np.all(np.isfinite(s)):
+        raise ValueError("s must hold finite singular values >= 0")
+    beta = min(m, n) / max(m, n)
+    tau = float(sigma) * math.sqrt(max(m, n))
+    a, b = tau * (1.0 + math.sqrt(beta)), tau * (1.0 - math.sqrt(beta))
+    above = (s > 0) & (s >= a)
+    safe = np.where(above, s, 1.0)
+    factor = (1.0 - (a / safe) ** 2) * (1.0 - (b / safe) ** 2)
+    return np.where(above, s * np.sqrt(np.clip(factor, 0.0, None)), 0.0)
 
 
 def universal_threshold(sigma: float, n: int) -> float:

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._progress import progress
 from ..meta import GrowResult, grow
-from ..noise import estimate_noise_level, noise_spectral_norm
+from ..noise import estimate_noise_level, noise_spectral_norm, optimal_singular_value_shrinkage
 from ..problems import (
     check_fit_params,
     check_lam,
@@ -87,6 +87,21 @@ def _check_real_matrix(Y, name: str) -> None:
         raise ValueError(f"{name} contains NaN or infinite values")
 
 
+def _shrunk_triplets(Y: np.ndarray, V: np.ndarray, sigma: float):
+    """Singular triplets of ``Y`` along the row space of ``V``, values shrunk optimally.
+
+    ``Q = orth(V)``; the SVD ``Y Q = P diag(s) Wᵀ`` gives the top singular triplets
+    ``(P, s, Q W)`` of ``Y`` restricted to ``span(V)`` — exactly the top ``r`` triplets of
+    ``Y`` when ``V`` spans its top-``r`` right singular subspace, as the certified factors of
+    the soft-thresholded SVD do.  ``s`` is then shrunk by
+    :func:`homfact.noise.optimal_singular_value_shrinkage`.  Returns
+    ``(P, s, Q W, η)``.
+    """
+    Q = np.linalg.qr(V)[0]
+    P, s, Wt = np.linalg.svd(Y @ Q, full_matrices=False)
+    return P, s, Q @ Wt.T, optimal_singular_value_shrinkage(s, sigma, Y.shape)
+
+
 class _FactorizationMixin:
     """Shared parameter checks, initialization and fitting through :func:`grow`."""
 
@@ -146,6 +161,27 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
     solution is singular-value soft-thresholding) by growing the rank from the polar and
     certifying the result with a duality gap.
 
+    **Debiasing** (``debias``, on by default with ``lam="auto"``).  Soft thresholding shrinks
+    every kept singular value by ``λ``, which with the noise rule is about ``σ̂(√m + √n)``: on
+    the held-out draws of ``benchmarks/robust_lowrank.py`` the certified estimate's error was
+    up to 1.7× that of the truncated SVD told the true rank.  The certified fit selects the
+    rank ``r`` (and its certificate stays about it); the reported estimate then keeps the top
+    ``r`` singular triplets ``(pᵢ, sᵢ, qᵢ)`` of ``Y`` (computed along the certified factors,
+    which span them) and replaces each ``sᵢ`` by the Frobenius-optimal shrinkage of Gavish &
+    Donoho (2017, "Optimal shrinkage of singular values", IEEE Trans. Inf. Theory 63(4)):
+    with ``n = max(m, n)``, ``β = min(m, n)/n`` and ``y = sᵢ/(σ̂√n)``,
+
+        ``ηᵢ = σ̂√n · √((y² − β − 1)² − 4β) / y``  if ``y ≥ 1 + √β``, else ``0``
+
+    (:func:`homfact.noise.optimal_singular_value_shrinkage`), so
+    ``U_ @ V_.T = Σᵢ ηᵢ pᵢ qᵢᵀ``.  A component with ``ηᵢ = 0`` (below the noise bulk edge: only
+    possible with ``debias=True`` and a numeric ``λ`` below the edge) is dropped.  The
+    certified solution is kept as ``certified_U_``, ``certified_V_``; ``certificate_``
+    certifies those, never the shrunk estimate, which solves no penalized problem.  On the
+    same benchmark the debiased error is at most 0.98× the oracle's on the tuning seeds 0–9
+    and on the held-out seeds 100–119 (the shrinker was not tuned: the rule has no free
+    parameter); the step costs one QR and one SVD of an ``m×r`` matrix.
+
     Parameters
     ----------
     lam : float or "auto", default="auto"
@@ -157,6 +193,12 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
         above the noise edge kept (:func:`low_rank_auto_lam` states the rule, its sources and
         where it fails).  The former default ``lam=1.0`` depended on the scale of ``Y``;
         pass it explicitly for the old behaviour.
+    debias : {"auto", True, False}, default="auto"
+        Replace the soft-thresholded singular values by the optimal shrinkage above.
+        ``"auto"``: on with ``lam="auto"`` (``σ̂`` is known), off with a numeric ``lam`` (the
+        fit is then the certified solution of the given problem).  ``True`` also debiases a
+        numeric-``lam`` fit (``σ̂`` is then estimated and stored in ``noise_level_``);
+        ``False`` reports the certified solution.
     init : {"zero", "random"} or (U0, V0), default="zero"
         Starting factors; ``"random"`` uses ``rank`` columns.
     rank : int, optional
@@ -176,26 +218,41 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
 
     Attributes
     ----------
-    U_ : ndarray of shape (n_samples, rank_)
-    V_ : ndarray of shape (n_features, rank_)
-        Balanced factors (``‖uᵢ‖ = ‖vᵢ‖``, orthogonal columns), ``Y ≈ U_ @ V_.T``.
+    U_ : ndarray of shape (n_samples, k)
+    V_ : ndarray of shape (n_features, k)
+        Balanced factors (``‖uᵢ‖ = ‖vᵢ‖``, orthogonal columns), ``Y ≈ U_ @ V_.T``: the
+        debiased estimate when ``debiased_`` (``‖uᵢ‖² = ηᵢ``; ``k ≤ rank_``), else the
+        certified factors (``k = rank_``).
+    certified_U_, certified_V_ : ndarray of shape (n_samples, rank_), (n_features, rank_)
+        The certified solution of the penalized problem (the same arrays as ``U_``, ``V_``
+        when not ``debiased_``).
+    debiased_ : bool
+        Whether ``U_``, ``V_`` hold the debiased estimate (``False`` when debiasing is off or
+        the certified rank is 0).
+    debias_info_ : dict or None
+        ``singular_values`` (the ``sᵢ`` of ``Y`` along the certified factors),
+        ``shrunk_singular_values`` (the ``ηᵢ``), ``noise_level`` and ``dropped`` (components
+        with ``ηᵢ = 0``); ``None`` without debiasing.
     rank_ : int
+        Rank of the certified solution.
     lam_ : float
         The ``λ`` used (``lam`` itself, or the automatic value).
     noise_level_ : float or None
-        ``σ̂`` for ``lam="auto"`` (``None`` for a numeric ``lam``).
+        ``σ̂`` for ``lam="auto"`` or ``debias=True`` (``None`` otherwise).
     certificate_ : homfact.Certificate
-        Objective, lower bound, gap, polar bounds and status of the fitted factors.
+        Objective, lower bound, gap, polar bounds and status of the *certified* factors
+        ``certified_U_``, ``certified_V_``.
     history_ : list of dict
         One record per outer iteration: objective, rank, polar bounds, gap, elapsed time, ….
-    components_ : ndarray of shape (rank_, n_features)
-        ``V_.T`` (scikit-learn orientation).
+    components_ : ndarray of shape (k, n_features)
+        ``V_.T`` (scikit-learn orientation; the debiased factors when ``debiased_``).
     n_iter_, stop_reason_, n_features_in_
     """
 
-    def __init__(self, lam="auto", *, init="zero", rank=None, max_rank=None, tol=1e-6,
-                 max_iter=200, time_limit=None, random_state=None, verbose=False):
+    def __init__(self, lam="auto", *, debias="auto", init="zero", rank=None, max_rank=None,
+                 tol=1e-6, max_iter=200, time_limit=None, random_state=None, verbose=False):
         self.lam = lam
+        self.debias = debias
         self.init = init
         self.rank = rank
         self.max_rank = max_rank
@@ -211,6 +268,7 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
             raise TypeError(f"lam must be a real number >= 0 or 'auto', got the string "
                             f"{self.lam!r}")
         check_lam_or_auto(self.lam)
+        debias = self._debias_enabled()
         check_fit_params(self)
         _check_real_matrix(Y, "Y")
         Y = validate_data(self, Y, accept_sparse=("csr", "csc", "coo"), dtype=np.float64)
@@ -222,7 +280,38 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
         problem = low_rank_problem(Y, self.lam_)
         rms = float(np.sqrt(np.mean(Y * Y)))
         self._run(problem, self._initial_factors(Y.shape, rms), "LowRankApproximation")
+        self.certified_U_, self.certified_V_ = self.U_, self.V_
+        self.debiased_, self.debias_info_ = False, None
+        if debias and self.rank_ > 0:
+            self._debias(Y)
         return self
+
+    def _debias_enabled(self) -> bool:
+        """Resolve ``debias``: ``"auto"`` means on exactly when ``lam="auto"``."""
+        debias = self.debias
+        if isinstance(debias, str):
+            if debias != "auto":
+                raise ValueError(f"debias must be 'auto', True or False, got {debias!r}")
+            return isinstance(self.lam, str)
+        if not isinstance(debias, bool | np.bool_):
+            raise TypeError(f"debias must be 'auto', True or False, got "
+                            f"{type(debias).__name__}")
+        return bool(debias)
+
+    def _debias(self, Y: np.ndarray) -> None:
+        """Replace ``U_``, ``V_`` by the optimally shrunk top-``rank_`` SVD of ``Y``
+        (class docstring); ``certified_U_``, ``certified_V_`` and ``certificate_`` stay."""
+        if self.noise_level_ is None:
+            self.noise_level_ = estimate_noise_level(Y)
+        P, s, Q, eta = _shrunk_triplets(Y, self.certified_V_, self.noise_level_)
+        keep = eta > 0
+        root = np.sqrt(eta[keep])
+        self.U_, self.V_ = P[:, keep] * root, Q[:, keep] * root
+        self.debiased_ = True
+        self.debias_info_ = {"singular_values": [float(v) for v in s],
+                             "shrunk_singular_values": [float(v) for v in eta],
+                             "noise_level": float(self.noise_level_),
+                             "dropped": int(np.count_nonzero(~keep))}
 
     @property
     def components_(self) -> np.ndarray:
@@ -230,18 +319,31 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
         return self.V_.T
 
     def transform(self, Y):
-        """Row codes of new data: ``Y V (VᵀV + λI)⁻¹``, the ridge step that defines ``U_``."""
+        """Row codes of new data on the reported factors ``V_``; ``transform(Y_train) = U_``.
+
+        Certified factors: ``Y V (VᵀV + λI)⁻¹``, the ridge step that defines ``U_``.
+        Debiased (``debiased_``): ``Y V_ diag(1/sᵢ)`` with ``sᵢ`` the singular values of the
+        training ``Y`` (``debias_info_``); as ``V_ᵀV_ = diag(ηᵢ)`` this is the ridge step
+        with a weight ``sᵢ − ηᵢ`` per component, and the projection of a row on ``qᵢ`` is
+        scaled by ``ηᵢ/sᵢ``, the shrinkage of the fit.
+        """
         check_is_fitted(self, "V_")
         _check_real_matrix(Y, "Y")
         Y = validate_data(self, Y, reset=False, accept_sparse=("csr", "csc"), dtype=np.float64)
-        return np.asarray(_ridge_right(np.asarray(Y @ self.V_), self.V_.T @ self.V_, self.lam_))
+        projected = np.asarray(Y @ self.V_)
+        if self.debiased_:
+            info = self.debias_info_
+            s = np.asarray(info["singular_values"])[np.asarray(info["shrunk_singular_values"]) > 0]
+            return projected / s
+        return np.asarray(_ridge_right(projected, self.V_.T @ self.V_, self.lam_))
 
     def inverse_transform(self, codes):
-        """``codes @ V_.T``."""
+        """``codes @ V_.T`` (the reported factors: debiased when ``debiased_``)."""
         check_is_fitted(self, "V_")
         codes = np.asarray(codes, dtype=float)
-        if codes.ndim != 2 or codes.shape[1] != self.rank_:
-            raise ValueError(f"codes must have shape (n, {self.rank_}), got {codes.shape}")
+        k = self.V_.shape[1]
+        if codes.ndim != 2 or codes.shape[1] != k:
+            raise ValueError(f"codes must have shape (n, {k}), got {codes.shape}")
         return codes @ self.V_.T
 
     def __sklearn_tags__(self):
