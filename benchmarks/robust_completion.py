@@ -27,8 +27,8 @@ that.
 
 Success: the selected rank (``rank_`` of the final fit) equals ``r`` within ±10 %
 (``|r̂ − r| ≤ 0.1r``) and the relative error over *all* entries ``‖X̂ − X*‖_F/‖X*‖_F`` is at
-most the peer's (factor 1; on tuning seeds 0–3 the relaxed refit was 0.51–0.64× the peer's
-shrunk estimate — the tuning run of seeds 4–9 did not finish in the time available).
+most the peer's (factor 1; on tuning seeds 0–9 the relaxed refit was 0.37–0.72× the peer's
+shrunk estimate).
 """
 
 from __future__ import annotations

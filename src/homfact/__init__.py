@@ -13,7 +13,7 @@ from .losses import HuberLoss, SquaredLoss
 from .meta import GrowResult, Problem, grow
 from .models import LowRankApproximation, MatrixCompletion, RobustPCA
 from .models.cp import CPTensorFactorization
-from .models.cv import MatrixCompletionCV
+from .models.cv import MatrixCompletionCV, RobustPCACV
 from .models.dictionary import SparseDictionaryLearning
 from .models.nmf import NonnegativeFactorization
 from .models.structured import StructuredFactorization
@@ -39,6 +39,7 @@ __all__ = [
     "PolarBound",
     "Problem",
     "RobustPCA",
+    "RobustPCACV",
     "SparseDictionaryLearning",
     "SquaredLoss",
     "StructuredFactorization",

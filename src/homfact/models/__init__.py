@@ -1,7 +1,7 @@
 """Thin scikit-learn estimators built on the core parts."""
 
 from .cp import CPTensorFactorization
-from .cv import MatrixCompletionCV
+from .cv import MatrixCompletionCV, RobustPCACV
 from .dictionary import SparseDictionaryLearning
 from .low_rank import LowRankApproximation, MatrixCompletion
 from .nmf import NonnegativeFactorization
@@ -10,4 +10,4 @@ from .structured import StructuredFactorization
 
 __all__ = ["CPTensorFactorization", "LowRankApproximation", "MatrixCompletion",
            "MatrixCompletionCV", "NonnegativeFactorization", "RobustPCA",
-           "SparseDictionaryLearning", "StructuredFactorization"]
+           "RobustPCACV", "SparseDictionaryLearning", "StructuredFactorization"]
