@@ -136,6 +136,30 @@ def test_fit_lowrank_lam_auto_and_completion_lam_cv(tmp_path, capsys):
     assert main(["fit", "completion", str(tmp_path / "Z.npy"), "--lam", "bad"]) == 2
 
 
+def test_fit_rpca_lam_cv_runs_robust_pca_cv(tmp_path, capsys):
+    """``fit rpca --lam cv`` is :class:`RobustPCACV`: the CV-chosen λ, ``lam_cv``, ``lam_max``
+    and γ go to certificate.json, and the same fit in Python gives the same λ and rank."""
+    rng = np.random.default_rng(2)
+    Y = rng.standard_normal((50, 2)) @ rng.standard_normal((2, 40))
+    Y += (rng.random(Y.shape) < 0.05) * rng.uniform(-5, 5, Y.shape)
+    Y += 0.02 * rng.standard_normal(Y.shape)
+    np.save(tmp_path / "Y.npy", Y)
+    out = tmp_path / "cv"
+    assert main(["fit", "rpca", str(tmp_path / "Y.npy"), "--lam", "cv", "--seed", "0",
+                 "--no-plot", "--quiet", "--output", str(out)]) == 0
+    info = json.loads((out / "certificate.json").read_text())
+    direct = hf.RobustPCACV(random_state=0).fit(Y)
+    assert info["lam_rule"] == "cv"
+    assert info["lam"] == pytest.approx(direct.lam_)
+    assert info["lam_cv"] == pytest.approx(direct.lam_cv_)
+    assert info["lam_max"] == pytest.approx(direct.lam_max_)
+    assert info["rpca"]["gamma"] == pytest.approx(direct.gamma_)
+    assert info["rank"] == direct.rank_ == 2
+    capsys.readouterr()
+    assert main(["fit", "rpca", str(tmp_path / "Y.npy"), "--lam", "cv", "--loss", "huber"]) == 2
+    assert "needs the split loss" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("model", ["nmf", "structured"])
 def test_fit_writes_the_certified_factors_beside_the_refit(model, inputs, tmp_path, capsys):
     """The written factors of a debiasing model are the refit; the certificate is about the

@@ -270,6 +270,12 @@ def _rpca_options(args) -> dict:
 def _make_estimator(model: str, lam: float, args, verbose: bool):
     import homfact as hf
 
+    if model == "rpca" and lam == "cv":
+        opts = _rpca_options(args)
+        return hf.RobustPCACV(gamma=opts["gamma"], tol=args.tol, max_rank=args.max_rank,
+                              max_iter=args.max_iter, time_limit=args.time_limit,
+                              random_state=args.seed, verbose=verbose,
+                              debias=not args.no_debias)
     if model == "rpca":
         return hf.RobustPCA(lam=lam, **_rpca_options(args), tol=args.tol,
                             max_rank=args.max_rank, max_iter=args.max_iter,
@@ -431,12 +437,13 @@ def cmd_fit(args) -> int:
     data = _load_input(args.input, args.model, args.shape)
     say(f"homfact fit {args.model}: {args.input}: {_describe(data)}")
     if args.model == "rpca":
-        if args.lam == "cv":
-            raise CLIError("--lam cv does not apply to rpca (use --lam auto)")
-        given = isinstance(args.lam, float)
-        lam = float(args.lam) if given else "auto"
-        lam_info = {"lam": lam, **({} if given else {"lam_rule": "auto"})}
         opts = _rpca_options(args)
+        if args.lam == "cv" and (opts["loss"] != "split" or args.no_continuation):
+            raise CLIError("--lam cv (RobustPCACV) needs the split loss with continuation "
+                           "(drop --loss huber and --no-continuation)")
+        given = isinstance(args.lam, float)
+        lam = float(args.lam) if given else (args.lam or "auto")
+        lam_info = {"lam": lam, **({} if given else {"lam_rule": lam})}
         lam_info["rpca"] = {**opts, "continuation": not args.no_continuation,
                             "debias": not args.no_debias}
         weight = ("gamma", opts["gamma"]) if opts["loss"] == "split" else ("delta", opts["delta"])
@@ -456,9 +463,13 @@ def cmd_fit(args) -> int:
     if isinstance(lam, str):  # chosen by the estimator: report the value it used
         lam = float(est.lam_)
         lam_info["lam"] = lam
-        # MatrixCompletionCV's noise_level_ is a held-out RMS error (an upper estimate)
+        # MatrixCompletionCV's noise_level_ is a held-out RMS error (an upper estimate);
+        # RobustPCACV's is the pilot fit's noise estimate (None with a given gamma)
         noise = getattr(est, "noise_level_", None)
-        label = "held-out RMS error" if lam_info["lam_rule"] == "cv" else "noise level"
+        label = ("held-out RMS error" if lam_info["lam_rule"] == "cv" and args.model != "rpca"
+                 else "noise level")
+        if lam_info["lam_rule"] == "cv" and args.model == "rpca":
+            lam_info.update(lam_cv=float(est.lam_cv_), lam_max=float(est.lam_max_))
         if noise is not None:
             lam_info["noise_level"] = float(noise)
         say(f"  lam = {lam:.6g} ({lam_info['lam_rule']}"
@@ -810,7 +821,8 @@ def _add_lam_options(p: argparse.ArgumentParser, default_ratio: float | None) ->
                    default=None,
                    help="regularization weight lam >= 0; 'auto': the estimator's rule from the "
                         "estimated noise level (lowrank, rpca and the generic models); 'cv': "
-                        "cross-validated on held-out entries (completion, MatrixCompletionCV)")
+                        "cross-validated on held-out entries (completion: MatrixCompletionCV; "
+                        "rpca: RobustPCACV)")
     ratio_help = "lam as a fraction of lam_max (the smallest lam with the zero solution)"
     if default_ratio is not None:
         ratio_help += f" (default {default_ratio:g} when --lam is not given)"
