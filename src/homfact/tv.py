@@ -10,11 +10,14 @@
   ``tol·max(1, P(x))``.  Because ``P`` is 1-strongly convex, ``‖x − x*‖₂ ≤ sqrt(2·gap)``; both
   numbers are returned in ``info``.  Every iteration is two sparse mat-vecs (no Python loop
   over edges).
-* :func:`prox_tv_columns` — the same, column-wise, one ``τ`` per column.
+* :func:`prox_tv_columns` — the same, column-wise, one ``τ`` per column: all columns at once
+  (:func:`_prox_tv_batch`: per-column momentum, restart and stopping test, converged columns
+  leave the active set), the same certificate per column.
 * :func:`prox_l1_tv_l2` — ``prox`` of ``τ(k1‖·‖₁ + k2 TV_E + k3‖·‖₂)[+ι_{≥0}]`` by the
   composition rule of THEORY §c.3: ``shrink₂(soft^{(+)}(prox_{τk2 TV}(y), τk1), τk3)``.
 * :func:`lmo_l1_tv_l2` — the linear minimization oracle of that gauge (THEORY §b preamble,
-  "generic LMO"): bisection on ``μ`` with ``‖prox_{μ(k1ℓ1 + k2TV)[+ι]}(g)‖₂ = μ k3``.  It keeps a
+  "generic LMO"): a safeguarded root search on ``μ`` (regula falsi / geometric bisection) for
+  ``‖prox_{μ(k1ℓ1 + k2TV)[+ι]}(g)‖₂ = μ k3``.  It keeps a
   *rigorous* bracket on the dual gauge value (a feasible point renormalized by its exact gauge
   value from below, a dual decomposition of ``g`` from above), so an inexact TV prox can only
   widen the bracket, never invalidate it.
@@ -248,10 +251,187 @@ def _matvec(M: sp.csr_matrix):
     return mv
 
 
+def _rows_matvec(M: sp.csr_matrix, scale: float = 1.0):
+    """``mv(X, out)``: ``out_i ← out_i + scale·M X_i`` for each row ``X_i`` of a C-contiguous
+    ``X`` (one vector per row; ``out`` accumulates, it is *not* cleared).
+
+    scipy's CSR mat-vec kernel without the per-call dispatch of ``M @ x`` (3× less overhead
+    here), one call per row: a vector per row keeps every per-column scalar (momentum, box)
+    a broadcast along rows, which numpy does at full speed, while scipy's multi-vector kernel
+    would need one vector per *column*, where per-column scalars and sums run ~10× slower for
+    few columns.
+    """
+    data = M.data * scale if scale != 1.0 else M.data
+    if (_csr_matvec is not None and M.format == "csr" and data.dtype == np.float64
+            and M.indices.dtype == M.indptr.dtype):
+        nr, nc = M.shape
+        ip, ix = M.indptr, M.indices
+
+        def mv(X: np.ndarray, out: np.ndarray) -> np.ndarray:
+            for xi, oi in zip(X, out, strict=True):
+                _csr_matvec(nr, nc, ip, ix, data, xi, oi)
+            return out
+    else:  # pragma: no cover
+        Ms = sp.csr_matrix((data, M.indices, M.indptr), shape=M.shape)
+
+        def mv(X: np.ndarray, out: np.ndarray) -> np.ndarray:
+            out += (Ms @ X.T).T
+            return out
+    return mv
+
+
+def _rowdot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``Σ_i a_ji b_ji`` per row ``j`` (einsum, not BLAS: see :func:`_dot`)."""
+    return np.einsum("ji,ji->j", a, b)
+
+
+def _trivial_info(r: int, m: int, tol: float) -> dict[str, Any]:
+    """``info`` of :func:`_prox_tv_batch` before any iteration: every column solved (τ = 0)."""
+    return {"gap": np.zeros(r), "primal": np.zeros(r), "dual": np.zeros(r),
+            "iterations": np.zeros(r, dtype=np.int64), "converged": np.ones(r, dtype=bool),
+            "tol": tol, "error_bound": np.zeros(r), "q": np.zeros((m, r))}
+
+
+#: columns per FISTA block: more share numpy's per-call overhead, but the block's work arrays
+#: (6 of |E| numbers per column) fall out of the cache.  CPU µs per column-iteration on the
+#: 48×48 8-grid, r = 30 (shared machine, noisy): block 1: 58–60, 4: 48–49, 8: 47.5–48,
+#: 16: 45–49, 30: 50–51 (the scalar single-vector code: ~52)
+_BATCH_BLOCK = 8
+
+
+def _fista_block(X: np.ndarray, info: dict[str, Any], idx: np.ndarray, taus: np.ndarray,
+                 g: TVGraph, tol: float, max_iter: int, warm_start: np.ndarray | None,
+                 check_every: int) -> None:
+    """The iteration of :func:`_prox_tv_batch` on the columns ``idx`` (all ``τ_j > 0``); writes
+    ``X[:, idx]`` and the per-column entries of ``info`` in place."""
+    m = g.n_edges
+    gap, primal, iters, conv, Qout = (info[key] for key in
+                                      ("gap", "primal", "iterations", "converged", "q"))
+    step = 1.0 / g.lipschitz
+    acc_d, acc_sd, acc_mdt = (_rows_matvec(g.D), _rows_matvec(g.D, step),
+                              _rows_matvec(g.Dt, -1.0))
+    # scaled problem: ỹ = y/τ, u = q/τ ∈ [−w, w], x̃ = x/τ (prox_{τTV}(y) = τ prox_{TV}(y/τ))
+    tk = taus[idx][:, None]
+    y = np.ascontiguousarray(X[:, idx].T) / tk
+    b, nb = g.weights, -g.weights  # one box for all columns
+    q = (np.zeros((idx.size, m)) if warm_start is None
+         else np.clip(np.ascontiguousarray(warm_start[:, idx].T) / tk, nb, b))
+    p_prev, d_prev = np.zeros_like(q), np.zeros_like(q)
+    t = np.ones((idx.size, 1))
+    fresh = True  # (re)allocate the buffers and x = x(q) (at the start, after a drop)
+    for it in range(1, max_iter + 1):
+        if fresh:
+            fresh = False
+            x = acc_mdt(q, y.copy())
+            res = np.empty_like(y)
+            p, qn, d = (np.empty_like(q) for _ in range(3))
+        t_next = 0.5 * (1.0 + np.sqrt(1.0 + 4.0 * t * t))
+        beta = (t - 1.0) / t_next
+        np.copyto(p, q)
+        acc_sd(x, p)  # p = q + s·D x: the gradient step from q
+        np.subtract(p, p_prev, out=qn)
+        qn *= beta
+        qn += p  # = z + s·D x(z)
+        np.minimum(qn, b, out=qn)  # projection onto the box [−b, b]
+        np.maximum(qn, nb, out=qn)
+        np.subtract(qn, q, out=d)
+        restart = beta[:, 0] * _rowdot(d, d_prev) - _rowdot(d, d) > 0
+        t = t_next
+        t[restart] = 1.0
+        q, qn = qn, q
+        p, p_prev = p_prev, p
+        d, d_prev = d_prev, d
+        np.copyto(x, y)
+        acc_mdt(q, x)  # x = y − Dᵀq
+        if it % check_every and it != max_iter:
+            continue
+        dx = qn  # free until the next step
+        dx.fill(0.0)
+        acc_d(x, dx)
+        ad = np.abs(dx, out=p)  # p is free too
+        ad *= b
+        tv_term = ad.sum(axis=1)
+        dx *= q
+        np.subtract(ad, dx, out=ad)
+        gap_k = np.maximum(ad, 0.0, out=ad).sum(axis=1)  # termwise ≥ 0: no cancellation
+        np.subtract(x, y, out=res)
+        primal_k = 0.5 * _rowdot(res, res) + tv_term
+        t2 = tk[:, 0] ** 2  # both scale by τ² back to the problem in (x, q)
+        gap_k *= t2
+        primal_k *= t2
+        ok = gap_k <= tol * np.maximum(1.0, primal_k)
+        done = ok | (it == max_iter)
+        if not done.any():
+            continue
+        j = idx[done]
+        X[:, j], Qout[:, j] = (x[done] * tk[done]).T, (q[done] * tk[done]).T
+        gap[j], primal[j], iters[j], conv[j] = gap_k[done], primal_k[done], it, ok[done]
+        if done.all():
+            break
+        keep = ~done  # drop the finished columns: they cost nothing from now on
+        idx, t, tk = idx[keep], t[keep], tk[keep]
+        y, q, p_prev, d_prev = (a[keep] for a in (y, q, p_prev, d_prev))
+        fresh = True
+
+
+def _prox_tv_batch(Y: np.ndarray, taus: np.ndarray, g: TVGraph, tol: float, max_iter: int,
+                   warm_start: np.ndarray | None, check_every: int = 5
+                   ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Column ``j`` of ``Y`` (``n × r``) through the TV prox with weight ``τ_j``, all at once.
+
+    Per column, FISTA with adaptive restart on the dual box QP
+    ``min_{|q| ≤ b_j} ½‖y_j − Dᵀq‖²`` (``b_j = τ_j w``, step ``s = 1/L``, module docstring),
+    with its own momentum ``t_j``:
+
+    * ``p_k = q_k + s·D x_k`` (``x_k = y − Dᵀq_k``, so ``D x_k = −∇``): the gradient step from
+      ``q_k``; the extrapolated step is ``z + s·D x(z) = p_k + β_k(p_k − p_{k−1})`` for
+      ``z = q_k + β_k(q_k − q_{k−1})`` (``q ↦ D x(q)`` is affine), so
+      ``q_{k+1} = clip(p_k + β_k(p_k − p_{k−1}), −b, b)``, ``β_k = (t_k − 1)/t_{k+1}``;
+    * restart (O'Donoghue & Candès 2015, gradient scheme) when
+      ``(z − q_{k+1})·(q_{k+1} − q_k) = β_k d_{k−1}·d_k − ‖d_k‖² > 0`` with
+      ``d_k = q_{k+1} − q_k``: then ``t_{k+1} = 1`` (no momentum in the next step);
+    * stop column ``j`` when ``gap_j ≤ tol·max(1, primal_j)`` (checked every ``check_every``
+      iterations), ``gap = Σ_e max(τ w_e|(Dx)_e| − q_e(Dx)_e, 0)`` with ``D x`` recomputed
+      from the returned ``x`` (module docstring).
+
+    Work arrays hold one column per *row* (``k × |E|``, ``k`` active columns), so per-column
+    scalars and sums are fast row broadcasts; each iteration costs ``9`` passes over ``k·|E|``
+    numbers (``p`` is accumulated by the mat-vec into a copy of ``q``, ``x`` into a copy of
+    ``y``) and two mat-vecs per column.  A converged column is stored and dropped from the
+    active set.  ``τ_j = 0`` columns (and an edgeless graph) are solved exactly (``x = y``,
+    ``q = 0``, zero iterations).  ``warm_start`` is ``None`` or ``(|E|, r)`` (clipped to the
+    boxes).  Returns ``X`` and ``info`` with per-column arrays ``gap``, ``primal``, ``dual``,
+    ``iterations``, ``converged``, ``error_bound = sqrt(2·gap)`` and ``q`` (``|E| × r``), plus
+    ``tol``.
+    """
+    r = Y.shape[1]
+    m = g.n_edges
+    X = np.array(Y, dtype=float, order="C")
+    info = _trivial_info(r, m, tol)
+    idx = np.flatnonzero(taus > 0) if m else np.zeros(0, dtype=np.int64)
+    if idx.size == 0:
+        return X, info
+    info["converged"][idx] = False
+    for start in range(0, idx.size, _BATCH_BLOCK):
+        _fista_block(X, info, idx[start:start + _BATCH_BLOCK], taus, g, tol, max_iter,
+                     warm_start, check_every)
+    gap, primal = info["gap"], info["primal"]
+    np.maximum(gap, 0.0, out=gap)
+    info["dual"] = primal - gap
+    info["error_bound"] = np.sqrt(2.0 * gap)
+    return X, info
+
+
 def _prox_tv_graph(y: np.ndarray, tau: float, g: TVGraph, tol: float, max_iter: int,
                    warm_start: np.ndarray | None, check_every: int = 5
                    ) -> tuple[np.ndarray, dict[str, Any]]:
-    """FISTA with gradient restart on the dual box QP (see the module docstring)."""
+    """FISTA with gradient restart on the dual box QP (see the module docstring), one vector.
+
+    The same iteration and stopping test as :func:`_prox_tv_batch` with ``r = 1`` (the tests
+    check that both agree), kept separately for the single-vector callers (:func:`prox_tv`,
+    the LMO's sequence of proxes): with scalar momentum and no per-column bookkeeping it is
+    ~12 % faster per iteration than the batch code on one column (measured, 48×48 grid).
+    """
     m = g.n_edges
     if tau == 0 or m == 0:
         x = y.copy()
@@ -389,17 +569,25 @@ def prox_tv_columns(Y, tau, edges, weights=None, *, tol: float = 1e-8, max_iter:
         if warm_start.shape != (g.n_edges, r):
             raise ValueError(
                 f"warm_start must have shape ({g.n_edges}, {r}), got {warm_start.shape}")
-    X = np.empty_like(Y)
-    infos = []
-    for i in range(r):
-        X[:, i], inf = prox_tv(Y[:, i], float(taus[i]), g, tol=tol, max_iter=max_iter,
-                               warm_start=None if warm_start is None else warm_start[:, i])
-        infos.append(inf)
-    keys = ("gap", "primal", "dual", "iterations", "converged", "error_bound")
-    info: dict[str, Any] = {k: np.array([d[k] for d in infos]) for k in keys}
-    info["q"] = np.stack([d["q"] for d in infos], axis=1) if r else np.zeros((g.n_edges, 0))
-    info["tol"] = tol
+    if not np.all(np.isfinite(Y)):
+        raise ValueError("Y contains NaN or infinite values")
+    tol = _check_tol(tol)
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    X, info = _prox_tv_batch(Y, np.array(taus, dtype=float), g, tol, int(max_iter), warm_start)
+    _warn_unconverged(info, "prox_tv_columns", stacklevel=3)
     return X, info
+
+
+def _warn_unconverged(info: dict[str, Any], who: str, stacklevel: int) -> None:
+    """One ``RuntimeWarning`` if some column of a batch ``info`` missed the gap test."""
+    bad = ~np.asarray(info["converged"])
+    if bad.any():
+        warnings.warn(
+            f"{who}: duality gap above tol·max(1, primal) in {int(bad.sum())} of {bad.size} "
+            f"column(s) (largest gap {float(np.max(info['gap'][bad])):.3g} after "
+            f"{int(np.max(info['iterations'][bad]))} iterations)",
+            RuntimeWarning, stacklevel=stacklevel)
 
 
 # --------------------------------------------------------------------------------------------
@@ -495,14 +683,47 @@ def _best_upper_level_set(x: np.ndarray, g: np.ndarray, k1: float, k2: float,
     return float(ratio[k]), float(t[k])
 
 
+def _next_mu(a: float, b: float, left: tuple[float, float] | None,
+             right: tuple[float, float] | None, kept: int) -> float:
+    """Next trial ``μ`` in ``[a, b]``: safeguarded regula falsi (Illinois) on ``h``, or bisection.
+
+    ``h(μ) = ‖prox_{μκ0}(g)‖₂ − μk3 = dist(g, μC) − μk3`` (``C`` the polar set of ``κ0``) is
+    convex and decreasing with its root at ``μ* = κ°(g)``; ``left = (μ_l, h_l > 0)`` and
+    ``right = (μ_r, h_r ≤ 0)`` are the last evaluations on either side.  With both known: the
+    root of the chord ``μ_l + h_l(μ_r − μ_l)/(h_l − h_r)``, where the value at the end that was
+    *not* replaced in the last ``|kept| ≥ 2`` steps is halved per extra step (Illinois: plain
+    regula falsi on a convex ``h`` moves one end only), clamped to ``[a + δ, b − δ]`` with
+    ``δ = (b − a)/16``.  Otherwise the midpoint, geometric (``sqrt(ab)``) while ``b > 2a > 0``:
+    the bracket is relative, and the initial ``b`` is often ~10× ``μ*``.  (Measured on the
+    calcium fit's 186 LMO calls at ``tol = 3e-2``: 745 TV proxes instead of 1313 for bisection.)
+    """
+    mid = 0.5 * (a + b)
+    if a > 0 and b > 2.0 * a:
+        mid = math.sqrt(a * b)
+    if left is None or right is None:
+        return mid
+    (ml, hl), (mr, hr) = left, right
+    if kept >= 2:
+        hr *= 0.5 ** (kept - 1)
+    elif kept <= -2:
+        hl *= 0.5 ** (-kept - 1)
+    if not (hl > 0 >= hr and mr > ml):
+        return mid
+    mu = ml + hl * (mr - ml) / (hl - hr)
+    delta = (b - a) / 16.0
+    return min(max(mu, a + delta), b - delta) if b > a else mid
+
+
 def lmo_l1_tv_l2(g, k1: float, k2: float, k3: float, edges, weights=None,
                  nonnegative: bool = False, tol: float = 1e-8, *, max_bisections: int = 200,
-                 return_info: bool = False, prox_tol: float | None = None):
+                 return_info: bool = False, prox_tol: float | None = None,
+                 mu0: float | None = None, warm_start=None):
     """LMO of ``κ = k1‖·‖₁ + k2 TV_E + k3‖·‖₂ [+ ι_{≥0}]``: ``x* ≈ argmax_{κ(x) ≤ 1} ⟨g, x⟩``.
 
     Generic LMO (THEORY §b preamble): with ``κ0 = k1ℓ1 + k2TV [+ι]``, the root ``μ*`` of
-    ``‖prox_{μκ0}(g)‖₂ = μ k3`` is ``κ°(g)`` and ``prox_{μ*κ0}(g)/κ(·)`` a maximizer.  Bisection
-    on ``μ`` keeps a rigorous bracket ``lower ≤ κ°(g) ≤ upper``:
+    ``‖prox_{μκ0}(g)‖₂ = μ k3`` is ``κ°(g)`` and ``prox_{μ*κ0}(g)/κ(·)`` a maximizer.  A search on
+    ``μ`` (safeguarded regula falsi for ``k3 > 0``, geometric/plain bisection otherwise, see
+    :func:`_next_mu`) keeps a rigorous bracket ``lower ≤ κ°(g) ≤ upper``:
 
     * lower: every prox point ``y ≠ 0`` gives ``⟨g, y⟩/κ(y)`` with ``κ`` evaluated exactly;
     * upper: the TV dual ``q`` (feasible, ``|q_e| ≤ μk2 w_e``) splits
@@ -510,15 +731,20 @@ def lmo_l1_tv_l2(g, k1: float, k2: float, k3: float, edges, weights=None,
       so ``g ∈ M·∂κ(0)`` and ``κ°(g) ≤ M`` for ``M = max(μ, ‖s‖₂/k3)`` (``k3 > 0``) or
       ``M = max(μ, ‖(g − Dᵀq)^{(+)}‖_∞/k1)`` (``k3 = 0``).
 
-    Stops when ``upper − lower ≤ tol·upper``.  ``prox_tol`` (optional) fixes the relative
+    The trial ``μ`` only decides how fast the bracket closes, never its validity.  Stops when
+    ``upper − lower ≤ tol·upper``.  ``prox_tol`` (optional) fixes the relative
     duality-gap tolerance of the inner TV proxes instead of tightening it with the bracket:
     cheaper, and the returned point and bracket stay rigorous (only the bracket may stall wider
     than ``tol``; ``info["upper"]`` says by how much).  Requires ``k1 + k3 > 0`` (otherwise κ
-    vanishes on constants and ``κ°`` can be ``+∞``, THEORY §h.6).
+    vanishes on constants and ``κ°`` can be ``+∞``, THEORY §h.6).  ``mu0`` (optional) is the first
+    trial ``μ`` (used if inside the initial bracket) and ``warm_start`` the TV dual ``q`` of a
+    prox at ``μ0`` (e.g. ``info["mu"]``, ``info["q"]`` of a call on a similar ``g``): speed only.
 
     Returns ``(x*, value)`` with ``κ(x*) = 1`` (``x* = 0`` and ``0.0`` when ``κ°(g) = 0``) and
     ``value = ⟨g, x*⟩``, a valid lower bound on ``κ°(g)`` within ``tol`` of it; with
-    ``return_info`` also a dict with ``lower``, ``upper``, ``bisections``, ``prox_iterations``.
+    ``return_info`` also a dict with ``lower``, ``upper``, ``bisections`` (the number of TV
+    proxes), ``prox_iterations``, and ``mu``, ``q`` (the last trial ``μ`` and its TV dual;
+    absent when ``κ°(g) = 0``).
     """
     k1, k2, k3 = _check_ks(k1, k2, k3)
     if k1 + k3 <= 0:
@@ -562,14 +788,26 @@ def lmo_l1_tv_l2(g, k1: float, k2: float, k3: float, edges, weights=None,
 
     consider(gp.copy())
     g_sq = float(np.einsum("i,i->", g, g))
-    a, b = lower, upper  # bisection interval for μ*
+    a, b = lower, upper  # search interval for μ*
+    left: tuple[float, float] | None = None  # last (μ, h(μ)) with h > 0 (μ < μ*)
+    right: tuple[float, float] | None = None  # last (μ, h(μ)) with h ≤ 0 (μ ≥ μ*)
+    if k3 > 0:
+        left = (0.0, float(np.linalg.norm(gp)))  # exact: prox_{0·κ0}(g) = g (g₊ if x ≥ 0)
+    kept = 0  # +1 / −1: how many times in a row the left / right end was replaced
     q = None
     mu_prev = None
+    if mu0 is not None and lower < mu0 < upper:
+        first: float | None = float(mu0)
+        if warm_start is not None:
+            q, mu_prev = np.asarray(warm_start, dtype=float), float(mu0)
+    else:
+        first = None
     n_bis = 0
     prox_its = 0
     while upper - lower > tol * upper and n_bis < max_bisections:
         n_bis += 1
-        mu = 0.5 * (a + b)
+        mu = _next_mu(a, b, left, right, kept) if first is None else first
+        first = None
         if mu <= 0:
             break
         # prox accuracy follows the bracket: ‖y − y*‖ ≲ sqrt(2·gap) must be small against the
@@ -595,7 +833,12 @@ def lmo_l1_tv_l2(g, k1: float, k2: float, k3: float, edges, weights=None,
         s_norm = float(np.linalg.norm(s))
         if k3 > 0:
             upper = min(upper, max(mu, s_norm / k3))
-            above = s_norm > mu * k3  # ‖prox‖ > μ k3 ⇔ μ < μ*
+            h = s_norm - mu * k3
+            above = h > 0  # ‖prox‖ > μ k3 ⇔ μ < μ*
+            if above:
+                left, kept = (mu, h), max(kept, 0) + 1
+            else:
+                right, kept = (mu, h), min(kept, 0) - 1
         else:
             zpos = np.maximum(z, 0.0) if nonnegative else np.abs(z)
             upper = min(upper, max(mu, float(zpos.max()) / k1))
@@ -607,7 +850,8 @@ def lmo_l1_tv_l2(g, k1: float, k2: float, k3: float, edges, weights=None,
         a, b = max(a, lower), min(b, upper)
         if b - a <= 1e-3 * tol * b:  # bisection interval exhausted
             break
-    info.update(lower=lower, upper=upper, bisections=n_bis, prox_iterations=prox_its)
+    info.update(lower=lower, upper=upper, bisections=n_bis, prox_iterations=prox_its,
+                mu=mu_prev, q=q)
     return (best_x, lower, info) if return_info else (best_x, lower)
 
 
@@ -630,6 +874,11 @@ class L1TVL2(Gauge):
       (``κ = k3(‖·‖₂ + (k1/k3)‖·‖₁)``, or ``k1‖·‖₁``); otherwise :func:`lmo_l1_tv_l2` (bisection
       with a rigorous bracket, relative width ``lmo_tol``).  The returned point always has
       ``κ(x*) = 1`` and the returned value is ``⟨g, x*⟩`` (a valid lower bound on ``κ°(g)``).
+      When ``g`` is close to the previous call's ``g'`` (cosine ≥ 0.9), the search starts at
+      ``c·μ'`` with the TV dual ``c·q'`` (``c = ⟨g, g'⟩/‖g'‖²``; ``κ°`` and the prox are
+      positively homogeneous, so this is exact for ``g = c·g'``): speed only (the fit's LMOs
+      come in runs of near-identical directions: 481 TV proxes instead of 745 on the calcium
+      benchmark).
     * ``l2_floor = k1 + k3``: ``‖x‖₁ ≥ ‖x‖₂`` and ``TV ≥ 0`` give ``κ(x) ≥ (k1 + k3)‖x‖₂``.
 
     Parameters
@@ -667,6 +916,9 @@ class L1TVL2(Gauge):
         self.lmo_prox_tol = None if lmo_prox_tol is None else _check_tol(lmo_prox_tol)
         self.l2_floor = self.k1 + self.k3
         self._warm: tuple[np.ndarray, np.ndarray] | None = None  # (q, taus) of the last prox
+        #: (g, μ, q) of the last LMO: its last trial μ and TV dual, to start the next one from
+        self._lmo_warm: tuple[np.ndarray, float | None, np.ndarray | None] | None = None
+        self._lmo_stats = [0, 0]  # LMO calls, TV proxes in them (benchmarks/bench_tv_prox.py)
 
     @property
     def has_tv(self) -> bool:
@@ -703,22 +955,12 @@ class L1TVL2(Gauge):
 
     def _prox(self, cols: np.ndarray, w: np.ndarray) -> np.ndarray:
         self._check_rows(cols)
-        r = cols.shape[1]
         if self.has_tv:
-            Z = np.empty_like(cols)
-            taus = w * self.k2
-            warm = self._warm
-            Q = np.zeros((self.graph.n_edges, r))
-            for i in range(r):
-                q0 = None
-                if warm is not None and warm[0].shape[1] == r and warm[1][i] > 0 and taus[i] > 0:
-                    q0 = warm[0][:, i] * (taus[i] / warm[1][i])
-                Z[:, i], info = _prox_tv_graph(cols[:, i], float(taus[i]), self.graph,
-                                               self.prox_tol, 20000, q0)
-                Q[:, i] = info["q"]
-                if not info["converged"]:
-                    warnings.warn(f"L1TVL2.prox: TV duality gap {info['gap']:.3g} above tol",
-                                  RuntimeWarning, stacklevel=3)
+            taus = np.asarray(w, dtype=float) * self.k2
+            Z, info = _prox_tv_batch(cols, taus, self.graph, self.prox_tol, 20000,
+                                     self._warm_start(taus))
+            Q = info["q"]
+            _warn_unconverged(info, "L1TVL2.prox", stacklevel=4)
             self._warm = (Q, taus.copy())
         else:
             Z = cols.copy()
@@ -730,6 +972,20 @@ class L1TVL2(Gauge):
                 scale = np.where(nrm > t, 1.0 - t / np.where(nrm > 0, nrm, 1.0), 0.0)
             Z = Z * scale
         return Z
+
+    def _warm_start(self, taus: np.ndarray) -> np.ndarray | None:
+        """The last prox's duals rescaled to the new weights: ``q_j·τ_j/τ_j^old`` per column.
+
+        Only when the number of columns is unchanged; a column with ``τ_j = 0`` or
+        ``τ_j^old = 0`` starts from ``q = 0`` (the cold start).
+        """
+        warm = self._warm
+        if warm is None or warm[0].shape[1] != taus.size:
+            return None
+        q_old, t_old = warm
+        ok = (t_old > 0) & (taus > 0)
+        ratio = np.divide(taus, t_old, out=np.zeros_like(taus), where=ok)
+        return q_old * ratio
 
     def lmo(self, g: np.ndarray) -> tuple[np.ndarray, float]:
         g = np.asarray(g, dtype=float)
@@ -751,5 +1007,18 @@ class L1TVL2(Gauge):
             kx = float(self._value(x[:, None])[0])
             x = x / kx
             return x, float(g @ x)
-        return lmo_l1_tv_l2(g, self.k1, self.k2, self.k3, self.graph, None, self.nonnegative,
-                            self.lmo_tol, prox_tol=self.lmo_prox_tol)
+        mu0 = q0 = None
+        if self._lmo_warm is not None and self._lmo_warm[1] is not None:
+            g_old, mu_old, q_old = self._lmo_warm
+            nn_old, nn = _dot(g_old, g_old), _dot(g, g)
+            c = _dot(g, g_old) / nn_old if nn_old > 0 else 0.0
+            if nn > 0 and c * math.sqrt(nn_old / nn) >= 0.9:  # cosine of g and g_old
+                mu0 = c * mu_old
+                q0 = None if q_old is None else c * q_old
+        x, val, info = lmo_l1_tv_l2(g, self.k1, self.k2, self.k3, self.graph, None,
+                                    self.nonnegative, self.lmo_tol, prox_tol=self.lmo_prox_tol,
+                                    return_info=True, mu0=mu0, warm_start=q0)
+        self._lmo_warm = (g.copy(), info.get("mu"), info.get("q"))
+        self._lmo_stats[0] += 1
+        self._lmo_stats[1] += info["bisections"]
+        return x, val
