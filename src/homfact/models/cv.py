@@ -93,6 +93,26 @@ class EarlyStop:
         return self.patience is not None and self.bad >= self.patience
 
 
+def _check_path_params(est) -> None:
+    """The parameters both CV estimators share: ``cv``, ``n_lams``, ``patience``,
+    ``lam_min_ratio``, ``selection``, ``debias`` and ``cv_tol`` (``ValueError``/``TypeError``
+    naming the parameter)."""
+    MatrixCompletionCV._int(est.cv, "cv", 2)
+    MatrixCompletionCV._int(est.n_lams, "n_lams", 1)
+    if est.patience is not None:
+        MatrixCompletionCV._int(est.patience, "patience", 1)
+    r = est.lam_min_ratio
+    if isinstance(r, bool) or not (isinstance(r, numbers.Real) and 0 < r < 1):
+        raise ValueError(f"lam_min_ratio must be a number in (0, 1), got {r!r}")
+    if est.selection not in ("min", "1se"):
+        raise ValueError(f"selection must be 'min' or '1se', got {est.selection!r}")
+    if not isinstance(est.debias, bool | np.bool_):
+        raise TypeError(f"debias must be a bool, got {type(est.debias).__name__}")
+    t = est.cv_tol
+    if isinstance(t, bool) or not (isinstance(t, numbers.Real) and 0 < t < 1):
+        raise ValueError(f"cv_tol must be a number in (0, 1), got {t!r}")
+
+
 class MatrixCompletionCV(BaseEstimator):
     """Matrix completion with ``λ`` chosen by ``K``-fold cross-validation on observed entries.
 
@@ -239,23 +259,10 @@ class MatrixCompletionCV(BaseEstimator):
 
     def _check_params(self) -> None:
         check_fit_params(self, integers=("max_iter", "refit_max_iter", "cv_sweeps"))
-        self._int(self.cv, "cv", 2)
-        self._int(self.n_lams, "n_lams", 1)
-        if self.patience is not None:
-            self._int(self.patience, "patience", 1)
-        r = self.lam_min_ratio
-        if isinstance(r, bool) or not (isinstance(r, numbers.Real) and 0 < r < 1):
-            raise ValueError(f"lam_min_ratio must be a number in (0, 1), got {r!r}")
-        if self.selection not in ("min", "1se"):
-            raise ValueError(f"selection must be 'min' or '1se', got {self.selection!r}")
-        if not isinstance(self.debias, bool | np.bool_):
-            raise TypeError(f"debias must be a bool, got {type(self.debias).__name__}")
+        _check_path_params(self)
         f = self.relax
         if isinstance(f, bool) or not (isinstance(f, numbers.Real) and 0 < f <= 1):
             raise ValueError(f"relax must be a number in (0, 1], got {f!r}")
-        if isinstance(self.cv_tol, bool) or not (isinstance(self.cv_tol, numbers.Real)
-                                                 and 0 < self.cv_tol < 1):
-            raise ValueError(f"cv_tol must be a number in (0, 1), got {self.cv_tol!r}")
         if self.local_solver not in ("auto", "als-exact", "als"):
             raise ValueError(f"local_solver must be 'auto', 'als-exact' or 'als', got "
                              f"{self.local_solver!r}")
@@ -555,20 +562,7 @@ class RobustPCACV(BaseEstimator):
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
         check_fit_params(self)
-        MatrixCompletionCV._int(self.cv, "cv", 2)
-        MatrixCompletionCV._int(self.n_lams, "n_lams", 1)
-        if self.patience is not None:
-            MatrixCompletionCV._int(self.patience, "patience", 1)
-        r = self.lam_min_ratio
-        if isinstance(r, bool) or not (isinstance(r, numbers.Real) and 0 < r < 1):
-            raise ValueError(f"lam_min_ratio must be a number in (0, 1), got {r!r}")
-        if self.selection not in ("min", "1se"):
-            raise ValueError(f"selection must be 'min' or '1se', got {self.selection!r}")
-        if not isinstance(self.debias, bool | np.bool_):
-            raise TypeError(f"debias must be a bool, got {type(self.debias).__name__}")
-        t = self.cv_tol
-        if isinstance(t, bool) or not (isinstance(t, numbers.Real) and 0 < t < 1):
-            raise ValueError(f"cv_tol must be a number in (0, 1), got {t!r}")
+        _check_path_params(self)
         g = self.gamma
         if not (isinstance(g, str) and g == "auto"):
             if isinstance(g, bool) or not isinstance(g, numbers.Real):
