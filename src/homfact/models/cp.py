@@ -61,10 +61,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._progress import progress
 from ..gauges import L1, L2, Gauge
+from ..lam_rules import cp_lam_max, tensor_noise_level
 from ..maps import CPMap
 from ..meta import certify_factors, grow
-from ..noise import estimate_noise_level
-from ..polar import CPGrowthPolar, PolarBound
+from ..metrics import factor_match_score
+from ..polar import CPGrowthPolar
 from ..problems import check_fit_params, check_lam, check_tensor, cp_factors, cp_problem
 from ..solvers.cp_als import cp_refit
 
@@ -78,68 +79,9 @@ FALLBACK_LAM_RATIO = 0.05
 AUTO_LAM_FLOOR = 1e-8
 
 
-def tensor_noise_level(Y: np.ndarray) -> float:
-    """Gavish–Donoho noise estimate of a fully observed tensor from its largest unfolding.
-
-    The mode-``k`` unfolding ``Y₍ₖ₎`` (``nₖ × Π_{j≠k} nⱼ``) of ``T + σE`` is the unfolding of
-    a CP tensor of rank ``r`` (a matrix of rank ``≤ r``) plus an i.i.d. matrix, so
-    :func:`homfact.noise.estimate_noise_level` applies; the mode with the largest ``nₖ`` (the
-    squarest unfolding) is used.
-    """
-    k = int(np.argmax(Y.shape))
-    return estimate_noise_level(np.moveaxis(Y, k, 0).reshape(Y.shape[k], -1))
-
-
 #: order of certificate statuses (a pruning step never makes it worse)
 _STATUS_RANK = {"global": 2, "unverified": 1, "not_optimal": 0}
 
-
-def cp_lam_max(Y, *, gauges=None, nonnegative=False, random_state=None,
-               quick: bool = False) -> PolarBound:
-    """Bracket on ``λ_max = Ω°(P_Ω Y)``, the smallest ``λ`` whose solution is zero.
-
-    ``lower`` (a HOPM value) is attained; any ``λ ≥ upper`` certainly gives the zero solution.
-    ``quick=True`` (all-ℓ2 gauges) runs HOPM from the HOSVD start only (no restarts): the
-    same rigorous ``upper``, a ``lower`` that may be a smaller local maximum.
-    """
-    problem = cp_problem(Y, 0.0, gauges=gauges, nonnegative=nonnegative)
-    G = problem.mapping.operator(problem.loss.y)
-    if quick and all(type(g) is L2 for g in problem.gauges):
-        return CPGrowthPolar(problem.gauges, math.inf).quick(G)
-    return problem.polar(G, rng=np.random.default_rng(random_state))
-
-
-def factor_match_score(true_factors, est_factors, *, weights: bool = False) -> float:
-    """Factor match score (FMS) of estimated CP factors against the true ones, in ``[0, 1]``.
-
-    Columns are normalized; the congruence of components ``i`` (true) and ``j`` (estimated) is
-    ``C_ij = Πₖ |⟨aᵢᵏ, âⱼᵏ⟩| / (‖aᵢᵏ‖‖âⱼᵏ‖)`` (times ``1 − |wᵢ − ŵⱼ|/max(wᵢ, ŵⱼ)`` with
-    ``weights=True``, ``w`` = the norm of the rank-one term).  The components are matched by the
-    optimal assignment (Hungarian algorithm) and ``FMS = Σ_matched C / max(r, r̂)``: a missing or
-    a spurious component counts as 0.  Inputs may be factor lists, ``(weights, factors)`` pairs
-    or TensorLy CPTensors.
-    """
-    from scipy.optimize import linear_sum_assignment
-
-    A = cp_factors(true_factors, name="true_factors")
-    B = cp_factors(est_factors, name="est_factors")
-    if len(A) != len(B) or any(a.shape[0] != b.shape[0] for a, b in zip(A, B, strict=True)):
-        raise ValueError("true_factors and est_factors must have the same mode sizes")
-    r, rh = A[0].shape[1], B[0].shape[1]
-    if r == 0 or rh == 0:
-        return 0.0
-    C = np.ones((r, rh))
-    wa, wb = np.ones(r), np.ones(rh)
-    for a, b in zip(A, B, strict=True):
-        na, nb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
-        wa, wb = wa * na, wb * nb
-        with np.errstate(invalid="ignore", divide="ignore"):
-            C *= np.nan_to_num(np.abs((a / na).T @ (b / nb)))
-    if weights:
-        C *= 1.0 - np.abs(wa[:, None] - wb[None, :]) / np.maximum(
-            np.maximum(wa[:, None], wb[None, :]), 1e-300)
-    ri, ci = linear_sum_assignment(-C)
-    return float(C[ri, ci].sum() / max(r, rh))
 
 
 def _parse_per_mode(value, K: int, name: str, allowed: tuple) -> list:

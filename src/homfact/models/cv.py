@@ -34,8 +34,9 @@ from ..problems import (
     observed_entries,
 )
 from ..solvers.als import als_masked
+from ..solvers.robust_pca import _debias
 from .low_rank import MatrixCompletion
-from .robust_pca import RobustPCA, _debias
+from .robust_pca import RobustPCA
 
 __all__ = ["EarlyStop", "MatrixCompletionCV", "RobustPCACV"]
 

@@ -43,8 +43,11 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._blas_limit import _SINGLE_THREAD_MAX_ENTRIES as _SINGLE_THREAD_MAX_ENTRIES
+from .._blas_limit import _blas_limit
 from .._progress import progress
 from ..gauges import L2, NonNegative
+from ..lam_rules import _count_above
 from ..losses import SquaredLoss
 from ..maps import Bilinear
 from ..meta import Problem, certify_factors, grow
@@ -52,13 +55,21 @@ from ..noise import estimate_noise_level, noise_spectral_norm
 from ..polar.nonnegative import NonnegativePolar, _sigma_max
 from ..problems import check_fit_params, check_lam_or_auto
 from ..solvers.hals import hals
+from ..solvers.nmf_merge import _merge_into_partner as _merge_into_partner
+from ..solvers.nmf_merge import _merge_rise as _merge_rise
+from ..solvers.nmf_merge import _merged_pair as _merged_pair
+from ..solvers.nmf_merge import _term_cosines as _term_cosines
+from ..solvers.nmf_merge import merge_parallel_columns
+from ..solvers.nmf_prune import _CENSORED_WARMUP as _CENSORED_WARMUP
+from ..solvers.nmf_prune import _PRUNE_START_SWEEPS, prune_components
+from ..solvers.nmf_prune import _PRUNE_SWEEPS as _PRUNE_SWEEPS
+from ..solvers.nmf_prune import _REFINE_BAND as _REFINE_BAND
+from ..solvers.nmf_prune import _REFINE_ROUNDS as _REFINE_ROUNDS
+from ..solvers.nmf_prune import _REFINE_SWEEPS as _REFINE_SWEEPS
+from ..solvers.nmf_prune import _censored_data as _censored_data
+from ..solvers.nnls import _nnls_from_support as _nnls_from_support
+from ..solvers.nnls import nnls_rows
 from .low_rank import _check_real_matrix
-
-#: up to this many entries the whole fit runs on one BLAS thread: its products are then too
-#: small to gain from threads, and on a loaded machine thread contention made small fits
-#: 10x slower (see homfact._threads)
-_SINGLE_THREAD_MAX_ENTRIES = 1_000_000
-
 
 #: ``c`` of the automatic ``λ = c·σ̂(√m + √n)`` (class docstring)
 AUTO_LAM_FACTOR = 1.0
@@ -71,257 +82,13 @@ AUTO_MAX_RANK_FRACTION = 0.25
 FALLBACK_LAM_RATIO = 0.15
 
 
-def _count_above(X: np.ndarray, threshold: float, random_state=0) -> int:
-    """Number of singular values of ``X`` above ``threshold`` (sides longer than 2000 are
-    subsampled at random as in :func:`homfact.noise.estimate_noise_level`, the threshold
-    scaled by the square root of the kept fraction of each side)."""
-    rng = np.random.default_rng(random_state)
-    A, scale = X, 1.0
-    for axis in (0, 1):
-        n = A.shape[axis]
-        if n > 2000:
-            keep = np.sort(rng.choice(n, 2000, replace=False))
-            A = A[keep] if axis == 0 else A[:, keep]
-            scale *= np.sqrt(2000 / n)
-    gram = A @ A.T if A.shape[0] <= A.shape[1] else A.T @ A
-    ev = np.linalg.eigvalsh(gram)
-    return int(np.sum(ev > (threshold * scale) ** 2))
-
-
-#: HALS sweeps of the others after a trial removal (pruning)
-_PRUNE_SWEEPS = 10
-
-
-def _term_cosines(W: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """``C_ij = cos(wᵢ, wⱼ)·cos(vᵢ, vⱼ)``, the cosine of the rank-one terms ``wᵢvᵢᵀ`` and
-    ``wⱼvⱼᵀ`` (diagonal set to ``−∞``, so that ``argmax`` of a row is the partner)."""
-    nw = np.linalg.norm(W, axis=0)
-    nv = np.linalg.norm(V, axis=0)
-    Wh, Vh = W / np.where(nw > 0, nw, 1.0), V / np.where(nv > 0, nv, 1.0)
-    C = (Wh.T @ Wh) * (Vh.T @ Vh)
-    np.fill_diagonal(C, -np.inf)
-    return C
-
-
-def _merged_pair(W: np.ndarray, V: np.ndarray, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(w, v)``, ``wvᵀ`` the best rank-one approximation of ``P = wᵢvᵢᵀ + wⱼvⱼᵀ`` (balanced).
-
-    With ``L = [wᵢ wⱼ]``, ``M = [vᵢ vⱼ]`` and the Gram matrices ``G_L, G_M``: ``PᵀP = M G_L Mᵀ``,
-    so the top right singular vector is ``My/‖My‖`` for the Perron eigenvector ``y`` of the
-    non-negative 2×2 matrix ``G_L G_M`` (eigenvalue ``s²``), and the left one is
-    ``L G_M y/(s‖My‖)``; both are non-negative (Perron–Frobenius).
-    """
-    L, M = W[:, [i, j]], V[:, [i, j]]
-    GL, GM = L.T @ L, M.T @ M
-    ev, vecs = np.linalg.eig(GL @ GM)
-    k = int(np.argmax(ev.real))
-    s2, y = float(ev[k].real), np.abs(vecs[:, k].real)
-    my = float(np.sqrt(max(y @ GM @ y, 0.0)))
-    if not (s2 > 0 and my > 0):
-        return np.zeros(W.shape[0]), np.zeros(V.shape[0])
-    s = np.sqrt(s2)
-    return np.sqrt(s) * (L @ (GM @ y)) / (s * my), np.sqrt(s) * (M @ y) / my
-
-
-def _merge_into_partner(W: np.ndarray, V: np.ndarray, i: int,
-                        j: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Columns of ``W, V`` without ``i``, its mass merged into its most parallel partner.
-
-    The partner ``j`` (unless given) maximizes ``cos(wᵢ, wⱼ)·cos(vᵢ, vⱼ)``
-    (:func:`_term_cosines`); it is replaced by the best rank-one approximation of
-    ``wᵢvᵢᵀ + wⱼvⱼᵀ`` (:func:`_merged_pair`).  Reason: an atom split in two (two nearly
-    parallel columns, the regularized fit's way of spreading a component) is one column
-    again, so the trial refit that measures the rise of removing ``i`` starts where its few
-    sweeps can converge; for a column with no parallel partner the rank-one approximation is
-    close to the larger term and this is about plain removal.
-    """
-    if j is None:
-        j = int(np.argmax(_term_cosines(W, V)[i]))
-    w, v = _merged_pair(W, V, i, j)
-    W2, V2 = W.copy(), V.copy()
-    W2[:, j], V2[:, j] = w, v
-    keep = np.arange(W.shape[1]) != i
-    return W2[:, keep], V2[:, keep]
-
-
-def _merge_rise(R: np.ndarray, RV: np.ndarray, W: np.ndarray, V: np.ndarray, i: int,
-                j: int) -> float:
-    """``‖R + Δ‖²_F − ‖R‖²_F`` for ``Δ = WVᵀ − W'V'ᵀ``, ``(W', V')`` the factors of
-    :func:`_merge_into_partner` (``i`` merged into ``j``) and ``R = Z − WVᵀ``: the exact rise of
-    the loss of that merge before any refit (so an upper bound on the rise after one).
-
-    ``Δ = LMᵀ`` with ``L = [wᵢ, wⱼ, −w']``, ``M = [vᵢ, vⱼ, v']``, and the rise is
-    ``2⟨R, LMᵀ⟩ + ‖LMᵀ‖²_F = 2Σ L∘(RM) + Σ (LᵀL)∘(MᵀM)`` (no cancellation against ``‖R‖²``);
-    ``RV = R V`` is shared by all ``i``, so only ``Rv'`` is computed here.
-    """
-    w, v = _merged_pair(W, V, i, j)
-    L = np.column_stack([W[:, i], W[:, j], -w])
-    M = np.column_stack([V[:, i], V[:, j], v])
-    RM = np.column_stack([RV[:, i], RV[:, j], R @ v])
-    return 2.0 * float(np.sum(L * RM)) + float(np.sum((L.T @ L) * (M.T @ M)))
-
-
-#: a smallest rise in ``[τ, _REFINE_BAND·τ)`` is re-measured after ``_REFINE_SWEEPS`` more
-#: sweeps of its trial and of the base fit (up to ``_REFINE_ROUNDS`` times while it stays in
-#: that band): a few HALS sweeps overestimate the rise when the residual is flat along split
-#: atoms (dense factors at high SNR, tests/test_auto_lam.py: 1.2-3τ after 10 sweeps where the
-#: converged rise is 0.65-0.9τ)
-_REFINE_BAND = 4.0
-_REFINE_SWEEPS = 90
-#: refinements at most (each while the rise stays in the band)
-_REFINE_ROUNDS = 3
-
-
-#: sweeps of the debiasing refit before pruning starts (the final refit runs after it)
-_PRUNE_START_SWEEPS = 30
-
-
-#: EM steps of the censored model (:func:`_censored_data`) before the first pruning round
-_CENSORED_WARMUP = 3
-
-
-def _censored_data(X: np.ndarray, mu: np.ndarray, sigma: float, cens: np.ndarray,
-                   rank: int) -> tuple[np.ndarray, float]:
-    """One EM step of the censored-Gaussian (Tobit) model ``X = max(M + σE, 0)``.
-
-    Zeros of ``X`` are read as censored: the latent ``y* = μ + σe`` is only known to be
-    ``≤ 0``.  E-step at the fit ``μ = WVᵀ`` and the current ``σ``, with ``t = −μ/σ`` and the
-    inverse Mills ratio ``r = φ(t)/Φ(t)``: ``E[y* | y* ≤ 0] = μ − σr`` replaces each zero
-    (``Z``), and ``E[(y* − μ)² | y* ≤ 0] = σ²(1 − t r)``.  M-step for ``σ``: the mean squared
-    residual (uncensored entries) plus those conditional second moments, over the
-    ``mn − rank(m + n − rank)`` residual degrees of freedom.  Returns ``(Z, σ_new)``.
-
-    Reason: clipping biases the data upward where the signal is near zero (by ``σφ(0) ≈
-    0.4σ`` at zero), a non-negative, structured matrix that an extra component fits, and it
-    shrinks the variance there (Gavish–Donoho's ``σ̂`` is ~25 % low when a quarter of the
-    entries are clipped); ``Z`` removes the bias, ``σ_new`` the shrinkage.
-    """
-    from scipy.special import log_ndtr
-
-    m, n = X.shape
-    t = -mu[cens] / sigma
-    far = t < -30.0  # asymptotic r = −t − 1/t + O(t⁻³) (relative error < 1e-5 there)
-    tf = np.where(far, -1.0, t)
-    mills = np.where(far, -t - 1.0 / np.where(far, t, -1.0),
-                     np.exp(-0.5 * tf * tf - 0.5 * np.log(2 * np.pi) - log_ndtr(tf)))
-    Z = X.copy()
-    Z[cens] = mu[cens] - sigma * mills
-    resid2 = float(np.sum(np.where(cens, 0.0, X - mu) ** 2))
-    resid2 += sigma ** 2 * float(np.sum(1.0 - t * mills))
-    dof = max(m * n - rank * (m + n - rank), 1)
-    return Z, float(np.sqrt(resid2 / dof))
-
-
 #: atoms offered per outer iteration of the growth at least (``NonnegativePolar.min_candidates``):
 #: on MNIST at ``λ = 0.1·λ_max`` one atom per iteration in the tail made the growth 2x slower
 _MIN_GROWTH_BLOCK = 4
 
 
-def _blas_limit(size: int):
-    """One BLAS thread for small problems; the library default otherwise."""
-    import contextlib
-
-    if size > _SINGLE_THREAD_MAX_ENTRIES:
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 __all__ = ["NonnegativeFactorization", "NonnegativePolar", "merge_parallel_columns", "nnls_rows",
            "nonnegative_lam_max"]
-
-
-def merge_parallel_columns(U: np.ndarray, V: np.ndarray, cos_tol: float = 1e-6):
-    """Merge columns ``i, j`` whose atoms are parallel: ``cos(uᵢ,uⱼ)·cos(vᵢ,vⱼ) ≥ 1 − cos_tol``.
-
-    Such duplicates cost nothing in the objective (the penalty is positively homogeneous) but
-    inflate the rank.  A group ``g`` becomes one balanced column ``√σ û, √σ v̂`` with
-    ``û ∝ Σ_g uᵢ``, ``v̂ ∝ Σ_g vᵢ`` and ``σ = Σ_g ‖uᵢ‖‖vᵢ‖ (ûᵀûᵢ)(v̂ᵀv̂ᵢ)``.  Returns
-    ``(U, V, merged)``; the caller re-certifies the result.
-    """
-    r = U.shape[1]
-    if r < 2:
-        return U, V, False
-    nu, nv = np.linalg.norm(U, axis=0), np.linalg.norm(V, axis=0)
-    Uh, Vh = U / np.where(nu > 0, nu, 1.0), V / np.where(nv > 0, nv, 1.0)
-    C = (Uh.T @ Uh) * (Vh.T @ Vh)
-    group = -np.ones(r, dtype=int)
-    for i in range(r):
-        if group[i] < 0:
-            group[i] = i
-            group[(np.arange(r) > i) & (group < 0) & (C[i] >= 1.0 - cos_tol)] = i
-    heads = np.unique(group)
-    if heads.size == r:
-        return U, V, False
-    cols_u, cols_v = [], []
-    for h in heads:
-        g = group == h
-        uh, vh = U[:, g].sum(axis=1), V[:, g].sum(axis=1)
-        uh, vh = uh / np.linalg.norm(uh), vh / np.linalg.norm(vh)
-        sig = float(np.sum(nu[g] * nv[g] * (uh @ Uh[:, g]) * (vh @ Vh[:, g])))
-        cols_u.append(np.sqrt(max(sig, 0.0)) * uh)
-        cols_v.append(np.sqrt(max(sig, 0.0)) * vh)
-    return np.column_stack(cols_u), np.column_stack(cols_v), True
-
-
-def _nnls_from_support(M: np.ndarray, B: np.ndarray, S: np.ndarray) -> tuple[np.ndarray,
-                                                                             np.ndarray]:
-    """Rows ``w`` with ``M_SS w_S = b_S`` on a guessed support ``S`` (``w = 0`` elsewhere), and a
-    mask of the rows where that ``w`` satisfies the KKT conditions of
-    ``min_{w ≥ 0} ½wᵀMw − bᵀw`` (``w_S > 0`` and ``(Mw − b)_k ≥ 0`` off ``S``): for ``M ≻ 0``
-    such a ``w`` is the unique minimizer.  The systems are solved in batches, each as the
-    ``r×r`` system ``(M ∘ ssᵀ + diag(1 − s)) w = b ∘ s`` (identity off the support)."""
-    m, r = B.shape
-    W = np.zeros((m, r))
-    eye = np.eye(r)
-    chunk = max(1, 2_000_000 // max(r * r, 1))
-    for a in range(0, m, chunk):
-        s = S[a:a + chunk].astype(float)
-        A = M[None] * s[:, :, None] * s[:, None, :] + eye[None] * (1.0 - s)[:, None, :]
-        W[a:a + chunk] = np.linalg.solve(A, (B[a:a + chunk] * s)[:, :, None])[:, :, 0]
-    grad = W @ M - B
-    ok = np.all(np.where(S, W > 0, grad >= 0), axis=1)
-    return W, ok
-
-
-def nnls_rows(X: np.ndarray, H: np.ndarray, W0: np.ndarray | None = None) -> np.ndarray:
-    """``W = argmin_{W ≥ 0} ½‖X − W H‖²_F``, row by row and exactly (active-set NNLS).
-
-    With ``HHᵀ = LLᵀ`` (Cholesky), ``‖x − Hᵀw‖² = ‖Lᵀw − L⁻¹Hx‖² + const``, so each row is an
-    ``r×r`` problem for :func:`scipy.optimize.nnls` (Lawson–Hanson); a singular ``HHᵀ`` falls
-    back to the ``n_features×r`` form.  ``W0`` (optional, e.g. HALS codes for a nearby ``H``)
-    guesses the supports: rows whose solution on that support passes the KKT test
-    (:func:`_nnls_from_support`) are taken from it, only the others go to Lawson–Hanson.
-    """
-    from scipy.linalg import cholesky, solve_triangular
-    from scipy.optimize import nnls
-
-    m, r = X.shape[0], H.shape[0]
-    W = np.zeros((m, r))
-    if r == 0:
-        return W
-    B = X @ H.T
-    try:
-        L = cholesky(H @ H.T, lower=True)
-        ok = np.all(np.diag(L) > 1e-6 * max(float(np.abs(L).max()), 1e-300))
-    except np.linalg.LinAlgError:
-        ok = False
-    if ok:
-        todo = np.arange(m)
-        if W0 is not None and np.shape(W0) == (m, r):
-            W, good = _nnls_from_support(H @ H.T, B, np.asarray(W0) > 0)
-            W[~good] = 0.0
-            todo = np.flatnonzero(~good)
-        C = solve_triangular(L, B[todo].T, lower=True)  # r × len(todo)
-        Lt = np.ascontiguousarray(L.T)
-        for j, i in enumerate(todo):
-            W[i] = nnls(Lt, C[:, j])[0]
-    else:
-        Ht = np.ascontiguousarray(H.T)
-        for i in range(m):
-            W[i] = nnls(Ht, X[i])[0]
-    return W
 
 
 def nonnegative_lam_max(X) -> float:
@@ -684,116 +451,13 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         self.reconstruction_err_ = float(np.linalg.norm(X - W @ H))
 
     def _prune(self, X: np.ndarray, W: np.ndarray, V: np.ndarray):
-        """Backward selection of the refit factors ``X ≈ W Vᵀ`` (see ``prune``); returns
-        ``(W, V, σ)``, ``σ`` the noise level of the last threshold.
-
-        Each round: ``W, V`` get ``_PRUNE_SWEEPS`` HALS sweeps (the base fit ``A, B``) on the
-        working data ``Z`` (:func:`_censored_data`: ``X`` with its clipped zeros replaced by
-        their conditional means, i.e. one EM step of the censored-Gaussian model; ``Z = X``
-        without zeros), and ``σ`` is that model's estimate; ``τ = (σ(√m + √n))²``.  The *rise*
-        of component ``i`` is the residual after ``_PRUNE_SWEEPS`` sweeps of the others
-        (started from :func:`_merge_into_partner`) minus that of the base (both sides get the
-        same sweeps; neither fit may have converged).  A component is removed when its
-        removal raises the loss by less than ``τ``, checked in this order:
-
-        1. the component ``j`` whose merge into its partner raises the loss the least before
-           any refit (:func:`_merge_rise`, exact, an upper bound on the rise after a refit),
-           when that rise is below ``τ``;
-        2. else the same ``j`` when its trial rise is below ``τ``;
-        3. else the component of smallest rise (exhaustive rule), evaluated lazily as in lazy
-           greedy selection: the rises of earlier rounds are kept as estimates, the smallest
-           estimate is recomputed, and it is the argmin once its fresh value is at most every
-           other estimate (exact whenever rises do not decrease when another component is
-           removed); the search stops when the smallest estimate is at least
-           ``_REFINE_BAND·τ``, and a smallest rise in ``[τ, _REFINE_BAND·τ)`` is re-measured
-           after ``_REFINE_SWEEPS`` more sweeps of its trial and of the base.
-
-        Steps 1–2 cost about one trial per removal instead of one per component; they may
-        remove another removable component than the argmin (all removed components satisfy
-        the rule).  The next round continues from the removed component's trial (or merged)
-        factors; the survivors get the full refit (``refit_max_iter``, ``refit_tol``) on
-        ``Z``.
-        """
-        cens = X == 0
-        if not (cens.any() and self.noise_level_ > 0):  # (σ̂ = 0: zeros are exact)
-            cens = None
-        edge2 = float(np.sqrt(X.shape[0]) + np.sqrt(X.shape[1])) ** 2
-        Z, sigma = X, float(self.noise_level_)
-        for _ in range(_CENSORED_WARMUP if cens is not None else 0):
-            if not sigma > 0:
-                break
-            Z, sigma = _censored_data(X, W @ V.T, sigma, cens, W.shape[1])
-            W, V = hals(Z, W, V, 0.0, max_sweeps=_PRUNE_SWEEPS, tol=1e-4).factors
-        stale = np.full(W.shape[1], -np.inf)  # rise estimates (-inf: never computed)
-        while W.shape[1] >= 1:
-            if cens is not None and sigma > 0:
-                Z, sigma = _censored_data(X, W @ V.T, sigma, cens, W.shape[1])
-            tau = sigma ** 2 * edge2
-            A, B = hals(Z, W, V, 0.0, max_sweeps=_PRUNE_SWEEPS, tol=1e-4).factors
-            R = Z - A @ B.T
-            rss = float(np.vdot(R, R))
-            trials: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-            if W.shape[1] >= 2:
-                # shortcuts: the component whose merge into its partner raises the loss the
-                # least before any refit is removed when that rise, or else its trial rise,
-                # is below τ
-                RB, part = R @ B, np.argmax(_term_cosines(A, B), axis=1)
-                bounds = [_merge_rise(R, RB, A, B, i, int(part[i]))
-                          for i in range(W.shape[1])]
-                j = int(np.argmin(bounds))
-                if bounds[j] < tau:
-                    stale = np.delete(stale, j)
-                    W, V = _merge_into_partner(A, B, j, int(part[j]))
-                    continue
-                stale[j], trials[j] = self._rise(Z, W, V, j, rss)
-                if stale[j] < tau:
-                    stale = np.delete(stale, j)
-                    W, V = trials[j]
-                    continue
-            while True:
-                j = int(np.argmin(stale))
-                if j in trials or stale[j] >= _REFINE_BAND * tau:
-                    break
-                stale[j], trials[j] = self._rise(Z, W, V, j, rss)
-            for _ in range(_REFINE_ROUNDS):
-                if not (j in trials and tau <= stale[j] < _REFINE_BAND * tau):
-                    break
-                stale[j], trials[j], (A, B), rss = self._refine(Z, trials[j], A, B, rss)
-                W, V = A, B
-            if not (j in trials and stale[j] < tau):
-                break
-            keep = np.arange(W.shape[1]) != j
-            if not keep.any():
-                return W[:, :0], V[:, :0], sigma
-            stale = stale[keep]
-            W, V = trials[j]  # the next round's sweeps continue from the trial refit
-        final = hals(Z, W, V, 0.0, max_sweeps=self.refit_max_iter, tol=self.refit_tol)
-        self.refit_n_iter_ += final.n_sweeps
-        W, V = final.factors
+        """:func:`homfact.solvers.nmf_prune.prune_components` at ``noise_level_`` (see
+        ``prune``); returns ``(W, V, σ)`` and counts the final refit's sweeps in
+        ``refit_n_iter_``."""
+        W, V, sigma, sweeps = prune_components(X, W, V, self.noise_level_, self.refit_max_iter,
+                                               self.refit_tol)
+        self.refit_n_iter_ += sweeps
         return W, V, sigma
-
-    @staticmethod
-    def _refine(Z: np.ndarray, trial, A: np.ndarray, B: np.ndarray, rss: float):
-        """``_REFINE_SWEEPS`` more HALS sweeps of a borderline trial ``(A', B')`` and of the base
-        fit ``(A, B)``; returns ``(rise, trial, base, base_rss)`` (see ``_REFINE_BAND``)."""
-        A, B = hals(Z, A, B, 0.0, max_sweeps=_REFINE_SWEEPS, tol=1e-6).factors
-        rss = float(np.linalg.norm(Z - A @ B.T) ** 2)
-        if trial[0].shape[1] == 0:
-            return float(np.linalg.norm(Z) ** 2) - rss, trial, (A, B), rss
-        A2, B2 = hals(Z, *trial, 0.0, max_sweeps=_REFINE_SWEEPS, tol=1e-6).factors
-        return float(np.linalg.norm(Z - A2 @ B2.T) ** 2) - rss, (A2, B2), (A, B), rss
-
-    @staticmethod
-    def _rise(Z: np.ndarray, W: np.ndarray, V: np.ndarray, i: int,
-              rss: float) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
-        """``(‖Z − ABᵀ‖²_F − rss, (A, B))`` after ``_PRUNE_SWEEPS`` HALS sweeps of all columns
-        but ``i``, started from :func:`_merge_into_partner` (``‖Z‖²_F − rss`` when ``i`` is
-        alone)."""
-        if W.shape[1] == 1:
-            return float(np.linalg.norm(Z) ** 2) - rss, (W[:, :0], V[:, :0])
-        A, B = hals(Z, *_merge_into_partner(W, V, i), 0.0, max_sweeps=_PRUNE_SWEEPS,
-                    tol=1e-4).factors
-        return float(np.linalg.norm(Z - A @ B.T) ** 2) - rss, (A, B)
 
     # ------------------------------------------------------------------ transforms
     def transform(self, X):
