@@ -15,6 +15,9 @@ Every loss implements (``R = y - z`` is the residual, ``G = -∇ℓ(z)``)::
 
 The dual value is only a valid lower bound for ``Λ`` in the loss's dual domain (for Huber,
 ``‖Λ‖_∞ ≤ δ``); ``best_dual_scale`` respects that domain.
+
+:class:`InterceptSquaredLoss` is the squared loss with intercept columns ``W Bᵀ`` minimized out
+exactly (structured factorization's background).
 """
 
 from __future__ import annotations
@@ -186,3 +189,87 @@ class HuberLoss(Loss):
         # bracket collapsed on a kink (or iteration cap): the root lies in [lo, hi]
         return float(brentq(lambda t: slope_curv(t)[0], lo, hi, xtol=1e-15 * hi, rtol=1e-15)
                      if slope_curv(lo)[0] < 0.0 < slope_curv(hi)[0] else hi)
+
+
+# --------------------------------------------------------------------------------------------
+# loss with exactly minimized intercept columns
+
+
+class InterceptSquaredLoss(Loss):
+    r"""``ℓ̃(Z) = min_W ½‖Y − Z − W Bᵀ‖² + (μ/2)‖W‖² = ½⟨R, R M⟩`` with ``R = Y − Z``.
+
+    ``M = I − Q diag(w) Qᵀ`` (``Q``: orthonormal basis of ``range(B)``, ``wᵢ = σᵢ²/(σᵢ² + μ)``,
+    ``= 1`` for ``μ = 0``), so ``0 ⪯ M ⪯ I`` and ``∇ℓ̃`` is 1-Lipschitz.
+    ``G = −∇ℓ̃(Z) = R M``.  Conjugate bound: ``−ℓ̃*(−Λ) = ⟨Λ, Y⟩ − ½‖Λ‖² −
+    ½Σ_{wᵢ<1} wᵢ/(1 − wᵢ)‖ΛQᵢ‖²`` on the domain ``ΛQᵢ = 0`` for every ``wᵢ = 1`` (checked to
+    ``1e-9·‖Λ‖``, roundoff of the projection; ``−inf`` outside).  For ``μ > 0``,
+    ``wᵢ/(1−wᵢ) = σᵢ²/μ``, i.e. the term ``−‖ΛB‖²/(2μ)`` of the ridge-penalized ``W`` block.
+    """
+
+    lipschitz = 1.0
+
+    def __init__(self, y: np.ndarray, basis: np.ndarray, mu: float = 0.0):
+        super().__init__(y)
+        B = np.asarray(basis, dtype=float)
+        if B.ndim != 2 or B.shape[0] != self.y.shape[1]:
+            raise ValueError(f"intercept basis must have shape ({self.y.shape[1]}, q), got "
+                             f"{B.shape}")
+        if not np.all(np.isfinite(B)):
+            raise ValueError("intercept basis contains NaN or infinite values")
+        from .problems import check_lam  # problems imports this module
+
+        mu = check_lam(mu, "intercept_reg")
+        Q, s, Pt = np.linalg.svd(B, full_matrices=False)
+        keep = s > 1e-12 * max(float(s.max(initial=0.0)), 1e-300)
+        self.basis, self.mu = B, mu
+        self.Q, self.sigma, self.Pt = Q[:, keep], s[keep], Pt[keep]
+        self.w = np.ones(self.Q.shape[1]) if mu == 0 else self.sigma ** 2 / (self.sigma ** 2 + mu)
+        self._exact = self.w >= 1.0  # unregularized directions: dual constraint ΛQᵢ = 0
+        with np.errstate(divide="ignore"):
+            self._ratio = np.where(self._exact, 0.0, self.w / np.where(self._exact, 1.0,
+                                                                       1.0 - self.w))
+
+    def _apply_m(self, R: np.ndarray) -> np.ndarray:
+        return R - ((R @ self.Q) * self.w) @ self.Q.T
+
+    def value(self, z: np.ndarray) -> float:
+        R = self.y - z
+        RQ = R @ self.Q
+        return 0.5 * (_vdot(R, R) - float(np.sum(self.w * np.sum(RQ * RQ, axis=0))))
+
+    def neg_gradient(self, z: np.ndarray) -> np.ndarray:
+        return self._apply_m(self.y - z)
+
+    def _extra(self, lam_dual: np.ndarray) -> float:
+        LQ = lam_dual @ self.Q
+        return float(np.sum(self._ratio * np.sum(LQ * LQ, axis=0)))
+
+    def dual_value(self, lam_dual: np.ndarray) -> float:
+        LQ = lam_dual @ self.Q
+        viol = np.sqrt(np.sum(LQ[:, self._exact] ** 2))
+        if viol > 1e-9 * max(np.linalg.norm(lam_dual), 1e-300):
+            return -np.inf
+        return _vdot(lam_dual, self.y) - 0.5 * _vdot(lam_dual, lam_dual) - 0.5 * self._extra(
+            lam_dual)
+
+    def best_dual_scale(self, g: np.ndarray, c_max: float) -> float:
+        denom = _vdot(g, g) + self._extra(g)
+        if denom == 0.0:
+            return float(c_max)
+        return float(np.clip(_vdot(g, self.y) / denom, 0.0, c_max))
+
+    def line_search(self, z: np.ndarray, d: np.ndarray, weight: float) -> float:
+        # ℓ̃(z + s d) + w s = ½⟨R − s d, (R − s d)M⟩ + w s: quadratic in s
+        dm = self._apply_m(d)
+        dd = _vdot(d, dm)
+        if dd <= 0.0:
+            return 0.0
+        return max(0.0, (_vdot(self.y - z, dm) - weight) / dd)
+
+    def intercept(self, z: np.ndarray) -> np.ndarray:
+        """The exact minimizer ``W*(Z) = R B (BᵀB + μI)⁻¹`` (``m × q``)."""
+        RQ = (self.y - z) @ self.Q  # B = QΣPᵀ ⇒ B(BᵀB + μ)⁻¹ = Q Σ(Σ² + μ)⁻¹ Pᵀ
+        return (RQ * (self.sigma / (self.sigma ** 2 + self.mu))) @ self.Pt
+
+
+__all__ += ["InterceptSquaredLoss"]

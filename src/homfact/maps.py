@@ -11,6 +11,7 @@ A map fixes the *output representation* that losses act on and provides what the
 :class:`Bilinear` is the dense ``u vᵀ`` map (output = the full ``m×n`` array).
 :class:`MaskedBilinear` is ``P_Ω(u vᵀ)``: the output is the vector of values at the observed
 entries, and no ``m×n`` array is ever formed.
+:class:`DictionaryBilinear` is ``u (D a)ᵀ`` with a fixed right dictionary ``D``.
 """
 
 from __future__ import annotations
@@ -152,6 +153,68 @@ class MaskedBilinear(Bilinear):
     def block_lipschitz(self, factors: list[np.ndarray], k: int) -> float:
         # ‖P_Ω(Δ Vᵀ)‖ ≤ ‖Δ Vᵀ‖ ≤ ‖V‖₂ ‖Δ‖: the dense constant is a valid bound.
         return super().block_lipschitz(factors, k)
+
+
+# --------------------------------------------------------------------------------------------
+# bilinear map through a fixed right dictionary
+
+
+class DictionaryBilinear(Bilinear):
+    """Atoms ``φ(u, a) = u (D a)ᵀ`` with a fixed ``n × p`` dictionary ``D`` (degree 2).
+
+    Output ``U Aᵀ Dᵀ`` (``m × n``); ``operator(G) = G D`` (``m × p``) is what the polar sees;
+    block Lipschitz constants ``‖AᵀDᵀDA‖₂`` (U) and ``‖D‖₂²‖UᵀU‖₂`` (A), THEORY §d.2.
+    """
+
+    def __init__(self, shape: tuple[int, int], dictionary: np.ndarray):
+        super().__init__(shape)
+        D = np.asarray(dictionary, dtype=float)
+        if D.ndim != 2 or D.shape[0] != self.shape[1]:
+            raise ValueError(f"temporal_dictionary must have shape ({self.shape[1]}, p), got "
+                             f"{D.shape}")
+        if D.shape[1] < 1 or not np.all(np.isfinite(D)):
+            raise ValueError("temporal_dictionary must be finite with at least one column")
+        self.D = D
+        self.D_norm2 = float(np.linalg.norm(D, 2)) ** 2
+
+    @property
+    def block_sizes(self) -> tuple[int, int]:
+        return (self.shape[0], self.D.shape[1])
+
+    def forward(self, factors: list[np.ndarray]) -> np.ndarray:
+        U, A = factors
+        return U @ (self.D @ A).T
+
+    def atom(self, columns: list[np.ndarray]) -> np.ndarray:
+        u, a = columns
+        return np.outer(u, self.D @ a)
+
+    def adjoint(self, G: np.ndarray) -> np.ndarray:
+        return G @ self.D
+
+    def operator(self, G: np.ndarray) -> np.ndarray:
+        return G @ self.D
+
+    def block_lipschitz(self, factors: list[np.ndarray], k: int) -> float:
+        U, A = factors
+        if U.shape[1] == 0:
+            return 0.0
+        if k == 0:
+            DA = self.D @ A
+            return float(np.linalg.norm(DA.T @ DA, 2))
+        return self.D_norm2 * float(np.linalg.norm(U.T @ U, 2))
+
+    def atom_sqnorm(self, columns: list[np.ndarray]) -> float:
+        u, a = columns
+        v = self.D @ a
+        return float(u @ u) * float(v @ v)
+
+    def subtract_atom(self, G: np.ndarray, s: float, columns: list[np.ndarray]) -> np.ndarray:
+        u, a = columns
+        return G - s * np.outer(u, self.D @ a)
+
+
+__all__ += ["DictionaryBilinear"]
 
 
 # --------------------------------------------------------------------------------------------

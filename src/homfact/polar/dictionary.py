@@ -4,6 +4,10 @@
 :class:`homfact.models.dictionary.SparseDictionaryLearning`; with it the column-wise elastic-net
 dual norm :func:`elastic_net_dual_columns`, its LMO and the Gram-based rigorous ``σ_max`` bound
 that the bracket uses.
+
+:func:`noise_polar_level` is the polar value that Gaussian noise alone reaches (the level of
+the automatic ``λ``), with :func:`_thresholded_polar` for the thresholded polar test
+``ρ_t(G) = sup_{‖v‖=1} ‖soft(Gv, t)‖₂`` of the zero solution.
 """
 
 from __future__ import annotations
@@ -182,3 +186,64 @@ class ElasticNetL2Polar:
     @staticmethod
     def _method(upper_method: str, n_starts: int) -> str:
         return f"lower: alternating LMOs ({n_starts} starts); upper: {upper_method}"
+
+
+# --------------------------------------------------------------------------------------------
+# the polar level of noise (automatic λ, γ)
+
+
+def _thresholded_polar(E: np.ndarray, t: float, n_starts: int, max_iter: int,
+                       rng: np.random.Generator) -> float:
+    """Lower bound on ``ρ_t(E) = sup_{‖v‖₂=1} ‖soft(E v, t)‖₂`` by alternating maximization
+    ``v ← Eᵀ soft(Ev, t)/‖·‖`` (each step does not decrease the value) from random starts and
+    the largest rows of ``E``."""
+    rn = np.einsum("ij,ij->i", E, E)
+    top = np.argsort(rn)[::-1][: n_starts // 2]
+    V = np.column_stack([E[top].T, rng.standard_normal((E.shape[1], n_starts - top.size))])
+    V /= np.maximum(np.linalg.norm(V, axis=0), 1e-300)
+    best = 0.0
+    for _ in range(max_iter):
+        W = soft_threshold(E @ V, t)
+        val = np.linalg.norm(W, axis=0)
+        best = max(best, float(val.max()))
+        Z = E.T @ W
+        nz = np.linalg.norm(Z, axis=0)
+        if not np.any(nz > 0):
+            break
+        V = np.where(nz > 0, Z / np.where(nz > 0, nz, 1.0), V)
+    return best
+
+
+#: rows of the simulated noise matrix of the λ rule (larger ``n``: scaled by ``√(n/this)``)
+_NOISE_SIM_ROWS = 8192
+
+
+def noise_polar_level(sigma: float, n_samples: int, n_features: int, *, threshold=None,
+                      gamma=None, random_state=0) -> float:
+    """The polar value that Gaussian noise alone reaches: ``Ω°(σE)``, ``E`` i.i.d. ``N(0, 1)``
+    of shape ``n_samples × n_features``, estimated on one simulated draw.
+
+    With ``threshold=t`` it is ``ρ_t(σE) = sup_{‖v‖=1} ‖soft(σEv, t)‖₂`` — the value of the
+    zero solution's polar test for per-entry code threshold ``t = λγ`` (``Ω°(G) ≤ λ`` iff
+    ``ρ_{λγ}(G) ≤ λ``); with ``gamma`` it is the polar ``Ω°_γ(σE)`` of the model's gauge
+    (the :class:`ElasticNetL2Polar` lower bound).  Both are lower bounds by alternating
+    maximization on one draw (they concentrate: the spread over draws is a few percent).  For
+    ``n_samples > 8192`` the draw has 8192 rows and the value is scaled by
+    ``√(n_samples/8192)``; ``ρ²/n`` decreases with ``n`` (a supremum of an average), so this
+    over-estimates the noise level of the larger matrix (a larger, conservative ``λ``).
+    """
+    if (threshold is None) == (gamma is None):
+        raise ValueError("give exactly one of threshold and gamma")
+    n_sim = min(int(n_samples), _NOISE_SIM_ROWS)
+    if sigma <= 0 or n_sim < 1:
+        return 0.0
+    rng = np.random.default_rng(random_state)
+    E = rng.standard_normal((n_sim, int(n_features)))
+    if threshold is not None:
+        val = sigma * _thresholded_polar(E, float(threshold) / sigma, 16, 30, rng)
+    else:
+        val = sigma * ElasticNetL2Polar(float(gamma), n_starts=8, max_iter=30)(E, rng=rng).lower
+    return float(val * math.sqrt(n_samples / n_sim))
+
+
+__all__ += ["noise_polar_level"]
