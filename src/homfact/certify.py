@@ -7,14 +7,10 @@ import numpy as np
 from .certificate import Certificate
 from .maps import CPMap
 from .meta import DEFAULT_POLAR_RTOL, Problem, certify_factors, check_tol
-from .problems import completion_problem, cp_factors, cp_problem, low_rank_problem
+from .problems import cp_factors
+from .registry import get_model
 
 __all__ = ["certify"]
-
-_MODELS = {"low_rank": low_rank_problem, "lowrank": low_rank_problem,
-           "completion": completion_problem,
-           # CP tensor (K-way Y, NaN = missing): ½‖P_Ω(Y − [[X]])‖² + λΣᵢΠₖ‖xᵢᵏ‖₂
-           "cp": cp_problem, "cp_tensor": cp_problem}
 
 
 def certify(model, Y=None, factors=None, lam: float | None = None, *, tol: float = 1e-6,
@@ -24,7 +20,9 @@ def certify(model, Y=None, factors=None, lam: float | None = None, *, tol: float
     Parameters
     ----------
     model : "low_rank", "completion", "cp" or a :class:`homfact.meta.Problem`
-        The objective: ``½‖Y − UVᵀ‖² + λΣ‖uᵢ‖‖vᵢ‖`` or its observed-entries version.
+        The objective: ``½‖Y − UVᵀ‖² + λΣ‖uᵢ‖‖vᵢ‖``, its observed-entries version or the CP
+        tensor one ``½‖P_Ω(Y − [[X]])‖² + λΣᵢΠₖ‖xᵢᵏ‖₂``; any model of
+        :mod:`homfact.registry` with a problem builder (aliases ``"lowrank"``, ``"cp_tensor"``).
     Y : data (dense/sparse for ``"low_rank"``; sparse observed entries or NaN-masked array for
         ``"completion"``); ignored when ``model`` is a Problem.
     factors : (U, V) with ``U`` of shape ``(m, r)`` and ``V`` of shape ``(n, r)``.  For
@@ -40,14 +38,15 @@ def certify(model, Y=None, factors=None, lam: float | None = None, *, tol: float
     if isinstance(model, Problem):
         problem = model
     else:
-        if model not in _MODELS:
-            raise ValueError(f"model must be one of {sorted(set(_MODELS))} or a Problem, "
-                             f"got {model!r}")
+        try:
+            spec = get_model(model, need="problem")
+        except ValueError as exc:
+            raise ValueError(f"{exc} (or pass a homfact.meta.Problem)") from None
         if lam is None:
             raise ValueError("lam is required to certify factors for a named model")
         if Y is None:
             raise ValueError("Y is required to certify factors for a named model")
-        problem = _MODELS[model](Y, lam)
+        problem = spec.build(Y, lam)
     if factors is not None and isinstance(problem.mapping, CPMap):
         # CP factors from any source: K matrices, (weights, factors) or a tensorly CPTensor
         # (weights folded into the factors, balanced: see homfact.problems.cp_factors)

@@ -8,33 +8,31 @@ import numpy as np
 
 from .certificate import Certificate
 from .meta import grow
-from .problems import check_lam, completion_problem, low_rank_problem, observed_entries
+from .problems import check_lam
+from .registry import get_model
 
 __all__ = ["PathResult", "lam_max", "regularization_path"]
-
-_BUILDERS = {"low_rank": low_rank_problem, "lowrank": low_rank_problem,
-             "completion": completion_problem}
 
 
 def lam_max(model: str, Y) -> float:
     """Smallest ``λ`` with the zero solution: ``‖Y‖₂`` (low rank) or ``‖P_Ω(Y)‖₂`` (completion).
 
-    ``∇ℓ(0) = −Y`` (resp. ``−P_Ω Y``) and the ℓ2/ℓ2 polar is the spectral norm; the value is an
-    exact top singular value (dense SVD or ARPACK to tolerance).
+    ``model``: a name of :mod:`homfact.registry` with a ``lam_max`` rule (``"low_rank"``, alias
+    ``"lowrank"``, or ``"completion"``).
     """
-    problem = _build(model, Y, 0.0)
+    return get_model(model, need="lam_max").lam_max(Y)
+
+
+def zero_solution_lam_max(problem) -> float:
+    """``λ_max = Ω°(−∇ℓ(0))``, the polar of the negative loss gradient at the zero factors.
+
+    For the low-rank and completion models ``∇ℓ(0) = −Y`` (resp. ``−P_Ω Y``) and the ℓ2/ℓ2
+    polar is the spectral norm; the value is an exact top singular value (dense SVD or ARPACK
+    to tolerance), so the polar's lower bound is the value.
+    """
     g = problem.loss.neg_gradient(problem.mapping.forward(
         [np.zeros((n, 0)) for n in problem.mapping.block_sizes]))
     return float(problem.polar(problem.mapping.operator(g)).lower)
-
-
-def _build(model: str, Y, lam: float):
-    if model not in _BUILDERS:
-        raise ValueError(f"model must be 'low_rank' (or 'lowrank') or 'completion', got "
-                         f"{model!r}")
-    if model == "completion" and not hasattr(Y, "rows"):
-        Y = observed_entries(Y)
-    return _BUILDERS[model](Y, lam)
 
 
 @dataclass
@@ -65,9 +63,9 @@ def regularization_path(Y, model: str = "low_rank", *, lams=None, n_lams: int = 
     Without ``lams`` the grid is ``n_lams`` geometric values from ``λ_max`` (zero solution,
     included as the first point) down to ``lam_min_ratio·λ_max``.
     """
-    if model == "completion" and not hasattr(Y, "rows"):
-        Y = observed_entries(Y)
-    top = lam_max(model, Y)
+    spec = get_model(model, need="lam_max")
+    Y = spec.prepare_data(Y)  # once, not per lam (e.g. the observed entries of a completion)
+    top = spec.lam_max(Y)
     if lams is None:
         if not (isinstance(n_lams, int) and n_lams >= 1):
             raise ValueError(f"n_lams must be an integer >= 1, got {n_lams!r}")
@@ -80,7 +78,7 @@ def regularization_path(Y, model: str = "low_rank", *, lams=None, n_lams: int = 
     result = PathResult(np.asarray(lams, dtype=float), lam_max=top)
     factors = None
     for lam in result.lams:
-        res = grow(_build(model, Y, float(lam)), factors, tol=tol, max_iter=max_iter,
+        res = grow(spec.build(Y, float(lam)), factors, tol=tol, max_iter=max_iter,
                    max_rank=max_rank, time_limit=time_limit, random_state=random_state)
         factors = res.factors
         result.ranks.append(res.rank)
