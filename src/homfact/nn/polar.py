@@ -1,6 +1,7 @@
 """Polar problems of parallel subnetworks: ``Ω°(G) = sup_{‖Xᵏ‖ ≤ 1 ∀k} ⟨G, φ(V; X¹,…,Xᴷ)⟩``.
 
-Two-layer ReLU unit ``φ = (V w)₊ aᵀ`` (THEORY b.8): ``Ω°(G) = sup_{‖w‖≤1} ‖Gᵀ (V w)₊‖₂``.
+Two-layer ReLU unit ``φ = (V w)₊ aᵀ`` (docs: theory/families, 'Networks'):
+``Ω°(G) = sup_{‖w‖≤1} ‖Gᵀ (V w)₊‖₂``.
 
 * lower bound: multistart fixed-point ascent ``a ← Gᵀ(Vw)₊/‖·‖``, ``w ← Vᵀ D(w) G a/‖·‖``
   (batched over starts; it can stall, hence many starts);
@@ -23,7 +24,8 @@ Two-layer ReLU unit ``φ = (V w)₊ aᵀ`` (THEORY b.8): ``Ω°(G) = sup_{‖w�
 * exact for a rank-one ``G`` (one output, or a binary softmax) in any dimension while the
   arrangement has few cells: one cone projection per cell (:mod:`homfact.nn.arrangement`).
 
-Deeper subnetworks (THEORY b.9): multistart gradient ascent of the scale-invariant
+Deeper subnetworks (docs: theory/families, 'Networks'): multistart gradient ascent of the
+scale-invariant
 ``⟨G, φ(X¹/‖X¹‖,…,Xᴷ/‖Xᴷ‖)⟩`` (lower bound only); :func:`subnetwork_upper` gives a valid
 upper bound for bias-free ReLU chains and conv subnetworks (``inf`` for other families).
 """
@@ -35,7 +37,7 @@ import sys
 
 import torch
 
-from ..polar import PolarBound, svd_roundoff
+from ..polar import PolarBound, sigma_max_upper, svd_roundoff
 from .arrangement import cell_count_bound, distinct_planes, relu_unit_exact_rank_one
 from .modules import ParallelSubnetworks
 
@@ -139,19 +141,14 @@ def _fro_product(G: torch.Tensor, V: torch.Tensor) -> float:
 
 
 def spectral_upper(A: torch.Tensor) -> float:
-    """Rigorous upper bound on ``‖A‖₂``: LAPACK's largest singular value (float64) plus
-    :func:`homfact.polar.svd_roundoff`, computed on ``A`` scaled by a power of two so that
-    tiny or huge entries neither underflow nor overflow.  The margin also covers the rounding
-    of forming ``A`` itself entrywise to relative ``eps``."""
+    """Rigorous upper bound on ``‖A‖₂`` of a matrix (computed in float64):
+    :func:`homfact.polar.sigma_max_upper`, the audited dense bound every polar uses
+    (power-of-two prescaling, so tiny or huge entries neither underflow nor overflow)."""
     if A.numel() == 0:
         return 0.0
     A = A.detach().to(torch.float64)
     _check_finite(A=A)
-    As, k = _pow2_scaled(A)
-    if k == 0 and not bool(As.any()):
-        return 0.0
-    s0 = float(torch.linalg.svdvals(As)[0])
-    return _scaled_back(s0 * (1 + 1e-12) + svd_roundoff(*As.shape, float(As.norm())), k)
+    return float(sigma_max_upper(A.cpu().numpy())[0])
 
 
 class _Rows:

@@ -24,6 +24,7 @@ from .core import (
     PolarBound,
     RowSparsePolar,
     polar_solver_for,
+    sigma_max_upper,
     spectral_norm,
     svd_roundoff,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "StructuredPolar",
     "TensorPolar",
     "polar_solver_for",
+    "sigma_max_upper",
     "spectral_norm",
     "svd_roundoff",
     "tensor_polar_upper",

@@ -5,7 +5,7 @@ Every solver returns a :class:`PolarBound` ``(lower, upper, maximizer, method)``
 
 * ``lower`` is always the value ``⟨G, φ(x*)⟩`` of the returned feasible maximizer ``x*``;
 * ``upper`` is a valid upper bound, or ``inf`` when none is available.  A heuristic value is
-  never reported as an upper bound (THEORY §f.4).
+  never reported as an upper bound (docs: theory/polars, 'Brackets').
 
 Solvers: :class:`NuclearPolar` (ℓ2/ℓ2, ``‖G‖₂``: dense SVD, exact to roundoff, or ARPACK Lanczos,
 exact to its tolerance), :class:`RowSparsePolar` (ℓ1 on one side: exact row/column maximum) and
@@ -78,6 +78,91 @@ def svd_roundoff(m: int, n: int, fro: float) -> float:
     return 2.0 * m * n * float(np.finfo(float).eps) * fro
 
 
+#: rounding-up factor of the evaluated bound (step 4 of :func:`sigma_max_upper`)
+_ROUND_UP = 1.0 + 8.0 * float(np.finfo(float).eps)
+
+
+def _gram_allowance(p: int, k: int, fro2: float) -> float:
+    """Roundoff allowance ``(p + 8k + 1)·eps·‖B‖²_F`` of :func:`sigma_max_upper` (its docstring
+    derives it); ``fro2`` is the computed ``‖B‖²_F``, inflated here by ``(1 + 2pk·eps)`` for
+    its own rounding."""
+    eps = float(np.finfo(float).eps)
+    return (p + 8 * k + 1) * eps * fro2 * (1.0 + 2.0 * p * k * eps)
+
+
+def sigma_max_upper(A) -> tuple[float, np.ndarray, np.ndarray]:
+    """``(upper, u, v)``: a rigorous upper bound on ``σ_max(A)`` of a dense matrix, and a unit
+    pair ``(u, v)`` whose value ``uᵀAv`` is within roundoff of ``σ_max``.
+
+    The one bound on a dense largest singular value that every polar uses (matrix,
+    non-negative, dictionary and network polars).
+
+    **Computation.** ``B = 2^{-e}A`` with ``e`` chosen so that ``max|B| ∈ [1/2, 1)`` (exact: a
+    power of two), so ``‖B‖²_F ∈ [1/4, mn)`` neither under- nor overflows.  With ``k`` the
+    smaller and ``p`` the larger dimension, ``M̂ = fl(BᵀB)`` (or ``fl(BBᵀ)``) is ``k × k`` and
+    its top eigenpair ``(λ̂, x)`` comes from LAPACK's symmetric eigensolver (``syevr`` through
+    :func:`scipy.linalg.eigh`, top index only).
+
+    **Roundoff analysis** (``u = eps/2``, ``γ_p = pu/(1 − pu)``):
+
+    1. *Forming the Gram matrix*: ``|M̂ − BᵀB| ≤ γ_p·|B|ᵀ|B|`` entrywise (dot products of
+       length ``p``; Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., §3.5),
+       so ``‖M̂ − BᵀB‖₂ ≤ γ_p‖|B|ᵀ|B|‖_F ≤ γ_p‖B‖²_F``.  Gradual underflow adds at most ``p·η``
+       per entry (``η`` the smallest subnormal), far below ``u·‖B‖²_F ≥ u/4``.
+    2. *Eigensolver*: ``λ̂`` is an exact eigenvalue of ``M̂ + E`` with
+       ``‖E‖₂ ≤ c·k·u·‖M̂‖₂`` (backward stability of Householder tridiagonalization and of the
+       tridiagonal eigensolver; Demmel, *Applied Numerical Linear Algebra*, §5.3); ``c = 8``
+       is taken, with ``‖M̂‖₂ ≤ (1 + γ_p)‖B‖²_F``.
+    3. *Weyl*: ``σ_max(B)² = λ_max(BᵀB) ≤ λ̂ + ‖M̂ − BᵀB‖₂ + ‖E‖₂
+       ≤ λ̂ + (p + 8k + 1)·eps·‖B‖²_F`` (for ``pu ≤ 1/4``, ``γ_p ≤ 2pu = p·eps`` and
+       ``8ku(1 + γ_p) ≤ (4k + 1)·eps``: the constant is generous), evaluated by
+       :func:`_gram_allowance` with ``‖B‖²_F`` inflated for its own rounding.
+    4. *Evaluation*: the sum, the square root and the scaling back are rounded up by the
+       factor ``1 + 8·eps`` (four correctly rounded operations err by less), and the result
+       is at least ``‖Bv‖`` (the computed value of the returned pair) before scaling back.
+
+    Non-finite entries raise ``ValueError``; the zero matrix gives ``0`` and a unit pair.
+    ``tests/test_sigma_max_upper.py`` checks the bound against 50-digit singular values on
+    adversarial small matrices, and that the same check catches a weakened bound (no
+    allowance, an allowance 1000x too small, or the bound 1e-12 too low: mutation tests).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    if A.ndim != 2:
+        raise ValueError(f"A must be a 2-D array, got shape {A.shape}")
+    m, n = A.shape
+    if m == 0 or n == 0:
+        return 0.0, np.zeros(m), np.zeros(n)
+    if not np.all(np.isfinite(A)):
+        raise ValueError("A contains NaN or infinite values")
+    amax = float(np.max(np.abs(A)))
+    if amax == 0.0:
+        u, v = np.zeros(m), np.zeros(n)
+        u[0] = v[0] = 1.0
+        return 0.0, u, v
+    e = int(np.frexp(amax)[1])                       # amax = f·2^e, f ∈ [1/2, 1)
+    B = np.ldexp(A, -e)
+    left = m <= n                                   # the Gram matrix of the smaller side
+    M = B @ B.T if left else B.T @ B
+    k, p = M.shape[0], max(m, n)
+    w, X = sla.eigh(M, subset_by_index=[k - 1, k - 1])
+    lam = max(float(w[-1]), 0.0)
+    fro2 = float(np.einsum("ij,ij->", B, B))
+    bound = np.sqrt(lam + _gram_allowance(p, k, fro2)) * _ROUND_UP
+    x = X[:, -1]
+    if left:                                        # the other side from B (no overflow)
+        u, v = x, B.T @ x
+        nv = float(np.linalg.norm(v))
+        v = v / nv if nv > 0 else v
+        value = nv
+    else:
+        v, u = x, B @ x
+        nu = float(np.linalg.norm(u))
+        u = u / nu if nu > 0 else u
+        value = nu
+    upper = float(np.ldexp(max(bound, value), e))   # exact unless it overflows (then inf)
+    return upper, u, v
+
+
 def _is_small(shape: tuple[int, int]) -> bool:
     return shape[0] * shape[1] <= DENSE_SVD_MAX_ENTRIES or min(shape) <= 2
 
@@ -86,8 +171,9 @@ def spectral_norm(op, *, k: int = 1, tol: float = 1e-5, v0: np.ndarray | None = 
                   rng: np.random.Generator | None = None, ncv: int | None = None):
     """Top-``k`` singular triplets of a dense or sparse matrix, with a bound on ``σ_max``.
 
-    Returns ``(U, s, V, upper, method)`` with ``s`` in decreasing order.  For small matrices a
-    dense SVD is used and ``upper = s[0]·(1 + 1e-12) +`` :func:`svd_roundoff` covers roundoff.
+    Returns ``(U, s, V, upper, method)`` with ``s`` in decreasing order.  For small matrices
+    ``upper`` is :func:`sigma_max_upper` (the one rigorous dense bound); with ``k = 1`` its
+    pair is returned too (``s[0] = ‖Av‖``), otherwise the triplets come from a dense SVD.
     Otherwise ARPACK runs on ``GᵀG`` with eigenvalue tolerance ``tol²`` (scipy's ``svds``
     convention), so a converged run is exact to about ``tol²`` relative;
     ``upper = s[0] + max(residual, tol²·s[0])`` with the residual ``max(‖Gv − σu‖, ‖Gᵀu − σv‖)``
@@ -107,12 +193,16 @@ def spectral_norm(op, *, k: int = 1, tol: float = 1e-5, v0: np.ndarray | None = 
         return np.zeros((m, 1)), np.zeros(1), np.zeros((n, 1)), 0.0, "empty"
     if _is_small(op.shape) or k >= min(m, n) - 1:
         A = op.toarray() if sp.issparse(op) else np.asarray(op)
+        upper, u, v = sigma_max_upper(A)  # the one rigorous dense bound (and the top pair)
+        if k == 1:
+            return (u[:, None], np.array([float(np.linalg.norm(A @ v))]), v[:, None], upper,
+                    "dense-gram-eigh")
         try:
             U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesdd")
         except np.linalg.LinAlgError:  # gesdd occasionally fails to converge; gesvd is robust
             U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesvd")
-        roundoff = svd_roundoff(m, n, float(np.linalg.norm(A)))
-        return U[:, :k], s[:k], Vt[:k].T, float(s[0]) * (1 + 1e-12) + roundoff, "dense-svd"
+        return (U[:, :k], s[:k], Vt[:k].T, max(upper, float(s[0])),
+                "dense-svd; upper: dense-gram-eigh")
     fro = float(sp.linalg.norm(op)) if sp.issparse(op) else float(np.linalg.norm(op))
     if fro == 0.0:
         U, V = np.zeros((m, k)), np.zeros((n, k))

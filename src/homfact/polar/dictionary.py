@@ -19,7 +19,7 @@ import scipy.sparse as sp
 
 from .._threads import single_blas_thread
 from ..gauges import soft_threshold
-from .core import PolarBound
+from .core import PolarBound, sigma_max_upper
 
 __all__ = ["ElasticNetL2Polar", "elastic_net_dual_columns"]
 
@@ -83,19 +83,10 @@ def _elastic_net_lmo_columns(W: np.ndarray, gamma: float) -> tuple[np.ndarray, n
 
 
 def _sigma_max(A: np.ndarray) -> tuple[float, np.ndarray]:
-    """``(upper, v)``: a rigorous upper bound on ``σ_max(A)`` and a top right singular vector.
-
-    From the eigen-decomposition of the small Gram matrix ``AᵀA`` (``n_features²``); the bound
-    adds the roundoff allowance ``4(n + m)·eps·‖A‖_F²`` to the largest eigenvalue before the
-    square root: forming ``AᵀA`` errs by at most ``n·eps·‖|A|‖₂² ≤ n·eps·‖A‖_F²`` in spectral
-    norm and the symmetric eigensolver by ``O(m·eps·‖AᵀA‖₂)`` (backward stable).
-    """
-    M = A.T @ A
-    w, Q = np.linalg.eigh(M)
-    fro2 = float(np.trace(M))
-    lam_top = max(float(w[-1]), 0.0)
-    allowance = 4.0 * (A.shape[0] + A.shape[1]) * np.finfo(float).eps * fro2
-    return math.sqrt(lam_top + allowance + 1e-300), Q[:, -1]
+    """``(upper, v)``: a rigorous upper bound on ``σ_max(A)`` and a top right singular vector,
+    from :func:`homfact.polar.sigma_max_upper` (the audited dense bound)."""
+    upper, _, v = sigma_max_upper(A)
+    return upper, v
 
 
 class ElasticNetL2Polar:
@@ -109,7 +100,8 @@ class ElasticNetL2Polar:
       top right singular vector of ``G``, the ``n_starts/2`` rows of ``G`` with the largest norms
       and random directions.  The value is that of the returned feasible pair.
     * upper: ``κ(u) ≥ (1 + γ)‖u‖₂`` gives ``σ_max(G)/(1 + γ)`` and ``κ(u) ≥ (γ + 1/√n)‖u‖₁``
-      gives ``maxⱼ‖G_{j,:}‖₂/(γ + 1/√n)``; the minimum of the two is reported (THEORY §b.4).
+      gives ``maxⱼ‖G_{j,:}‖₂/(γ + 1/√n)``; the minimum of the two is reported (docs:
+      theory/families, 'Dictionary elastic net').
       ``σ_max`` comes from the Gram matrix's eigenvalues plus a roundoff allowance (see
       :func:`_sigma_max`).
     """

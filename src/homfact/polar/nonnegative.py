@@ -23,7 +23,13 @@ import scipy.sparse as sp
 
 from ..gauges import L2, NonNegative
 from ..solvers.hals import hals
-from .core import DENSE_SVD_MAX_ENTRIES, AlternatingPolar, PolarBound, spectral_norm
+from .core import (
+    DENSE_SVD_MAX_ENTRIES,
+    AlternatingPolar,
+    PolarBound,
+    sigma_max_upper,
+    spectral_norm,
+)
 
 __all__ = ["NonnegativePolar"]
 
@@ -63,49 +69,17 @@ def _diverse_rows(Ap: np.ndarray, k: int) -> np.ndarray:
 def _sigma_max(A: np.ndarray, tol: float, rng):
     """``(u, v, upper, method)``: top singular pair of ``A`` and a rigorous bound on ``σ_max``.
 
-    Small matrices (at most ``DENSE_SVD_MAX_ENTRIES`` entries): the top eigenpair of the Gram
-    matrix ``M = AAᵀ`` or ``AᵀA`` (smaller side ``k``), much cheaper than the full SVD the core
-    uses for them.  Rounding in forming ``M`` perturbs it by at most ``γ_n‖A‖²_F`` entrywise-
-    bounded (``γ_n ≈ n·eps``, ``n`` the inner dimension) and the symmetric eigensolver is
-    backward stable (``O(k·eps‖M‖)``), so ``upper = sqrt(λ_max + 4(n + k)·eps·‖A‖²_F)`` bounds
-    ``σ_max`` up to those (over-estimated) roundoff terms.  Larger matrices:
-    :func:`homfact.polar.spectral_norm` (ARPACK with its residual added).
+    Small matrices (at most ``DENSE_SVD_MAX_ENTRIES`` entries):
+    :func:`homfact.polar.sigma_max_upper` (the top eigenpair of the smaller Gram matrix with the
+    audited roundoff allowance).  Larger
+    matrices: :func:`homfact.polar.spectral_norm` (ARPACK with its residual added).
     """
-    import scipy.linalg as sla
-
     m, n = A.shape
     if m * n > DENSE_SVD_MAX_ENTRIES or min(m, n) == 0:
         U, _, V, upper, method = spectral_norm(A, k=1, tol=tol, rng=rng)
         return U[:, 0], V[:, 0], float(upper), method
-    fro2 = float(np.vdot(A, A))
-    if fro2 == 0.0 and not np.any(A):  # (‖A‖²_F underflows to 0 for entries below 1e-162)
-        u, v = np.zeros(m), np.zeros(n)
-        u[0] = v[0] = 1.0
-        return u, v, 0.0, "zero-matrix"
-    left = m <= n
-    M = A @ A.T if left else A.T @ A
-    k = M.shape[0]
-    w, x = sla.eigh(M, subset_by_index=[k - 1, k - 1])
-    lam_top = max(float(w[-1]), 0.0)
-    x = x[:, -1]
-    sig = np.sqrt(lam_top)
-    if left:
-        u = x
-        v = A.T @ u
-    else:
-        v = x
-        u = A @ v
-    nrm = np.linalg.norm(u if not left else v)
-    if left:
-        v = v / nrm if nrm > 0 else v
-    else:
-        u = u / nrm if nrm > 0 else u
-    eps = np.finfo(float).eps
-    # + an absolute allowance for underflow (gradual underflow errs by ≤ tiny·eps per
-    # operation, which no relative term covers: entries below ~1e-154 square to subnormals)
-    upper = float(np.sqrt(lam_top + 4.0 * (max(m, n) + k) * eps * fro2
-                          + (max(m, n) + k) * k * np.finfo(float).tiny))
-    return u, v, max(upper, sig), "gram-eigh (dense)"
+    upper, u, v = sigma_max_upper(A)
+    return u, v, upper, "gram-eigh (dense)"
 
 
 class NonnegativePolar(AlternatingPolar):
