@@ -1,4 +1,4 @@
-"""The optimality certificate (DESIGN §2, THEORY §f).
+"""The optimality certificate (docs: theory/duality-gap-and-status).
 
 Given an iterate ``X`` with output ``Z``, ``G = −∇ℓ(Z)`` and a polar bracket
 ``ρ_lo ≤ Ω°(G) ≤ ρ_up``:
@@ -94,7 +94,10 @@ class Certificate:
 
 def decide_status(polar_lower: float, polar_upper: float, lam: float, relative_gap: float,
                   tol: float, polar_rtol: float) -> str:
-    """Status rule of DESIGN §2; ``"global"`` needs a finite (valid) ``polar_upper``."""
+    """Status rule of docs: theory/duality-gap-and-status, 'The status rule'.
+
+    ``"global"`` needs a finite (valid) ``polar_upper``.
+    """
     thresh = lam * (1.0 + polar_rtol)
     if math.isfinite(polar_upper) and polar_upper <= thresh and relative_gap <= tol:
         return "global"

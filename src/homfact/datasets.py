@@ -290,7 +290,8 @@ def calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 300, n_neur
                   seed: int | np.random.Generator | None = 0, noise: float = 0.2,
                   background: bool = True, frame_rate: float = 5.0, tau_decay: float = 0.736,
                   firing_rate: float = 0.3) -> CalciumData:
-    """A realistic synthetic calcium-imaging movie (THEORY §g.1 conventions).
+    """A realistic synthetic calcium-imaging movie (conventions of docs: theory/families,
+    'Structured ℓ1 + TV + ℓ2').
 
     * **Footprints**: elliptical Gaussian blobs (random axes σ ∈ [0.04, 0.07]·min(shape), random
       orientation), truncated at 5 % of the peak (compact support) and scaled to peak 1.

@@ -138,7 +138,7 @@ class L1(Gauge):
 class ElasticNet(Gauge):
     """``κ(x) = ‖x‖₂ + γ‖x‖₁`` (γ ≥ 0), the code gauge of sparse dictionary learning.
 
-    prox (composition rule, THEORY §c.3): ``shrink₂(soft(x, wγ), w)``.
+    prox (docs: theory/proxes-and-gauges, 'Composition rule'): ``shrink₂(soft(x, wγ), w)``.
     LMO: find ``μ ≥ 0`` with ``‖soft(g, γμ)‖₂ = μ``; then ``κ°(g) = μ`` and
     ``x* = soft(g, γμ)/κ(soft(g, γμ))``.  ``‖soft(g, γμ)‖₂ − μ`` is strictly decreasing in μ and
     piecewise of the form ``sqrt(a − 2bμ + cμ²) − μ`` between breakpoints ``|g_j|/γ``, so the root

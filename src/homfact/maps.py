@@ -163,7 +163,8 @@ class DictionaryBilinear(Bilinear):
     """Atoms ``φ(u, a) = u (D a)ᵀ`` with a fixed ``n × p`` dictionary ``D`` (degree 2).
 
     Output ``U Aᵀ Dᵀ`` (``m × n``); ``operator(G) = G D`` (``m × p``) is what the polar sees;
-    block Lipschitz constants ``‖AᵀDᵀDA‖₂`` (U) and ``‖D‖₂²‖UᵀU‖₂`` (A), THEORY §d.2.
+    block Lipschitz constants ``‖AᵀDᵀDA‖₂`` (U) and ``‖D‖₂²‖UᵀU‖₂`` (A) (docs:
+    theory/descent-and-growth, 'Lipschitz constants').
     """
 
     def __init__(self, shape: tuple[int, int], dictionary: np.ndarray):
@@ -273,7 +274,8 @@ class CPMap:
 
     ``forward(X) = Σᵢ xᵢ¹∘…∘xᵢᴷ = [[X¹,…,Xᴷ]]`` (the CP / PARAFAC model); the gradient of
     ``⟨G, Φ(X)⟩`` in block ``k`` is the MTTKRP ``G₍ₖ₎(⊙_{j≠k} Xʲ)`` and its Lipschitz constant
-    (squared loss) is ``‖∗_{j≠k} XʲᵀXʲ‖₂`` (THEORY §d.2).  The output representation is the
+    (squared loss) is ``‖∗_{j≠k} XʲᵀXʲ‖₂`` (docs: theory/descent-and-growth, 'Lipschitz
+    constants').  The output representation is the
     dense tensor itself; :meth:`operator` hands the tensor ``G`` to the polar solver
     (:class:`homfact.polar.TensorPolar`).
     """

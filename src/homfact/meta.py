@@ -1,4 +1,6 @@
-"""The meta-algorithm: descend → prune/rebalance → polar → certify → grow (DESIGN §4).
+"""The meta-algorithm: descend → prune/rebalance → polar → certify → grow.
+
+Theory: docs: theory/descent-and-growth, 'The meta-algorithm'.
 
 :class:`Problem` bundles a loss, a map, one gauge per factor block, ``λ`` and a polar solver.
 :func:`grow` runs the loop from any start (rank 0 included) and always returns factors together

@@ -14,9 +14,10 @@
   (:func:`_prox_tv_batch`: per-column momentum, restart and stopping test, converged columns
   leave the active set), the same certificate per column.
 * :func:`prox_l1_tv_l2` — ``prox`` of ``τ(k1‖·‖₁ + k2 TV_E + k3‖·‖₂)[+ι_{≥0}]`` by the
-  composition rule of THEORY §c.3: ``shrink₂(soft^{(+)}(prox_{τk2 TV}(y), τk1), τk3)``.
-* :func:`lmo_l1_tv_l2` — the linear minimization oracle of that gauge (THEORY §b preamble,
-  "generic LMO"): a safeguarded root search on ``μ`` (regula falsi / geometric bisection) for
+  composition rule (docs: theory/proxes-and-gauges, 'Composition rule'):
+  ``shrink₂(soft^{(+)}(prox_{τk2 TV}(y), τk1), τk3)``.
+* :func:`lmo_l1_tv_l2` — the linear minimization oracle of that gauge (docs: theory/polars,
+  'Generic LMO'): a safeguarded root search on ``μ`` (regula falsi / geometric bisection) for
   ``‖prox_{μ(k1ℓ1 + k2TV)[+ι]}(g)‖₂ = μ k3``.  It keeps a
   *rigorous* bracket on the dual gauge value (a feasible point renormalized by its exact gauge
   value from below, a dual decomposition of ``g`` from above), so an inexact TV prox can only
@@ -27,7 +28,7 @@ Why hand-written: the ``prox-tv`` package (Barbero & Sra) fails to build on Pyth
 ``pyproximal.TV`` handles regular grids only and runs a fixed number of iterations — no duality
 gap certificate and no general graphs or edge weights.  The certified LMO bracket needs the dual
 variable ``q`` of the TV prox, which neither exposes.  (``skimage``'s Chambolle TV is isotropic
-with another scaling and is not a substitute, THEORY §c.4.)
+with another scaling and is not a substitute, docs: theory/proxes-and-gauges, 'TV prox'.)
 """
 
 from __future__ import annotations
@@ -628,7 +629,8 @@ def l1_tv_l2_value(x, k1: float, k2: float, k3: float, edges, weights=None,
 def prox_l1_tv_l2(y, tau, k1: float, k2: float, k3: float, edges, weights=None,
                   nonnegative: bool = False, *, tol: float = 1e-8, max_iter: int = 20000,
                   return_info: bool = False):
-    """``prox`` of ``τ(k1‖·‖₁ + k2 TV_E + k3‖·‖₂ [+ ι_{≥0}])`` (THEORY §c.3, column-wise).
+    """``prox`` of ``τ(k1‖·‖₁ + k2 TV_E + k3‖·‖₂ [+ ι_{≥0}])``
+    (column-wise; docs: theory/proxes-and-gauges, 'Composition rule').
 
     Computed as ``shrink₂(soft^{(+)}(prox_{τk2 TV}(y), τk1), τk3)``; the outer maps are
     non-expansive, so the error bound ``sqrt(2·gap)`` of the inner TV prox carries over to the
@@ -720,7 +722,8 @@ def lmo_l1_tv_l2(g, k1: float, k2: float, k3: float, edges, weights=None,
                  mu0: float | None = None, warm_start=None):
     """LMO of ``κ = k1‖·‖₁ + k2 TV_E + k3‖·‖₂ [+ ι_{≥0}]``: ``x* ≈ argmax_{κ(x) ≤ 1} ⟨g, x⟩``.
 
-    Generic LMO (THEORY §b preamble): with ``κ0 = k1ℓ1 + k2TV [+ι]``, the root ``μ*`` of
+    Generic LMO (docs: theory/polars, 'Generic LMO'): with ``κ0 = k1ℓ1 + k2TV [+ι]``, the root
+    ``μ*`` of
     ``‖prox_{μκ0}(g)‖₂ = μ k3`` is ``κ°(g)`` and ``prox_{μ*κ0}(g)/κ(·)`` a maximizer.  A search on
     ``μ`` (safeguarded regula falsi for ``k3 > 0``, geometric/plain bisection otherwise, see
     :func:`_next_mu`) keeps a rigorous bracket ``lower ≤ κ°(g) ≤ upper``:
@@ -736,7 +739,8 @@ def lmo_l1_tv_l2(g, k1: float, k2: float, k3: float, edges, weights=None,
     duality-gap tolerance of the inner TV proxes instead of tightening it with the bracket:
     cheaper, and the returned point and bracket stay rigorous (only the bracket may stall wider
     than ``tol``; ``info["upper"]`` says by how much).  Requires ``k1 + k3 > 0`` (otherwise κ
-    vanishes on constants and ``κ°`` can be ``+∞``, THEORY §h.6).  ``mu0`` (optional) is the first
+    vanishes on constants and ``κ°`` can be ``+∞``, docs: theory/families, 'Structured ℓ1 + TV +
+    ℓ2').  ``mu0`` (optional) is the first
     trial ``μ`` (used if inside the initial bracket) and ``warm_start`` the TV dual ``q`` of a
     prox at ``μ0`` (e.g. ``info["mu"]``, ``info["q"]`` of a call on a similar ``g``): speed only.
 
@@ -862,7 +866,8 @@ def lmo_l1_tv_l2(g, k1: float, k2: float, k3: float, edges, weights=None,
 class L1TVL2(Gauge):
     """Factor gauge ``κ(x) = k1‖x‖₁ + k2 TV_E(x) + k3‖x‖₂ [+ ι_{x≥0}]`` on one factor column.
 
-    The structured-imaging gauge of Haeffele, Young & Vidal (ICML 2014), THEORY §b.6, for use
+    The structured-imaging gauge of Haeffele, Young & Vidal (ICML 2014), docs: theory/families,
+    'Structured ℓ1 + TV + ℓ2', for use
     with :mod:`homfact.meta` (``value``, column-wise ``prox``, ``lmo``, ``l2_floor``).
 
     * ``prox`` — :func:`prox_l1_tv_l2` (composition rule); the inner TV prox stops at the

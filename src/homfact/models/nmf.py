@@ -1,6 +1,6 @@
 """Non-negative matrix factorization whose rank is chosen by a regularizer, with a certificate.
 
-The certified problem (DESIGN §3, row "NMF")::
+The certified problem (docs: theory/families, 'Non-negative atoms (NMF)')::
 
     min_{U ≥ 0, V ≥ 0}  ½‖Y − UVᵀ‖²_F + λ Σᵢ ‖uᵢ‖₂‖vᵢ‖₂
 

@@ -20,7 +20,7 @@ descent, growth and the certificate all use ``ℓ̃`` (:class:`InterceptSquaredL
 intercept is always at its exact optimum, the polar is computed on ``G = −∇ℓ̃ = R M`` and the
 certificate covers the joint problem over ``(U, A, W)``: its dual has the extra constraint
 ``Λ B = 0`` (``μ = 0``) or the extra term ``−‖ΛB‖²/(2μ)`` (``μ > 0``), both built into
-``ℓ̃*`` (THEORY §h.8).
+``ℓ̃*`` (docs: theory/duality-gap-and-status, 'Unfactorized blocks').
 
 **Fixed dictionary.**  With ``D`` the atoms are ``u (D a)ᵀ`` and only ``(U, A)`` are learned; the
 problem is the structured factorization of ``Z = U Aᵀ`` with the loss ``ℓ(Z Dᵀ)``, so the
@@ -34,7 +34,8 @@ the top singular pair plus seeds at the pixels with the largest positive residua
 excluding pixels covered by earlier maxima; each seed gives a feasible pair whose exact value
 is a valid lower bound, and distinct maxima are growth candidates).  Upper bound:
 ``σ_max(G̃)/((k1+k3)_s (k1+k3)_t)`` with ``G̃ = (GD)₊`` when both sides are non-negative,
-``GD`` otherwise (DESIGN §3).  With TV/ℓ1 terms this bound is loose, so ``"global"`` is rare on
+``GD`` otherwise (docs: theory/families, 'Structured ℓ1 + TV + ℓ2').  With TV/ℓ1 terms this
+bound is loose, so ``"global"`` is rare on
 imaging data: the status is then honestly ``"unverified"`` (no atom above ``λ`` found, none
 ruled out) unless the bound certifies.
 
@@ -299,6 +300,8 @@ class StructuredFactorization(_FactorizationMixin, BaseEstimator):
     init, rank, max_rank, tol, max_iter, time_limit, random_state, verbose
         As in :class:`homfact.LowRankApproximation` (``init`` may be ``(U0, A0)``).
 
+    Notes
+    -----
     Recommended for calcium imaging (pixels × frames): the defaults plus ``image_shape``
     (see ``examples/calcium_segmentation.py``).
 

@@ -2,7 +2,8 @@
 
 A network ``f(x) = Σᵢ φ(x; Xᵢ¹,…,Xᵢᴷ)`` that sums ``r`` identical, positively homogeneous
 subnetworks of degree ``p`` and is regularized by ``λ Σᵢ θ(Xᵢ)`` with ``θ`` of the *same* degree
-``p`` (e.g. ``θ = Πₖ‖Xᵢᵏ‖``) has the global-optimality theory of DESIGN §1: at a stationary point,
+``p`` (e.g. ``θ = Πₖ‖Xᵢᵏ‖``) has the global-optimality theory of docs: theory/problem-class,
+'Optimality': at a stationary point,
 ``Ω°(−∇ℓ(Z)) ≤ λ`` certifies a global minimum, otherwise the polar maximizer is a subnetwork to add.
 
 * :class:`ParallelSubnetworks` and the ready subnetworks :func:`relu_unit`, :func:`relu_chain`,

@@ -11,8 +11,8 @@ the norm of the projection onto the polyhedral cone (Moreau).  With ``A = diag(s
 ``μ ≥ 0``, ``cᵀw ≤ (c + Aᵀμ)ᵀw ≤ ‖c + Aᵀμ‖`` on ``K_s ∩ ball``, so the NNLS solution
 ``μ* = argmin_{μ≥0} ‖c + Aᵀμ‖`` gives both the maximizer ``w = (c + Aᵀμ*)/‖·‖`` (evaluated
 exactly: a lower bound that is attained) and a valid upper bound ``‖c + Aᵀμ*‖`` per cell.
-DESIGN §3 lists this as the exact polar for scalar output ("one small SOCP per activation
-pattern"): the SOCP is this cone projection.
+docs: theory/families, 'Networks', lists this as the exact polar for scalar output ("one small
+SOCP per activation pattern"): the SOCP is this cone projection.
 
 The cells come from the extreme rays of the arrangement (:func:`cells_from_rays`, no LPs); inputs
 whose rows do not span ``ℝᵈ`` are first reduced to their row space, where the arrangement is

@@ -5,8 +5,9 @@ Objective (mean loss over the ``N`` samples, ``V`` = inputs, with a constant col
 
     F(X) = ℓ( Σᵢ φ(V; Xᵢ) ) + λ Σᵢ θ(Xᵢ),     θ = Πₖ ‖Xᵢᵏ‖_F  (degree-matched).
 
-Loop (DESIGN §4): full-batch descent → rebalance → prune vanished subnetworks → polar
-``Ω°(G)``, ``G = −∇ℓ(Z)`` → certificate (DESIGN §2) → if the polar's lower bound exceeds
+Loop (docs: theory/descent-and-growth, 'The meta-algorithm'): full-batch descent → rebalance →
+prune vanished subnetworks → polar ``Ω°(G)``, ``G = −∇ℓ(Z)`` → certificate (docs:
+theory/duality-gap-and-status) → if the polar's lower bound exceeds
 ``λ(1+ε)`` append ``s^{1/K}·x*`` with ``s = argmin_{s≥0} ℓ(Z + s φ(V; x*)) + λ s`` (convex line
 search), else stop.  ``"global"`` is reported only with a valid upper bound on the polar (exact
 enumeration for the two-layer unit with ≤ 3 input columns or a rank-one gradient on few
@@ -72,7 +73,8 @@ def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, 
 def _certificate(loss: NetLoss, z: torch.Tensor, t: torch.Tensor, g: torch.Tensor,
                  bound: PolarBound, objective_value: float, lam: float, tol: float,
                  polar_rtol: float, matched: bool, scale: float = 0.0) -> Certificate:
-    """DESIGN §2 certificate; without a matched degree no dual point is claimed.
+    """Certificate (docs: theory/duality-gap-and-status); without a matched degree no dual
+    point is claimed.
 
     ``scale`` is the loss of the zero network, the rounding floor of the relative gap.
     """
@@ -202,7 +204,8 @@ class GrowingNetwork(BaseEstimator):
         (degree 2: matched only for two layers; a :class:`DegreeMismatchWarning` otherwise).
     fit_bias : append a constant input column (a first-layer bias, regularized, homogeneous).
     init_width, max_width, max_growth : initial width (``>= 1``), width cap, growth steps.
-    tol, polar_rtol : relative-gap and polar tolerances of the status rule (DESIGN §2).
+    tol, polar_rtol : relative-gap and polar tolerances of the status rule (docs:
+        theory/duality-gap-and-status, 'The status rule').
     polar_starts, polar_iter, exact_polar : polar solver settings (``exact_polar="auto"``:
         exact for ``"relu_unit"`` when ``V`` has ≤ 2 columns; 3 columns and at most
         ``homfact.nn.polar.EXACT_3D_MAX_ROWS`` samples (2-D data with ``fit_bias=True``); or

@@ -2,7 +2,7 @@
 
 Every loss gives ``value(Z)`` and, where the conjugate is available, the dual value
 ``−ℓ*(−cG)`` of the scaled negative gradient ``G = −∇ℓ(Z)`` maximized over ``c ∈ [0, c_max]``
-(DESIGN §2, THEORY §f.2):
+(docs: theory/duality-gap-and-status, 'Conjugates'):
 
 * ``"squared"`` ``ℓ = (1/2N) Σₙ ‖yₙ − zₙ‖²``: ``−ℓ*(−Λ) = ⟨Λ, Y⟩ − (N/2)‖Λ‖²``;
 * ``"cross_entropy"`` ``ℓ = (1/N) Σₙ [logsumexp(zₙ) − z_{n,yₙ}]``:

@@ -1,4 +1,6 @@
-"""Alternating least squares for ℓ2/ℓ2 atoms and the squared loss (THEORY §d.3).
+"""Alternating least squares for ℓ2/ℓ2 atoms and the squared loss.
+
+Theory: docs: theory/descent-and-growth, 'Alternating least squares'.
 
 Both solvers minimize the *sum form*
 

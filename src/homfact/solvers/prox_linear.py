@@ -1,4 +1,6 @@
-"""Block prox-linear descent with extrapolation and restart (Xu & Yin 2013; THEORY §d.1).
+"""Block prox-linear descent with extrapolation and restart (Xu & Yin 2013).
+
+Theory: docs: theory/descent-and-growth, 'Block prox-linear descent'.
 
 Minimizes the product form ``F(X) = ℓ(Φ(X)) + λ Σᵢ Πₖ κₖ(xᵢᵏ)`` for any map and gauges.  Block
 ``k`` takes an extrapolated gradient step with its Lipschitz constant ``L_k``, then the column-wise
