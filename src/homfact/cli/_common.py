@@ -119,6 +119,18 @@ def _fmt(value, spec: str = ".6g") -> str:
     return format(value, spec)
 
 
+def _say_history_and_certificate(say, history, cert, title: str | None = None) -> None:
+    """Print the growth history table (under ``title``) and the certificate block."""
+    say()
+    if title:
+        say(title)
+    for line in _history_table(history):
+        say("  " + line)
+    say()
+    for line in _certificate_lines(cert):
+        say(line)
+
+
 def _history_table(history: Sequence[dict]) -> list[str]:
     """Rank growth: one line per outer iteration."""
     lines = [f"{'iter':>5} {'rank':>5} {'objective':>15} {'rel. gap':>10} {'polar/lam':>10} "

@@ -15,13 +15,12 @@ from ._common import (
     _add_fit_options,
     _add_lam_options,
     _add_quiet,
-    _certificate_lines,
     _fit_info,
-    _history_table,
     _make_estimator,
     _number,
     _Printer,
     _resolve_lam,
+    _say_history_and_certificate,
     _summary,
     _write_outputs,
 )
@@ -80,13 +79,7 @@ def cmd_demo(args) -> int:
     pred_clip = np.clip(pred, 0.0, 1.0)
     clip_rmse = float(np.sqrt(np.mean((pred_clip - hidden.values) ** 2)))
 
-    say()
-    say("rank growth:")
-    for line in _history_table(est.history_):
-        say("  " + line)
-    say()
-    for line in _certificate_lines(est.certificate_):
-        say(line)
+    _say_history_and_certificate(say, est.history_, est.certificate_, "rank growth:")
     say(f"  rank {est.rank_}, stop: {est.stop_reason_}, {est.n_iter_} outer iterations, "
         f"{elapsed:.1f} s")
     say(f"test RMSE on the {len(hidden.values):,} hidden pixels: {test_rmse:.4f} "

@@ -20,16 +20,15 @@ from ._common import (
     _add_io_options,
     _add_lam_options,
     _add_quiet,
-    _certificate_lines,
     _describe,
     _fit_info,
-    _history_table,
     _load_input,
     _make_estimator,
     _number_or_word,
     _Printer,
     _resolve_lam,
     _rpca_options,
+    _say_history_and_certificate,
     _summary,
     _wrap,
     _write_outputs,
@@ -95,12 +94,7 @@ def cmd_fit(args) -> int:
     if rpca:
         lam_info["rpca"].update({k: float(v) for k in ("gamma", "delta")
                                  if (v := getattr(est, f"{k}_", None)) is not None})
-    say()
-    for line in _history_table(est.history_):
-        say("  " + line)
-    say()
-    for line in _certificate_lines(est.certificate_):
-        say(line)
+    _say_history_and_certificate(say, est.history_, est.certificate_)
     say(f"  rank {est.rank_}, stop: {est.stop_reason_}, {est.n_iter_} outer iterations, "
         f"{elapsed:.2f} s")
     if rpca:

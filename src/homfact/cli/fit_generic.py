@@ -13,11 +13,10 @@ from ..registry import get_model
 from ._common import (
     RPCA_DEFAULTS,
     CLIError,
-    _certificate_lines,
     _describe,
-    _history_table,
     _load_input,
     _Printer,
+    _say_history_and_certificate,
     _summary,
 )
 
@@ -120,12 +119,7 @@ def cmd_fit_generic(args) -> int:
     rank = int(getattr(est, "rank_", getattr(est, "n_components_", 0)))
     certified = _certified_arrays(est)
     certified_rank = _certified_rank(est, certified, rank)
-    say()
-    for line in _history_table(est.history_):
-        say("  " + line)
-    say()
-    for line in _certificate_lines(cert):
-        say(line)
+    _say_history_and_certificate(say, est.history_, cert)
     stop = getattr(est, "stop_reason_", "")
     say(f"  rank {rank}, stop: {stop}, {elapsed:.2f} s")
     if certified:
