@@ -87,13 +87,12 @@ def run(n: int, rank: int, fracs: tuple[float, ...], repeat: int, noise: float =
         t, times, m = best_of(fit, repeat)
         err = float(np.linalg.norm(Y - m.to_tensor())) / ynorm
         row = {"frac": frac, "lam": lam, "rank": m.rank_, "time_s": t, "times": times,
-               "rel_error": err, "fms_certified": factor_match_score(F, m.factors_),
-               "fms_refit": factor_match_score(F, m.refit_factors_)
-               if m.refit_factors_ is not None else None,
+               "rel_error": err, "fms_certified": factor_match_score(F, m.certified_factors_),
+               "fms_refit": factor_match_score(F, m.factors_) if m.debiased_ else None,
                "status": m.certificate_.status, "relative_gap": m.certificate_.relative_gap,
                "polar_lower": m.certificate_.polar_lower,
                "polar_upper": m.certificate_.polar_upper, "stop_reason": m.stop_reason_,
-               "refit_iter": m.refit_info_.get("n_iter"), "outer_iter": m.n_iter_}
+               "refit_iter": (m.debias_info_ or {}).get("n_iter"), "outer_iter": m.n_iter_}
         if tp is not None:
             row["ratio_time_over_parafac"] = t / tp
             row["ratio_error_over_parafac"] = err / ep

@@ -72,8 +72,8 @@ def main(quick: bool = False, frac: float = 0.3) -> dict:
     print(f"{desc}: shape {Y.shape}")
     print(f"lam_max in [{lm.lower:.4g}, {lm.upper:.4g}];  lam = {frac:g}*lam_max = {lam:.4g}")
     print(model.certificate_)
-    print(f"selected rank {model.rank_} (stop: {model.stop_reason_}); component weights "
-          f"{np.round(model.weights_, 3).tolist()}")
+    print(f"selected rank {model.rank_} (stop: {model.stop_reason_}); certified component weights "
+          f"{np.round(model.certified_weights_, 3).tolist()}")
     print(f"relative error: certified {err_cert:.4f}, after the debiasing refit {err_refit:.4f}")
     out = {"rank": model.rank_, "certificate": model.certificate_, "error_certified": err_cert,
            "error_refit": err_refit, "shape": Y.shape}

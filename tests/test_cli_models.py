@@ -64,6 +64,23 @@ def test_fit_cp_writes_factors_and_certificate(inputs, tmp_path, capsys):
     assert len(hist) == len(est.history_)
 
 
+def test_fit_cp_with_refit_writes_certified_factors_beside(inputs, tmp_path, capsys):
+    """With the refit (the default), ``factors_k.npy`` are the refit and
+    ``certified_factors_k.npy`` the certified factors the certificate describes."""
+    out_dir = tmp_path / "cp"
+    code, _, err = _run(capsys, "fit", "cp", str(inputs / "tensor.npy"), "--lam", "0.5",
+                        "--output", str(out_dir), "--no-plot", "--quiet")
+    assert code == 0, err
+    cert = json.loads((out_dir / "certificate.json").read_text())
+    assert "refit" in cert
+    est = hf.CPTensorFactorization(lam=0.5, random_state=0).fit(np.load(inputs / "tensor.npy"))
+    for k in range(3):
+        np.testing.assert_allclose(np.load(out_dir / f"certified_factors_{k}.npy"),
+                                   est.certified_factors_[k])
+        np.testing.assert_allclose(np.load(out_dir / f"factors_{k}.npy"), est.factors_[k])
+    assert est.certificate_.objective == pytest.approx(cert["objective"], rel=1e-9)
+
+
 @pytest.mark.parametrize("model, data", [("nmf", "nonneg.npy"), ("dictionary", "signed.npy"),
                                          ("structured", "signed.npy")])
 def test_fit_matrix_models(model, data, inputs, tmp_path, capsys):

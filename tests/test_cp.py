@@ -255,10 +255,10 @@ def test_rank_recovery_fms_and_refit_vs_parafac(seed):
     for frac in (0.05, 0.1, 0.3):
         m = hf.CPTensorFactorization(lam=frac * lm.lower, random_state=0).fit(Y)
         assert m.rank_ == 3, frac
-        assert factor_match_score(F, m.factors_) >= 0.95
-        assert factor_match_score(F, m.refit_factors_) >= 0.99
+        assert factor_match_score(F, m.certified_factors_) >= 0.95
+        assert m.debiased_ and factor_match_score(F, m.factors_) >= 0.99
         assert m.certificate_.polar_lower <= m.certificate_.polar_upper
-        assert np.all(np.diff(m.weights_) <= 0)
+        assert np.all(np.diff(m.certified_weights_) <= 0)
     err = np.linalg.norm(Y - m.to_tensor()) / np.linalg.norm(Y)
     err_cert = np.linalg.norm(Y - m.to_tensor("certified")) / np.linalg.norm(Y)
     cp = parafac(Y, 3, init="svd", tol=1e-8)
@@ -301,7 +301,7 @@ def test_missing_entries_rank_recovery():
     lm = cp_lam_max(Ym)
     m = hf.CPTensorFactorization(lam=0.1 * lm.lower, random_state=0).fit(Ym)
     assert m.rank_ == 3
-    assert factor_match_score(F, m.refit_factors_) >= 0.95
+    assert m.debiased_ and factor_match_score(F, m.factors_) >= 0.95
     # the refit imputes: the model fits the held-out entries about as well as the observed ones
     miss = np.isnan(Ym)
     Z = m.to_tensor()
@@ -313,16 +313,16 @@ def test_nonnegative_and_l1_fits():
     F = [np.abs(rng.standard_normal((n, 2))) for n in (8, 7, 6)]
     Y = CPMap((8, 7, 6)).forward(F) + 0.01 * rng.standard_normal((8, 7, 6))
     m = hf.CPTensorFactorization(lam=0.5, nonnegative=True, max_iter=8, time_limit=2).fit(Y)
-    assert m.rank_ >= 1 and all(np.all(X >= 0) for X in m.factors_)
-    assert all(np.all(X >= 0) for X in m.refit_factors_)
+    assert m.rank_ >= 1 and all(np.all(X >= 0) for X in m.certified_factors_)
+    assert m.debiased_ and all(np.all(X >= 0) for X in m.factors_)
     assert m.certificate_.polar_lower <= m.certificate_.polar_upper
     m1 = hf.CPTensorFactorization(lam=0.5, gauge=["l1", "l2", "l2"], max_iter=8,
                                   time_limit=2).fit(Y)
     assert m1.rank_ >= 1
     assert m1.certificate_.objective >= m1.certificate_.lower_bound
     # the ℓ1 mode's zero pattern is kept by the refit
-    z = m1.factors_[0] == 0
-    assert np.all(m1.refit_factors_[0][z] == 0)
+    z = m1.certified_factors_[0] == 0
+    assert np.all(m1.factors_[0][z] == 0)
 
 
 def test_certify_cp_from_tensorly_parafac():
@@ -446,7 +446,7 @@ def test_fit_grows_true_rank_in_one_polar_call():
     m = hf.CPTensorFactorization(random_state=0).fit(Y)
     assert m.history_[0]["added"] == 4
     assert m.n_iter_ <= 3
-    assert m.rank_ == 4 and factor_match_score(F, m.factors_) >= 0.99
+    assert m.rank_ == 4 and factor_match_score(F, m.certified_factors_) >= 0.99
     assert m.certificate_.polar_lower <= m.certificate_.polar_upper
     assert m.certificate_.status != "global"  # 1 % noise: the upper bound cannot certify
 
@@ -498,3 +498,28 @@ def test_merge_parallel_keeps_output_and_lowers_penalty():
     assert np.allclose(m.forward(Xm), m.forward(X))
     pen = [np.sum(np.prod([np.linalg.norm(f, axis=0) for f in Z], axis=0)) for Z in (X, Xm)]
     assert pen[1] <= pen[0] + 1e-12
+
+
+def test_naming_rule_certified_and_debiased_factors():
+    """README's naming rule: ``factors_`` are the reported (debiased) factors,
+    ``certified_factors_`` the certified ones that ``certificate_`` describes; the former
+    ``refit_*`` names still work with a FutureWarning."""
+    Y, _ = _instance((8, 7, 6), 2, noise=0.02, seed=3)
+    m = hf.CPTensorFactorization(random_state=0).fit(Y)
+    assert m.debiased_ and m.debias_info_["n_iter"] >= 1
+    obj = m.certificate_.objective
+    assert obj == pytest.approx(hf.CPTensorFactorization(random_state=0, refit=False).fit(Y)
+                                .certificate_.objective)
+    with pytest.warns(FutureWarning, match="refit_factors_"):
+        old = m.refit_factors_
+    assert all(a is b for a, b in zip(old, m.factors_, strict=True))
+    with pytest.warns(FutureWarning, match="refit_weights_"):
+        assert m.refit_weights_ is m.weights_
+    with pytest.warns(FutureWarning, match="refit_info_"):
+        assert m.refit_info_ is m.debias_info_
+    np.testing.assert_allclose(m.to_tensor("certified"),
+                               CPMap(Y.shape).forward(m.certified_factors_))
+    m0 = hf.CPTensorFactorization(random_state=0, refit=False).fit(Y)
+    assert not m0.debiased_ and m0.factors_ is m0.certified_factors_
+    with pytest.warns(FutureWarning):
+        assert m0.refit_factors_ is None

@@ -154,12 +154,20 @@ def cmd_fit_generic(args) -> int:
 
 def _certified_arrays(est) -> dict[str, np.ndarray]:
     """``certified_*`` arrays of an estimator that reports a debiasing refit as its factors
-    (empty when the reported factors are the certified ones)."""
-    if not getattr(est, "debias", False):
+    (empty when the reported factors are the certified ones); a list attribute (CP's
+    ``certified_factors_``) gives one array per mode."""
+    if not getattr(est, "debiased_", getattr(est, "debias", False)):
         return {}
-    return {name.rstrip("_"): value for name, value in vars(est).items()
-            if name.startswith("certified_") and name.endswith("_")
-            and isinstance(value, np.ndarray)}
+    out: dict[str, np.ndarray] = {}
+    for name, value in vars(est).items():
+        if not (name.startswith("certified_") and name.endswith("_")):
+            continue
+        if isinstance(value, np.ndarray):
+            out[name.rstrip("_")] = value
+        elif isinstance(value, list | tuple) and value and all(
+                isinstance(v, np.ndarray) for v in value):
+            out.update({f"{name.rstrip('_')}_{k}": v for k, v in enumerate(value)})
+    return out
 
 
 def _certified_rank(est, certified: dict, rank: int) -> int:

@@ -43,17 +43,21 @@ next to a polar bracket), so the fit usually takes two outer iterations.
 
 **Debiasing refit.**  The penalty shrinks every weight by about ``λ``.  With ``refit=True`` an
 unregularized CP-ALS (:func:`homfact.solvers.cp_als.cp_refit`, TensorLy's stopping rule)
-starts from the certified factors at the selected rank.  Its result is kept apart:
-``factors_``/``weights_``/``certificate_`` always describe the certified (regularized)
-solution; ``refit_factors_``/``refit_weights_`` the debiased one.  :meth:`to_tensor` and
-:meth:`to_tensorly` return the debiased factors by default when the refit ran
-(``which="refit"``), the certified ones with ``which="certified"``.
+starts from the certified factors at the selected rank.  As in every homfact estimator (the
+README's naming rule), the reported factors ``factors_``/``weights_`` are the debiased refit
+when it ran (``debiased_``), and the certified (regularized) solution stays as
+``certified_factors_``/``certified_weights_``, which ``certificate_`` describes.
+:meth:`to_tensor` and :meth:`to_tensorly` return the reported factors by default
+(``which="refit"``), the certified ones with ``which="certified"``.  The former names
+``refit_factors_``, ``refit_weights_`` and ``refit_info_`` still work for one release, with a
+``FutureWarning``.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -170,10 +174,17 @@ class CPTensorFactorization(BaseEstimator):
     Attributes
     ----------
     factors_ : list of K ndarrays of shape (n_k, rank_)
-        Certified (regularized) factors, balanced (every mode's column has the same ℓ2 norm
-        ``weights_ᵢ^{1/K}`` for ℓ2 gauges) and sorted by decreasing weight.
+        The reported factors: the debiasing refit when ``debiased_`` (column ``i`` is the
+        refit of column ``i`` of ``certified_factors_``, same order), else the certified ones.
     weights_ : ndarray of shape (rank_,)
-        ``Πₖ‖xᵢᵏ‖₂``, the Frobenius norm of each rank-one term.
+        ``Πₖ‖xᵢᵏ‖₂``, the Frobenius norm of each rank-one term of ``factors_``.
+    certified_factors_, certified_weights_ : the certified (regularized) solution, balanced
+        (every mode's column has the same ℓ2 norm ``weightᵢ^{1/K}`` for ℓ2 gauges) and sorted
+        by decreasing weight; ``certificate_`` describes these.
+    debiased_ : bool
+        Whether ``factors_`` hold the refit.
+    debias_info_ : dict or None
+        ``n_iter``, ``rel_error`` and ``errors`` of the refit (``None`` without it).
     rank_ : int
     lam_ : float
         The ``λ`` used.
@@ -183,12 +194,12 @@ class CPTensorFactorization(BaseEstimator):
     noise_level_ : float or None
         ``σ̂`` of the noise rule, else ``None``.
     certificate_ : homfact.Certificate
-        Objective, lower bound, gap, polar bracket and status of ``factors_``.
+        Objective, lower bound, gap, polar bracket and status of ``certified_factors_``.
     history_ : list of dict
     n_iter_, stop_reason_, shape_
-    refit_factors_, refit_weights_ : the debiased factors (``None`` when ``refit=False``);
-        column ``i`` is the refit of column ``i`` of ``factors_`` (same order).
-    refit_info_ : dict with ``n_iter``, ``rel_error`` and ``errors`` of the refit.
+    refit_factors_, refit_weights_, refit_info_ : deprecated names (``FutureWarning``) of the
+        refit (``factors_``/``weights_`` when ``debiased_``, else ``None``) and of
+        ``debias_info_`` (``{}`` without a refit).
     """
 
     def __init__(self, lam="auto", *, lam_ratio=None, gauge="l2", nonnegative=False,
@@ -322,8 +333,8 @@ class CPTensorFactorization(BaseEstimator):
             X, cert = self._prune_small(problem, X, cert)
         X = self._sorted(X)
         self.shape_ = A.shape
-        self.factors_ = X
-        self.weights_ = self._weights(X)
+        self.certified_factors_ = self.factors_ = X
+        self.certified_weights_ = self.weights_ = self._weights(X)
         self.rank_ = int(X[0].shape[1])
         self.certificate_ = cert
         self.history_ = res.history
@@ -336,12 +347,35 @@ class CPTensorFactorization(BaseEstimator):
                                 mask=None if observed.all() else observed,
                                 nonnegative=tuple(nonneg), keep_zeros=keep_zeros,
                                 max_iter=self.refit_max_iter, tol=self.refit_tol)
-            self.refit_factors_, self.refit_weights_, self.refit_info_ = (
-                Xr, self._weights(Xr), info)
+            self.factors_, self.weights_ = Xr, self._weights(Xr)
+            self.debiased_, self.debias_info_ = True, info
         else:
-            self.refit_factors_ = self.refit_weights_ = None
-            self.refit_info_ = {}
+            self.debiased_, self.debias_info_ = False, None
         return self
+
+    def _deprecated(self, old: str, new: str):
+        check_is_fitted(self, "certified_factors_")
+        warnings.warn(f"CPTensorFactorization.{old} is deprecated and will be removed in the "
+                      f"next release; use {new} (the README's naming rule)", FutureWarning,
+                      stacklevel=3)
+
+    @property
+    def refit_factors_(self):
+        """Deprecated: ``factors_`` when ``debiased_``, else ``None``."""
+        self._deprecated("refit_factors_", "factors_ (with debiased_)")
+        return self.factors_ if self.debiased_ else None
+
+    @property
+    def refit_weights_(self):
+        """Deprecated: ``weights_`` when ``debiased_``, else ``None``."""
+        self._deprecated("refit_weights_", "weights_ (with debiased_)")
+        return self.weights_ if self.debiased_ else None
+
+    @property
+    def refit_info_(self):
+        """Deprecated: ``debias_info_`` (``{}`` without a refit)."""
+        self._deprecated("refit_info_", "debias_info_")
+        return self.debias_info_ or {}
 
     def _prune_small(self, problem, X, cert):
         """Remove negligible slices, then try dropping an outlying smallest slice.
@@ -392,9 +426,7 @@ class CPTensorFactorization(BaseEstimator):
         check_is_fitted(self, "factors_")
         if which not in ("refit", "certified"):
             raise ValueError(f"which must be 'refit' or 'certified', got {which!r}")
-        if which == "refit" and self.refit_factors_ is not None:
-            return self.refit_factors_
-        return self.factors_
+        return self.factors_ if which == "refit" else self.certified_factors_
 
     def to_tensor(self, which: str = "refit") -> np.ndarray:
         """The dense model tensor ``[[X¹,…,Xᴷ]]`` (debiased factors by default when available)."""
