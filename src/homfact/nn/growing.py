@@ -18,6 +18,7 @@ cross-entropy, squared-hinge losses).
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import numbers
 import time
@@ -90,6 +91,25 @@ def _certificate(loss: NetLoss, z: torch.Tensor, t: torch.Tensor, g: torch.Tenso
         c, lower = 0.0, -math.inf
     return assemble_certificate(objective_value, lower, c, bound, lam, tol=tol,
                                 polar_rtol=polar_rtol, scale=scale, degree_matched=matched)
+
+
+def _history_record(step: int, width: int, lam: float, cert: Certificate,
+                    elapsed: float) -> dict:
+    """One growth step's history record, with the core loop's keys (:func:`homfact.grow`).
+
+    The keys and meanings are those of ``grow``'s records, so tools that read a history
+    (:func:`homfact.plotting.plot_convergence`, the CLI's table) read a network fit too:
+    ``iteration`` (1-based), ``lam``, ``objective``, ``lower_bound``, ``rank`` (= the width),
+    ``polar_lower``, ``polar_upper``, ``gap``, ``relative_gap``, ``status``, ``added`` (subnetworks
+    appended after this record, set by the loop) and ``elapsed`` (seconds since the fit
+    started).  The network's own earlier keys stay: ``step`` (= ``iteration − 1``), ``width``
+    (= ``rank``) and ``time`` (= ``elapsed``).
+    """
+    return {"iteration": step + 1, "lam": lam, "objective": cert.objective,
+            "lower_bound": cert.lower_bound, "rank": width, "polar_lower": cert.polar_lower,
+            "polar_upper": cert.polar_upper, "gap": cert.gap,
+            "relative_gap": cert.relative_gap, "status": cert.status, "added": 0,
+            "elapsed": elapsed, "step": step, "width": width, "time": elapsed}
 
 
 def _finite_step(model, V, T, loss, reg, lam, bound) -> tuple[float, list[torch.Tensor]]:
@@ -184,6 +204,63 @@ def polar_check(model: ParallelSubnetworks, X, y_targets: torch.Tensor, loss: st
             "step": [t.to(model.dtype) for t in new]}
 
 
+def _init_shared_params(self, loss: str | None = None, subnetwork="relu_unit", depth: int = 3,
+                        hidden: int = 1, image_size: int | None = None,
+                        channels: tuple[int, ...] = (4, 8), lam: float = 1e-3,
+                        regularizer: str = "product_of_norms", fit_bias: bool = False,
+                        init_width: int = 1, max_width: int = 256, max_growth: int = 100,
+                        tol: float = 1e-5, polar_rtol: float = 1e-3, polar_starts: int = 32,
+                        polar_iter: int = 100, exact_polar="auto", descent_iter: int = 500,
+                        optimizer: str = "lbfgs", lr: float = 1e-2, prune_tol: float = 1e-6,
+                        device=None, dtype: str = "float64", random_state: int | None = None,
+                        verbose: bool = False, units_per_step: int = 8,
+                        stall_retries: int = 3) -> None:
+    """The parameters every :class:`GrowingNetwork` shares, defined once (see its docstring).
+
+    :class:`GrowingClassifier` and :class:`GrowingRegressor` use this function as their
+    ``__init__`` unchanged (sklearn reads an estimator's parameters from its ``__init__``
+    signature, which must list them explicitly); :class:`GrowingNetwork` puts ``task`` first.
+    Values are stored as given (sklearn's convention); ``fit`` validates them.
+    """
+    self.loss = loss
+    self.subnetwork = subnetwork
+    self.depth = depth
+    self.hidden = hidden
+    self.image_size = image_size
+    self.channels = channels
+    self.lam = lam
+    self.regularizer = regularizer
+    self.fit_bias = fit_bias
+    self.init_width = init_width
+    self.max_width = max_width
+    self.max_growth = max_growth
+    self.tol = tol
+    self.polar_rtol = polar_rtol
+    self.polar_starts = polar_starts
+    self.polar_iter = polar_iter
+    self.exact_polar = exact_polar
+    self.descent_iter = descent_iter
+    self.optimizer = optimizer
+    self.lr = lr
+    self.prune_tol = prune_tol
+    self.device = device
+    self.dtype = dtype
+    self.random_state = random_state
+    self.verbose = verbose
+    self.units_per_step = units_per_step
+    self.stall_retries = stall_retries
+
+
+def _signature_with_task() -> inspect.Signature:
+    """``(self, task="classification", <shared parameters>)``: :class:`GrowingNetwork`'s
+    signature, built from :func:`_init_shared_params` so the shared list is written once."""
+    shared = inspect.signature(_init_shared_params)
+    first, *rest = shared.parameters.values()
+    task = inspect.Parameter("task", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                             default="classification", annotation="str")
+    return shared.replace(parameters=[first, task, *rest])
+
+
 class GrowingNetwork(BaseEstimator):
     r"""A sum of positively homogeneous subnetworks grown by the polar, with a certificate.
 
@@ -227,50 +304,29 @@ class GrowingNetwork(BaseEstimator):
 
     Attributes
     ----------
-    model_ : the fitted :class:`ParallelSubnetworks`; width_ : its final width;
+    model_ : the fitted :class:`ParallelSubnetworks`; width_ : its final width; rank_ : the
+    same width under the core estimators' name (one subnetwork = one atom);
     certificate_ : :class:`homfact.certificate.Certificate`; history_ : list of dicts per
-    growth step (width, objective, polar bounds, status, time); classes_ (classification).
+    growth step with the core loop's keys (``iteration``, ``rank``, ``objective``,
+    ``lower_bound``, ``polar_lower``, ``polar_upper``, ``gap``, ``relative_gap``, ``status``,
+    ``added``, ``elapsed``, ``lam``; see :func:`homfact.grow`) and the earlier ``step``,
+    ``width``, ``time``, so :func:`homfact.plotting.plot_convergence` plots it;
+    n_iter_ : growth steps run (= ``len(history_)``); stop_reason_ : why growth stopped, in
+    ``grow``'s words: ``"certified"``, ``"max_iter"`` (``max_growth`` reached),
+    ``"max_rank"`` (``max_width`` reached), ``"polar_inconclusive"`` (no subnetwork found
+    above ``λ`` and the polar bracket still open after ``stall_retries``) or ``"stalled"`` (no
+    subnetwork found above ``λ`` with a closed bracket, or the line search / finite step found
+    no decrease); classes_ (classification).
     """
 
-    def __init__(self, task: str = "classification", loss: str | None = None,
-                 subnetwork="relu_unit", depth: int = 3, hidden: int = 1,
-                 image_size: int | None = None, channels: tuple[int, ...] = (4, 8),
-                 lam: float = 1e-3, regularizer: str = "product_of_norms",
-                 fit_bias: bool = False, init_width: int = 1, max_width: int = 256,
-                 max_growth: int = 100, tol: float = 1e-5, polar_rtol: float = 1e-3,
-                 polar_starts: int = 32, polar_iter: int = 100, exact_polar="auto",
-                 descent_iter: int = 500, optimizer: str = "lbfgs", lr: float = 1e-2,
-                 prune_tol: float = 1e-6, device=None, dtype: str = "float64",
-                 random_state: int | None = None, verbose: bool = False,
-                 units_per_step: int = 8, stall_retries: int = 3):
+    def __init__(self, task: str = "classification", *args, **kwargs) -> None:
+        """``task`` then the shared parameters of :func:`_init_shared_params` (positional
+        or keyword, in that order); the signature sklearn reads is ``__signature__`` below."""
         self.task = task
-        self.loss = loss
-        self.subnetwork = subnetwork
-        self.depth = depth
-        self.hidden = hidden
-        self.image_size = image_size
-        self.channels = channels
-        self.lam = lam
-        self.regularizer = regularizer
-        self.fit_bias = fit_bias
-        self.init_width = init_width
-        self.max_width = max_width
-        self.max_growth = max_growth
-        self.tol = tol
-        self.polar_rtol = polar_rtol
-        self.polar_starts = polar_starts
-        self.polar_iter = polar_iter
-        self.exact_polar = exact_polar
-        self.descent_iter = descent_iter
-        self.optimizer = optimizer
-        self.lr = lr
-        self.prune_tol = prune_tol
-        self.device = device
-        self.dtype = dtype
-        self.random_state = random_state
-        self.verbose = verbose
-        self.units_per_step = units_per_step
-        self.stall_retries = stall_retries
+        _init_shared_params(self, *args, **kwargs)
+
+    # sklearn reads the parameter names from the signature: ``task`` + the shared ones
+    __init__.__signature__ = _signature_with_task()
 
     # ------------------------------------------------------------------ validation
     def _loss_name(self) -> str:
@@ -411,6 +467,7 @@ class GrowingNetwork(BaseEstimator):
         t0 = time.perf_counter()
         lam = float(self.lam)
         cert = None
+        stop = "max_iter"
         retries_left, boost = self.stall_retries, 1
         for step in range(self.max_growth + 1):
             obj = train_full_batch(model, V, T, loss, reg, lam, optimizer=self.optimizer,
@@ -438,39 +495,51 @@ class GrowingNetwork(BaseEstimator):
             boost = 1
             cert = _certificate(loss, z, T64, g, bound, obj, lam, self.tol, self.polar_rtol,
                                 matched, scale)
-            rec = {"step": step, "width": model.width, "objective": obj,
-                   "polar_lower": bound.lower, "polar_upper": bound.upper,
-                   "lower_bound": cert.lower_bound, "relative_gap": cert.relative_gap,
-                   "status": cert.status, "time": time.perf_counter() - t0}
+            rec = _history_record(step, model.width, lam, cert, time.perf_counter() - t0)
             history.append(rec)
             if self.verbose:
                 print(f"[grow] step {step} width {model.width} objective {obj:.8g} "
                       f"polar∈[{bound.lower:.6g}, {bound.upper:.6g}] λ={lam:g} "
                       f"status {cert.status}")
-            if cert.status == "global" or step == self.max_growth:
+            if cert.status == "global":
+                stop = "certified"
+                break
+            if step == self.max_growth:
+                stop = "max_iter"
                 break
             if model.width >= self.max_width:
+                stop = "max_rank"
                 break
             if matched:
                 if bound.lower <= lam * (1.0 + 1e-9):
-                    if retries_left > 0 and bound.upper > lam * (1.0 + self.polar_rtol):
+                    open_bracket = bound.upper > lam * (1.0 + self.polar_rtol)
+                    if retries_left > 0 and open_bracket:
                         # stalled with an open bracket: descend longer, search the polar harder
                         retries_left, boost = retries_left - 1, 4
                         continue
-                    break  # no descent direction found (unverified if the bracket is loose)
-                if _add_polar_units(wide, V64, T64, loss, reg, lam, z, bound,
-                                    min(self.units_per_step, self.max_width - model.width)) == 0:
+                    # no descent direction found (unverified if the bracket is loose)
+                    stop = "polar_inconclusive" if open_bracket else "stalled"
+                    break
+                added = _add_polar_units(wide, V64, T64, loss, reg, lam, z, bound,
+                                         min(self.units_per_step, self.max_width - model.width))
+                rec["added"] = added
+                if added == 0:
+                    stop = "stalled"
                     break
             else:
                 dec, new = _finite_step(wide, V64, T64, loss, reg, lam, bound)
                 if dec >= 0:
+                    stop = "stalled"
                     break
                 wide.add_subnetworks(new)
+                rec["added"] = 1
             model = wide.to(dtype)  # the grown network, back in the training dtype
         self.model_ = model
-        self.width_ = model.width
+        self.width_ = self.rank_ = model.width
         self.certificate_ = cert
         self.history_ = history
+        self.n_iter_ = len(history)
+        self.stop_reason_ = stop
         self.degree_ = degree
         return self
 
@@ -535,48 +604,14 @@ def _single(model: ParallelSubnetworks, xs) -> ParallelSubnetworks:
 class GrowingClassifier(ClassifierMixin, GrowingNetwork):
     """:class:`GrowingNetwork` with ``task="classification"`` (default loss cross-entropy)."""
 
-    def __init__(self, loss: str | None = None, subnetwork="relu_unit", depth: int = 3,
-                 hidden: int = 1, image_size: int | None = None,
-                 channels: tuple[int, ...] = (4, 8), lam: float = 1e-3,
-                 regularizer: str = "product_of_norms", fit_bias: bool = False,
-                 init_width: int = 1, max_width: int = 256, max_growth: int = 100,
-                 tol: float = 1e-5, polar_rtol: float = 1e-3, polar_starts: int = 32,
-                 polar_iter: int = 100, exact_polar="auto", descent_iter: int = 500,
-                 optimizer: str = "lbfgs", lr: float = 1e-2, prune_tol: float = 1e-6,
-                 device=None, dtype: str = "float64", random_state: int | None = None,
-                 verbose: bool = False, units_per_step: int = 8, stall_retries: int = 3):
-        super().__init__("classification", loss, subnetwork, depth, hidden, image_size,
-                         channels, lam, regularizer, fit_bias, init_width, max_width,
-                         max_growth, tol, polar_rtol, polar_starts, polar_iter, exact_polar,
-                         descent_iter, optimizer, lr, prune_tol, device, dtype, random_state,
-                         verbose, units_per_step=units_per_step, stall_retries=stall_retries)
-
-    def get_params(self, deep: bool = True) -> dict:
-        params = super().get_params(deep)
-        params.pop("task", None)
-        return params
+    #: fixed task (a class attribute, not a parameter: ``get_params`` omits it)
+    task = "classification"
+    __init__ = _init_shared_params
 
 
 class GrowingRegressor(RegressorMixin, GrowingNetwork):
     """:class:`GrowingNetwork` with ``task="regression"`` (squared loss)."""
 
-    def __init__(self, loss: str | None = None, subnetwork="relu_unit", depth: int = 3,
-                 hidden: int = 1, image_size: int | None = None,
-                 channels: tuple[int, ...] = (4, 8), lam: float = 1e-3,
-                 regularizer: str = "product_of_norms", fit_bias: bool = False,
-                 init_width: int = 1, max_width: int = 256, max_growth: int = 100,
-                 tol: float = 1e-5, polar_rtol: float = 1e-3, polar_starts: int = 32,
-                 polar_iter: int = 100, exact_polar="auto", descent_iter: int = 500,
-                 optimizer: str = "lbfgs", lr: float = 1e-2, prune_tol: float = 1e-6,
-                 device=None, dtype: str = "float64", random_state: int | None = None,
-                 verbose: bool = False, units_per_step: int = 8, stall_retries: int = 3):
-        super().__init__("regression", loss, subnetwork, depth, hidden, image_size,
-                         channels, lam, regularizer, fit_bias, init_width, max_width,
-                         max_growth, tol, polar_rtol, polar_starts, polar_iter, exact_polar,
-                         descent_iter, optimizer, lr, prune_tol, device, dtype, random_state,
-                         verbose, units_per_step=units_per_step, stall_retries=stall_retries)
-
-    def get_params(self, deep: bool = True) -> dict:
-        params = super().get_params(deep)
-        params.pop("task", None)
-        return params
+    #: fixed task (a class attribute, not a parameter: ``get_params`` omits it)
+    task = "regression"
+    __init__ = _init_shared_params

@@ -13,6 +13,9 @@ exact to its tolerance), :class:`RowSparsePolar` (ℓ1 on one side: exact row/co
 ``σ_max(G)/(c_u c_v)``, ``σ_max(G₊)`` when both sides are non-negative; as valid as the
 ``σ_max`` it uses: rigorous from a dense SVD, exact to tolerance from ARPACK).
 
+Every solver follows :class:`homfact.interfaces.PolarSolver` (the call signature
+``solver(op, *, n_candidates=1, rng=None, warm_start=None) -> PolarBound``).
+
 This module is the matrix core of :mod:`homfact.polar`: the bracket type, the spectral-norm
 kernels and the generic bilinear solvers that the family modules build on.
 """
@@ -159,7 +162,8 @@ def sigma_max_upper(A) -> tuple[float, np.ndarray, np.ndarray]:
         nu = float(np.linalg.norm(u))
         u = u / nu if nu > 0 else u
         value = nu
-    upper = float(np.ldexp(max(bound, value), e))   # exact unless it overflows (then inf)
+    with np.errstate(over="ignore"):                # exact unless it overflows (then inf)
+        upper = float(np.ldexp(max(bound, value), e))
     return upper, u, v
 
 
