@@ -8,6 +8,10 @@ A map fixes the *output representation* that losses act on and provides what the
     block_lipschitz(factors, k)   a Lipschitz constant of ∇_k(ℓ∘Φ) for a loss with ∇ℓ 1-Lipschitz
     operator(G)                   G as a matrix (dense or scipy.sparse) for the polar solvers
 
+together with ``n_blocks``, ``degree``, ``block_sizes``, ``atom_inner``, ``atom_sqnorm`` and
+``subtract_atom``: the full interface is :class:`homfact.interfaces.MapProtocol`, which also
+documents the optional hooks ``growth_margin`` and ``merge_parallel`` (:class:`CPMap` has both).
+
 :class:`Bilinear` is the dense ``u vᵀ`` map (output = the full ``m×n`` array).
 :class:`MaskedBilinear` is ``P_Ω(u vᵀ)``: the output is the vector of values at the observed
 entries, and no ``m×n`` array is ever formed.

@@ -18,6 +18,8 @@ import numpy as np
 
 from .certificate import Certificate, certificate_from_bound
 from .gauges import L2, Gauge, NonNegative
+from .interfaces import LocalSolver, MapProtocol, PolarSolver, growth_margin, merge_parallel
+from .interfaces import min_candidates as polar_min_candidates
 from .losses import HuberLoss, Loss, SquaredLoss
 from .maps import Bilinear, CPMap, MaskedBilinear
 from .polar import PolarBound, TensorPolar, polar_solver_for
@@ -27,7 +29,8 @@ from .solvers.hals import hals
 from .solvers.huber_als import als_huber
 from .solvers.prox_linear import rebalance_columns
 
-__all__ = ["GrowResult", "Problem", "certify_factors", "grow"]
+__all__ = ["LOCAL_SOLVERS", "GrowResult", "Problem", "certify_factors", "grow",
+           "register_local_solver"]
 
 #: ε of the status rule ``ρ_up ≤ λ(1+ε)``; soundness rests on the gap, whose dual point is
 #: scaled by ``c ≤ λ/ρ_up`` and so stays feasible for any ``ρ_up``.
@@ -37,23 +40,123 @@ DEFAULT_POLAR_RTOL = 1e-3
 _INNER_TOL_FLOOR = 1e-6
 
 
+#: the local solvers chosen by name (``Problem(local_solver=name)``), see :class:`LocalSolver`
+LOCAL_SOLVERS: dict[str, LocalSolver] = {}
+
+#: ``name -> (predicate on the problem, message)``: when a registered solver applies
+_SOLVER_REQUIREMENTS: dict[str, tuple[Callable[[Problem], bool], str]] = {}
+
+
+def register_local_solver(name: str, solver: LocalSolver, *,
+                          requires: Callable[[Problem], bool] | None = None,
+                          requirement: str = "") -> None:
+    """Register ``solver`` under ``name``; ``requires(problem)`` false raises ``ValueError``
+    with the message ``requirement`` when a problem asks for it."""
+    if not isinstance(name, str) or not name or name == "auto":
+        raise ValueError(f"name must be a non-empty string other than 'auto', got {name!r}")
+    if not callable(solver):
+        raise TypeError(f"solver must be callable, got {type(solver).__name__}")
+    LOCAL_SOLVERS[name] = solver
+    if requires is not None:
+        _SOLVER_REQUIREMENTS[name] = (requires, requirement)
+    else:
+        _SOLVER_REQUIREMENTS.pop(name, None)
+
+
+def _descend_als(problem: Problem, factors, *, tol, max_sweeps, deadline):
+    """Ridge ALS (:func:`als_dense`), soft-impute ALS on a masked map (:func:`als_masked`)."""
+    if isinstance(problem.mapping, MaskedBilinear):
+        res = als_masked(problem.mapping, problem.loss.y, *factors, problem.lam,
+                         method="softimpute", max_sweeps=max_sweeps, tol=tol, deadline=deadline)
+    else:
+        res = als_dense(problem.loss.y, *factors, problem.lam, max_sweeps=max_sweeps, tol=tol,
+                        deadline=deadline)
+    return res.factors, res.n_sweeps
+
+
+def _descend_als_exact(problem: Problem, factors, *, tol, max_sweeps, deadline):
+    """Row-wise exact ALS on a masked map, ridge ALS (:func:`als_dense`) on a dense one."""
+    if isinstance(problem.mapping, MaskedBilinear):
+        res = als_masked(problem.mapping, problem.loss.y, *factors, problem.lam, method="exact",
+                         max_sweeps=max_sweeps, tol=tol, deadline=deadline)
+    else:
+        res = als_dense(problem.loss.y, *factors, problem.lam, max_sweeps=max_sweeps, tol=tol,
+                        deadline=deadline)
+    return res.factors, res.n_sweeps
+
+
+def _descend_als_huber(problem: Problem, factors, *, tol, max_sweeps, deadline):
+    """IRLS-majorized ALS for the Huber loss (:func:`als_huber`)."""
+    res = als_huber(problem.mapping, problem.loss.y, *factors, problem.lam,
+                    delta=problem.loss.delta, weight=problem.loss.weight,
+                    max_sweeps=max_sweeps, tol=tol, deadline=deadline)
+    return res.factors, res.n_sweeps
+
+
+def _descend_hals(problem: Problem, factors, *, tol, max_sweeps, deadline):
+    """Non-negative HALS (:func:`hals`)."""
+    res = hals(problem.loss.y, *factors, problem.lam, max_sweeps=max_sweeps, tol=tol,
+               deadline=deadline)
+    return res.factors, res.n_sweeps
+
+
+def _descend_cp_als(problem: Problem, factors, *, tol, max_sweeps, deadline):
+    """Majorize–minimize CP-ALS on the product form (:func:`cp_als`)."""
+    res = cp_als(problem.mapping, problem.loss.y, factors, problem.lam, max_sweeps=max_sweeps,
+                 tol=tol, deadline=deadline,
+                 nonnegative=tuple(g.nonnegative for g in problem.gauges))
+    return res.factors, res.n_sweeps
+
+
+def _descend_prox_linear(problem: Problem, factors, *, tol, max_sweeps, deadline):
+    """Block prox-linear descent, any loss, map and gauges (:func:`prox_linear`)."""
+    res = prox_linear(problem.loss, problem.mapping, list(problem.gauges), problem.lam, factors,
+                      max_sweeps=max_sweeps, tol=tol, deadline=deadline)
+    return res.factors, res.n_sweeps
+
+
+_ALS_NEEDS = "ALS needs the squared loss with L2/L2 bilinear atoms"
+register_local_solver("als", _descend_als, requires=lambda p: p.is_nuclear_squared,
+                      requirement=_ALS_NEEDS)
+register_local_solver("als-exact", _descend_als_exact, requires=lambda p: p.is_nuclear_squared,
+                      requirement=_ALS_NEEDS)
+register_local_solver("als-huber", _descend_als_huber, requires=lambda p: p.is_nuclear_huber,
+                      requirement="als-huber needs the Huber loss with L2/L2 bilinear atoms")
+register_local_solver("hals", _descend_hals, requires=lambda p: p.is_nonnegative_squared,
+                      requirement="hals needs the squared loss with NonNegative(L2) dense "
+                                  "bilinear atoms")
+register_local_solver("prox_linear", _descend_prox_linear)
+register_local_solver("cp-als", _descend_cp_als, requires=lambda p: p.is_cp_l2_squared,
+                      requirement="cp-als needs the squared loss with CP atoms and L2 gauges "
+                                  "(NonNegative(L2) allowed on a dense map)")
+
+
 @dataclass
 class Problem:
     """``min_X ℓ(Φ(X)) + λ Σᵢ Πₖ κₖ(xᵢᵏ)`` with its polar solver.
 
-    ``local_solver`` is ``"auto"`` (ALS for the squared loss with ℓ2/ℓ2 bilinear atoms, block
-    prox-linear otherwise), ``"als"``, ``"als-exact"`` (row-wise exact ALS for completion) or
-    ``"prox_linear"``.  CP tensor atoms (:class:`homfact.maps.CPMap`) with the squared loss and
-    ℓ2 gauges get ``"cp-als"`` (majorize–minimize CP-ALS on the product form) under ``"auto"``
-    and the :class:`homfact.polar.TensorPolar` bracket when no polar is given.
+    ``mapping`` follows :class:`homfact.interfaces.MapProtocol`, ``polar``
+    :class:`homfact.interfaces.PolarSolver`.  ``local_solver`` is a name registered in
+    :data:`LOCAL_SOLVERS` (:func:`register_local_solver`), ``"auto"``, or a callable following
+    :class:`homfact.interfaces.LocalSolver`.  Built-in names: ``"als"`` (ridge ALS;
+    soft-impute ALS for completion), ``"als-exact"`` (row-wise exact ALS for completion),
+    ``"als-huber"``, ``"hals"``, ``"cp-als"``, ``"prox_linear"`` (block prox-linear, any
+    problem); :mod:`homfact.problems` adds ``"bcd"`` (sparse dictionary learning).
+    ``"auto"`` picks ALS for the squared loss with ℓ2/ℓ2 bilinear atoms, ``"als-huber"`` for
+    the Huber loss with ℓ2/ℓ2 atoms, ``"hals"`` for NonNegative(ℓ2) dense atoms, ``"cp-als"``
+    (majorize–minimize CP-ALS on the product form) for CP tensor atoms
+    (:class:`homfact.maps.CPMap`) with the squared loss and ℓ2 gauges, and block prox-linear
+    otherwise; CP atoms get the :class:`homfact.polar.TensorPolar` bracket when no polar is
+    given.  After construction ``local_solver`` holds the name of the solver that runs (a
+    callable's ``__name__``) and :attr:`local_step` the callable itself.
     """
 
     loss: Loss
-    mapping: Bilinear
+    mapping: MapProtocol
     gauges: tuple[Gauge, ...]
     lam: float
-    polar: Callable[..., PolarBound] | None = None
-    local_solver: str = "auto"
+    polar: PolarSolver | None = None
+    local_solver: str | LocalSolver = "auto"
 
     def __post_init__(self) -> None:
         if not (isinstance(self.lam, int | float | np.floating | np.integer)
@@ -66,30 +169,39 @@ class Problem:
             self.polar = TensorPolar(tuple(self.gauges))
         if self.polar is None:
             self.polar = polar_solver_for(*self.gauges)
-        if self.local_solver == "auto":
-            if self.is_cp_l2_squared:
-                self.local_solver = "cp-als"
-            elif self.is_nuclear_squared:
-                self.local_solver = "als"
-            elif self.is_nuclear_huber:
-                self.local_solver = "als-huber"
-            elif self.is_nonnegative_squared:
-                self.local_solver = "hals"
-            else:
-                self.local_solver = "prox_linear"
-        valid = ("als", "als-exact", "als-huber", "hals", "prox_linear", "cp-als")
-        if self.local_solver not in valid:
-            raise ValueError(f"local_solver must be one of {valid}, got {self.local_solver!r}")
-        if self.local_solver in ("als", "als-exact") and not self.is_nuclear_squared:
-            raise ValueError("ALS needs the squared loss with L2/L2 bilinear atoms")
-        if self.local_solver == "als-huber" and not self.is_nuclear_huber:
-            raise ValueError("als-huber needs the Huber loss with L2/L2 bilinear atoms")
-        if self.local_solver == "hals" and not self.is_nonnegative_squared:
-            raise ValueError("hals needs the squared loss with NonNegative(L2) dense bilinear "
-                             "atoms")
-        if self.local_solver == "cp-als" and not self.is_cp_l2_squared:
-            raise ValueError("cp-als needs the squared loss with CP atoms and L2 gauges "
-                             "(NonNegative(L2) allowed on a dense map)")
+        self.local_solver, self._local_step = self._resolve_local_solver(self.local_solver)
+
+    def _auto_local_solver(self) -> str:
+        """The solver ``"auto"`` stands for (see the class docstring)."""
+        if self.is_cp_l2_squared:
+            return "cp-als"
+        if self.is_nuclear_squared:
+            return "als"
+        if self.is_nuclear_huber:
+            return "als-huber"
+        if self.is_nonnegative_squared:
+            return "hals"
+        return "prox_linear"
+
+    def _resolve_local_solver(self, spec) -> tuple[str, LocalSolver]:
+        """``(name, callable)`` for a registered name, ``"auto"`` or a callable; raises
+        ``ValueError`` naming ``local_solver`` for an unknown name or an unmet requirement."""
+        if not isinstance(spec, str) and callable(spec):
+            return getattr(spec, "__name__", type(spec).__name__), spec
+        if isinstance(spec, str) and spec == "auto":
+            spec = self._auto_local_solver()
+        if not isinstance(spec, str) or spec not in LOCAL_SOLVERS:
+            raise ValueError(f"local_solver must be one of {tuple(LOCAL_SOLVERS)} or a callable, "
+                             f"got {spec!r}")
+        requires, message = _SOLVER_REQUIREMENTS.get(spec, (None, ""))
+        if requires is not None and not requires(self):
+            raise ValueError(f"{message} (local_solver={spec!r})")
+        return spec, LOCAL_SOLVERS[spec]
+
+    @property
+    def local_step(self) -> LocalSolver:
+        """The local solver that :meth:`descend` runs."""
+        return self._local_step
 
     @property
     def is_cp_l2_squared(self) -> bool:
@@ -148,35 +260,14 @@ class Problem:
         """Local descent from ``factors`` (no growth)."""
         if factors[0].shape[1] == 0:
             return factors, 0
-        if self.local_solver == "hals":
-            res = hals(self.loss.y, *factors, self.lam, max_sweeps=max_sweeps, tol=tol,
-                       deadline=deadline)
-        elif self.local_solver == "als-huber":
-            res = als_huber(self.mapping, self.loss.y, *factors, self.lam,
-                            delta=self.loss.delta, weight=self.loss.weight,
-                            max_sweeps=max_sweeps, tol=tol, deadline=deadline)
-        elif self.local_solver == "cp-als":
-            res = cp_als(self.mapping, self.loss.y, factors, self.lam, max_sweeps=max_sweeps,
-                         tol=tol, deadline=deadline,
-                         nonnegative=tuple(g.nonnegative for g in self.gauges))
-        elif self.local_solver == "prox_linear":
-            res = prox_linear(self.loss, self.mapping, list(self.gauges), self.lam, factors,
-                              max_sweeps=max_sweeps, tol=tol, deadline=deadline)
-        elif isinstance(self.mapping, MaskedBilinear):
-            method = "exact" if self.local_solver == "als-exact" else "softimpute"
-            res = als_masked(self.mapping, self.loss.y, *factors, self.lam, method=method,
-                             max_sweeps=max_sweeps, tol=tol, deadline=deadline)
-        else:
-            res = als_dense(self.loss.y, *factors, self.lam, max_sweeps=max_sweeps, tol=tol,
-                            deadline=deadline)
-        return res.factors, res.n_sweeps
+        return self._local_step(self, factors, tol=tol, max_sweeps=max_sweeps,
+                                deadline=deadline)
 
     def prune(self, factors: list[np.ndarray], rtol: float = 1e-10) -> list[np.ndarray]:
         """Rebalance every slice and drop slices whose ``θᵢ`` is negligible (whole slices)."""
         if factors[0].shape[1] == 0:
             return factors
-        if hasattr(self.mapping, "merge_parallel"):  # CP: fold copies of one atom together
-            factors = self.mapping.merge_parallel(factors)
+        factors = merge_parallel(self.mapping, factors)  # CP: fold copies of one atom together
         if all(type(g) is L2 for g in self.gauges) and len(factors) == 2:
             return list(orthogonalize_l2(*factors, prune_rtol=rtol,
                                          prune_atol=self.negligible_penalty))
@@ -242,7 +333,7 @@ def _append_atoms(problem: Problem, factors: list[np.ndarray], z: np.ndarray, g:
     mapping, lam = problem.mapping, problem.lam
     quadratic = type(problem.loss) is SquaredLoss
     # maps with a growth margin (CP) skip atoms whose value is within it of λ (see grow)
-    grow_thresh = lam * (1.0 + float(getattr(mapping, "growth_margin", 0.0)))
+    grow_thresh = lam * (1.0 + growth_margin(mapping))
     for cols, _ in atoms[:room]:
         cols = [np.asarray(c, dtype=float) for c in cols]
         if quadratic:
@@ -300,6 +391,143 @@ def _drop_negligible(problem: Problem, X: list[np.ndarray], cert: Certificate, r
     return X2, cert2, record
 
 
+# --------------------------------------------------------------------------------------------
+# the steps of grow: start, history record, stop rules, growth, block size, tolerance schedule
+
+
+def _start_factors(problem: Problem, factors: list[np.ndarray] | None) -> list[np.ndarray]:
+    """The starting factors as float arrays (rank 0 for ``None``); raises ``ValueError`` when
+    a slice lies outside the gauges' domain."""
+    X = _empty_factors(problem) if factors is None else [np.asarray(f, float) for f in factors]
+    if X[0].shape[1] and not np.all(np.isfinite(problem.slice_penalties(X))):
+        raise ValueError("factors lie outside the gauges' domain (e.g. negative entries for a "
+                         "NonNegative gauge, or NaN/inf values)")
+    return X
+
+
+def _history_record(problem: Problem, cert: Certificate, *, iteration: int, rank: int,
+                    sweeps: int, inner_tol: float, t0: float) -> dict:
+    """The history record of one outer iteration (``"added"`` is filled in by growth)."""
+    return {
+        "iteration": iteration, "lam": problem.lam, "objective": cert.objective,
+        "lower_bound": cert.lower_bound,
+        "rank": rank, "polar_lower": cert.polar_lower, "polar_upper": cert.polar_upper,
+        "gap": cert.gap, "relative_gap": cert.relative_gap, "status": cert.status,
+        "sweeps": sweeps, "inner_tol": inner_tol, "added": 0,
+        "elapsed": time.perf_counter() - t0,
+    }
+
+
+def _negligible_growth(problem: Problem, cert: Certificate, bound: PolarBound,
+                       growth_rtol: float | None) -> bool:
+    """``growth_rtol`` rule (squared loss): the polar atom (``ρ_lo > λ``) would lower ``F`` by
+    ``(ρ_lo − λ)²/(2‖A(φ)‖²) ≤ growth_rtol·|P|`` with its exact line search; it is then treated
+    as no atom (descent polishes, then the loop stops)."""
+    return (growth_rtol is not None and cert.polar_lower > problem.lam
+            and type(problem.loss) is SquaredLoss
+            and (cert.polar_lower - problem.lam) ** 2 / (
+                2.0 * problem.mapping.atom_sqnorm(list(bound.maximizer)))
+            <= growth_rtol * abs(cert.objective))
+
+
+def _stop_before_growth(problem: Problem, cert: Certificate, *, iteration: int, max_iter: int,
+                        deadline: float, rank: int, max_rank: float) -> str | None:
+    """Stop rules checked on each certificate, in order: ``"certified"`` (status global),
+    ``"time_limit"``, ``"max_iter"``, ``"max_rank"`` (an atom above ``λ`` but no room);
+    ``None`` to go on growing."""
+    if cert.status == "global":
+        return "certified"
+    if time.perf_counter() > deadline:
+        return "time_limit"
+    if iteration == max_iter:
+        return "max_iter"
+    if cert.polar_lower > problem.lam and rank >= max_rank:
+        return "max_rank"
+    return None
+
+
+def _grow_along_polar(problem: Problem, X: list[np.ndarray], z: np.ndarray, g: np.ndarray,
+                      bound: PolarBound, cert: Certificate, *, negligible: bool,
+                      room: int) -> tuple[list[np.ndarray], int]:
+    """Append up to ``room`` polar atoms when ``ρ_lo > λ(1 + growth_margin)`` and the growth is
+    not negligible: a descent direction exists (status ``"not_optimal"``, or ``"unverified"``
+    when the polar exceeds ``λ`` by less than the status rule's ε).  Maps may ask for a margin
+    (CP: an existing atom attains ``⟨G, φ⟩ ≈ λ`` at stationarity, so a bracket polar would
+    append near-duplicates)."""
+    if cert.polar_lower > problem.lam * (1.0 + growth_margin(problem.mapping)) and not negligible:
+        return _append_atoms(problem, X, z, g, bound, room)
+    return X, 0
+
+
+def _exact_polar(cert: Certificate) -> bool:
+    """The polar bracket is tight (``ρ_up ≤ ρ_lo(1 + 1e-6)``)."""
+    return cert.polar_upper <= cert.polar_lower * (1 + 1e-6)
+
+
+def _growth_regime(problem: Problem, cert: Certificate, *, n_added: int, prev_gap: float,
+                   polar_rtol: float) -> str:
+    """Classify an iteration that did not stop before growth.
+
+    * ``"progress"``: atoms were added, status ``"not_optimal"``, and the gap does not stagnate
+      (a stagnating gap, ``> 0.9×`` the previous one, counts only with an exact polar; with a
+      bracket the gap is dominated by the loose upper bound);
+    * ``"slow"``: atoms were added but growth steps are tiny or the gap stagnates;
+    * ``"bracket"``: no atom found above ``λ``, yet ``ρ_up > λ(1+ε)`` (NP-hard polars);
+    * ``"no_direction"``: no usable descent direction.
+    """
+    stagnating = _exact_polar(cert) and cert.relative_gap > 0.9 * prev_gap
+    if n_added and cert.status == "not_optimal" and not stagnating:
+        return "progress"
+    if n_added:
+        return "slow"
+    if cert.polar_upper > problem.lam * (1 + polar_rtol):
+        return "bracket"
+    return "no_direction"
+
+
+def _next_block_size(regime: str, *, n_added: int, k_cand: int, block_size: int) -> int:
+    """Candidates asked of the polar next: doubled (up to ``block_size``) while every candidate
+    is accepted, else the number accepted; ``1`` when growth is slow; unchanged otherwise."""
+    if regime == "progress":
+        return min(2 * k_cand, block_size) if n_added == k_cand else n_added
+    if regime == "slow":
+        return 1
+    return k_cand
+
+
+def _schedule_stop(regime: str, *, inner_tol: float, tol: float) -> str | None:
+    """Stop rules after growth: ``"polar_inconclusive"`` when a bracket polar cannot certify
+    after a polish at ``1e-2·tol`` (descent cannot close that part of the gap); ``"stalled"``
+    when no descent direction is left and descent already ran to the floor."""
+    if regime == "bracket" and inner_tol <= 1e-2 * tol:
+        return "polar_inconclusive"
+    if regime == "no_direction" and inner_tol <= _INNER_TOL_FLOOR * tol:
+        return "stalled"
+    return None
+
+
+def _next_inner_tol(regime: str, problem: Problem, cert: Certificate, *, inner_tol: float,
+                    tol: float) -> float:
+    """The tolerance schedule of local descent (never above the current ``inner_tol``).
+
+    * ``"progress"``: ``min(tol_in, max(1e-2·e, 1e-3·tol))`` with ``e`` the relative gap for an
+      exact polar (or ``λ = 0``), else ``1e-2·(ρ_lo/λ − 1)`` (with a bracket polar the gap says
+      little about descent: descend harder as the polar nears ``λ``);
+    * ``"slow"``: ``max(tol_in/100, floor·tol)`` (the gap is now mostly descent's to close);
+    * ``"bracket"``: ``1e-2·tol`` (polish once to a tight tolerance);
+    * ``"no_direction"``: ``max(min(tol_in, 1e-2·gap)/100, floor·tol)``.
+    """
+    if regime == "progress":
+        excess = cert.relative_gap if _exact_polar(cert) or problem.lam == 0 else (
+            1e-2 * (cert.polar_lower / problem.lam - 1.0))
+        return min(inner_tol, max(1e-2 * excess, 1e-3 * tol))
+    if regime == "slow":
+        return max(inner_tol / 100, _INNER_TOL_FLOOR * tol)
+    if regime == "bracket":
+        return 1e-2 * tol
+    return max(min(inner_tol, 1e-2 * cert.relative_gap) / 100, _INNER_TOL_FLOOR * tol)
+
+
 def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: float = 1e-6,
          max_rank: int | None = None, max_iter: int = 200, time_limit: float | None = None,
          polar_rtol: float | None = None, max_sweeps: int = 500, block_size: int = 16,
@@ -331,6 +559,13 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
         (the default) keeps the original behaviour.
     initial_inner_tol : relative-decrease tolerance of the first local descents (tightened
         as the loop proceeds); smaller values trade descent sweeps for outer iterations.
+
+    Each outer iteration: local descent and pruning, a certificate (:func:`certify_factors`)
+    and its record (:func:`_history_record`), the stop rules (:func:`_stop_before_growth`;
+    a certified point first drops negligible slices, :func:`_drop_negligible`), growth along the
+    polar (:func:`_grow_along_polar`), then the block size (:func:`_next_block_size`), the
+    stop rules after growth (:func:`_schedule_stop`) and the tolerance schedule
+    (:func:`_next_inner_tol`), all keyed by :func:`_growth_regime`.
     """
     if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
@@ -340,15 +575,12 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     t0 = time.perf_counter()
     deadline = t0 + time_limit if time_limit is not None else math.inf
     max_rank = math.inf if max_rank is None else int(max_rank)
-    X = _empty_factors(problem) if factors is None else [np.asarray(f, float) for f in factors]
-    if X[0].shape[1] and not np.all(np.isfinite(problem.slice_penalties(X))):
-        raise ValueError("factors lie outside the gauges' domain (e.g. negative entries for a "
-                         "NonNegative gauge, or NaN/inf values)")
+    X = _start_factors(problem, factors)
     history: list[dict] = []
     inner_tol = float(initial_inner_tol)
     k_cand = min(8, block_size)
     # a polar may ask for a floor on the candidates per iteration (NMF: block growth in the tail)
-    min_cand = max(1, min(int(getattr(problem.polar, "min_candidates", 1)), block_size))
+    min_cand = max(1, min(polar_min_candidates(problem.polar), block_size))
     prev_gap = math.inf
     bound = None
     stop: str | None = None  # set when the loop must end
@@ -364,79 +596,33 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                                                 rng=rng, n_candidates=max(k_cand, min_cand),
                                                 warm_start=warm)
             rank = int(X[0].shape[1])
-            record = {
-                "iteration": it, "lam": problem.lam, "objective": cert.objective,
-                "lower_bound": cert.lower_bound,
-                "rank": rank, "polar_lower": cert.polar_lower, "polar_upper": cert.polar_upper,
-                "gap": cert.gap, "relative_gap": cert.relative_gap, "status": cert.status,
-                "sweeps": sweeps, "inner_tol": inner_tol, "added": 0,
-                "elapsed": time.perf_counter() - t0,
-            }
+            record = _history_record(problem, cert, iteration=it, rank=rank, sweeps=sweeps,
+                                     inner_tol=inner_tol, t0=t0)
             history.append(record)
-            # growth_rtol: an atom above λ whose line-search decrease is negligible is treated
-            # as no atom (descent polishes, then the loop stops)
-            negligible = (growth_rtol is not None and cert.polar_lower > problem.lam
-                          and type(problem.loss) is SquaredLoss
-                          and (cert.polar_lower - problem.lam) ** 2 / (
-                              2.0 * problem.mapping.atom_sqnorm(list(bound.maximizer)))
-                          <= growth_rtol * abs(cert.objective))
+            negligible = _negligible_growth(problem, cert, bound, growth_rtol)
             if negligible:
                 record["negligible_growth"] = True
-            if cert.status == "global":
-                stop = "certified"
+            stop = _stop_before_growth(problem, cert, iteration=it, max_iter=max_iter,
+                                       deadline=deadline, rank=rank, max_rank=max_rank)
+            if stop == "certified":
                 X, cert, record = _drop_negligible(problem, X, cert, record, tol=tol,
                                                    polar_rtol=polar_rtol, rng=rng,
                                                    inner_tol=inner_tol, deadline=deadline)
                 record["elapsed"] = time.perf_counter() - t0
                 history[-1] = record
-            elif time.perf_counter() > deadline:
-                stop = "time_limit"
-            elif it == max_iter:
-                stop = "max_iter"
-            elif cert.polar_lower > problem.lam and rank >= max_rank:
-                stop = "max_rank"
-            else:
-                n_added = 0
-                # maps may ask for a margin before growing (CP: an existing atom attains
-                # ⟨G, φ⟩ ≈ λ at stationarity, so a bracket polar would append near-duplicates)
-                grow_margin = float(getattr(problem.mapping, "growth_margin", 0.0))
-                if cert.polar_lower > problem.lam * (1.0 + grow_margin) and not negligible:
-                    # a descent direction exists (status "not_optimal", or "unverified" when
-                    # the polar exceeds λ by less than the status rule's ε): grow along it
-                    room = int(min(max(k_cand, min_cand), max_rank - rank))
-                    X, n_added = _append_atoms(problem, X, z, g, bound, room)
-                    record["added"] = n_added
-                # a stagnating gap calls for more descent only when the polar is exact; with a
-                # bracket (NP-hard polars) the gap is dominated by the loose upper bound
-                exact_polar = cert.polar_upper <= cert.polar_lower * (1 + 1e-6)
-                stagnating = exact_polar and cert.relative_gap > 0.9 * prev_gap
-                if n_added and cert.status == "not_optimal" and not stagnating:
-                    k_cand = min(2 * k_cand, block_size) if n_added == k_cand else n_added
-                    # with a bracket polar the relative gap says little about descent: use
-                    # the polar's excess over λ instead (descend harder as it nears λ)
-                    # (λ = 0: no penalty to compare with, fall back to the gap)
-                    excess = cert.relative_gap if exact_polar or problem.lam == 0 else (
-                        1e-2 * (cert.polar_lower / problem.lam - 1.0))
-                    inner_tol = min(inner_tol, max(1e-2 * excess, 1e-3 * tol))
-                elif n_added:
-                    # growth steps are tiny (the polar barely exceeds λ) or the gap stagnates:
-                    # the gap is now mostly descent's to close, so descend further
-                    k_cand = 1
-                    inner_tol = max(inner_tol / 100, _INNER_TOL_FLOOR * tol)
-                elif cert.polar_upper > problem.lam * (1 + polar_rtol):
-                    # bracket polar (NP-hard cases): no atom found above λ, yet the upper
-                    # bound cannot certify; descent cannot close that part of the gap.  Polish
-                    # once to a tight tolerance, then stop with the honest status.
-                    if inner_tol <= 1e-2 * tol:
-                        stop = "polar_inconclusive"
-                    else:
-                        inner_tol = 1e-2 * tol
-                elif inner_tol <= _INNER_TOL_FLOOR * tol:
-                    # no usable descent direction and descent already ran to the floor
-                    stop = "stalled"
-                else:
-                    inner_tol = max(min(inner_tol, 1e-2 * cert.relative_gap) / 100,
-                                    _INNER_TOL_FLOOR * tol)
+            elif stop is None:
+                room = int(min(max(k_cand, min_cand), max_rank - rank))
+                X, n_added = _grow_along_polar(problem, X, z, g, bound, cert,
+                                               negligible=negligible, room=room)
+                record["added"] = n_added
+                regime = _growth_regime(problem, cert, n_added=n_added, prev_gap=prev_gap,
+                                        polar_rtol=polar_rtol)
+                k_cand = _next_block_size(regime, n_added=n_added, k_cand=k_cand,
+                                          block_size=block_size)
+                stop = _schedule_stop(regime, inner_tol=inner_tol, tol=tol)
+                if stop is None:
+                    inner_tol = _next_inner_tol(regime, problem, cert, inner_tol=inner_tol,
+                                                tol=tol)
             if negligible and stop in ("polar_inconclusive", "stalled"):
                 stop = "negligible_growth"
             prev_gap = cert.relative_gap

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 from .gauges import L2, ElasticNet
 from .losses import HuberLoss, SquaredLoss
 from .maps import Bilinear, MaskedBilinear
-from .meta import Problem
+from .meta import Problem, register_local_solver
 from .polar.dictionary import ElasticNetL2Polar
 from .solvers.elastic_net import elastic_net_bcd
 from .solvers.refit import _merge_parallel
@@ -349,20 +349,41 @@ class StructuredProblem(Problem):
 # sparse dictionary learning
 
 
+def _descend_elastic_net_bcd(problem: DictionaryProblem, factors, *, tol, max_sweeps,
+                             deadline):
+    """Exact block-coordinate descent of sparse dictionary learning (:func:`elastic_net_bcd`)."""
+    res = elastic_net_bcd(problem.loss.y, factors[0], factors[1], problem.lam, problem.gamma,
+                          max_sweeps=max_sweeps, tol=tol, deadline=deadline)
+    return res.factors, res.n_sweeps
+
+
+register_local_solver("bcd", _descend_elastic_net_bcd,
+                      requires=lambda p: isinstance(p, DictionaryProblem),
+                      requirement="bcd needs a DictionaryProblem (elastic-net codes with L2 "
+                                  "atoms, squared loss)")
+
+
 @dataclass
 class DictionaryProblem(Problem):
-    """:class:`~homfact.meta.Problem` whose descent is :func:`elastic_net_bcd` when
-    ``local_solver == "bcd"`` (every other solver name is handled by the base class)."""
+    """:class:`~homfact.meta.Problem` of sparse dictionary learning (elastic-net codes ``U``,
+    ℓ2 atoms ``V``, weight ``gamma`` of the ℓ1 part).
+
+    ``local_solver="bcd"`` (what ``"auto"`` stands for here) is exact block-coordinate descent,
+    :func:`elastic_net_bcd`, registered under that name; any other registered name or callable
+    is handled as in the base class (``"prox_linear"``: block prox-linear).
+    """
 
     gamma: float = 1.0
-    use_bcd: bool = True
 
-    def descend(self, factors, *, tol, max_sweeps, deadline):
-        if not self.use_bcd or factors[0].shape[1] == 0:
-            return super().descend(factors, tol=tol, max_sweeps=max_sweeps, deadline=deadline)
-        res = elastic_net_bcd(self.loss.y, factors[0], factors[1], self.lam, self.gamma,
-                              max_sweeps=max_sweeps, tol=tol, deadline=deadline)
-        return res.factors, res.n_sweeps
+    def __post_init__(self) -> None:
+        if isinstance(self.local_solver, str) and self.local_solver == "auto":
+            self.local_solver = "bcd"
+        super().__post_init__()
+
+    @property
+    def use_bcd(self) -> bool:
+        """Whether descent is the exact block-coordinate descent (``local_solver == "bcd"``)."""
+        return self.local_solver == "bcd"
 
 
 def _check_gamma(gamma) -> float:
@@ -380,8 +401,7 @@ def dictionary_problem(X: np.ndarray, lam: float, gamma: float, *, local_solver:
     X = np.asarray(X, dtype=float)
     return DictionaryProblem(SquaredLoss(X), Bilinear(X.shape), (ElasticNet(gamma), L2()), lam,
                              polar=ElasticNetL2Polar(gamma, n_starts=n_starts),
-                             local_solver="prox_linear", gamma=gamma,
-                             use_bcd=local_solver == "bcd")
+                             local_solver=local_solver, gamma=gamma)
 
 
 __all__ += ["DictionaryProblem", "StructuredProblem", "dictionary_problem"]
