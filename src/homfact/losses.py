@@ -27,7 +27,7 @@ from abc import ABC, abstractmethod
 import numpy as np
 from scipy.optimize import brentq
 
-__all__ = ["HuberLoss", "Loss", "SquaredLoss"]
+__all__ = ["HuberLoss", "Loss", "SquaredLoss", "huber"]
 
 
 def _vdot(a: np.ndarray, b: np.ndarray) -> float:
@@ -96,6 +96,12 @@ class SquaredLoss(Loss):
         return max(0.0, (_vdot(self.y - z, d) - weight) / dd)
 
 
+def huber(r: np.ndarray, delta: float) -> np.ndarray:
+    """Huber function ``h_δ(r) = r²/2`` for ``|r| ≤ δ``, ``δ|r| − δ²/2`` beyond, elementwise."""
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * a * a, delta * a - 0.5 * delta * delta)
+
+
 class HuberLoss(Loss):
     r"""``ℓ(z) = w·Σ h_δ(y − z)`` with ``h_δ(t) = t²/2`` for ``|t| ≤ δ`` and ``δ|t| − δ²/2`` else.
 
@@ -115,9 +121,7 @@ class HuberLoss(Loss):
         self.lipschitz = self.weight
 
     def value(self, z: np.ndarray) -> float:
-        a = np.abs(self.y - z)
-        d = self.delta
-        return self.weight * float(np.sum(np.where(a <= d, 0.5 * a * a, d * a - 0.5 * d * d)))
+        return self.weight * float(np.sum(huber(self.y - z, self.delta)))
 
     def neg_gradient(self, z: np.ndarray) -> np.ndarray:
         return self.weight * np.clip(self.y - z, -self.delta, self.delta)

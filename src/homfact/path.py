@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .certificate import Certificate
+from .lam_rules import zero_solution_lam_max as zero_solution_lam_max  # re-export
 from .meta import grow
 from .problems import check_lam
 from .registry import get_model
@@ -14,25 +15,18 @@ from .registry import get_model
 __all__ = ["PathResult", "lam_max", "regularization_path"]
 
 
-def lam_max(model: str, Y) -> float:
-    """Smallest ``λ`` with the zero solution: ``‖Y‖₂`` (low rank) or ``‖P_Ω(Y)‖₂`` (completion).
+def lam_max(model: str, Y, **params) -> float:
+    """``λ_max`` of a model of :mod:`homfact.registry`, one ``float`` for every model.
 
-    ``model``: a name of :mod:`homfact.registry` with a ``lam_max`` rule (``"low_rank"``, alias
-    ``"lowrank"``, or ``"completion"``).
+    ``λ ≥ λ_max`` gives the zero solution.  Exact (the smallest such ``λ``) for ``"low_rank"``
+    (``‖Y‖₂``, alias ``"lowrank"``), ``"completion"`` (``‖P_Ω Y‖₂``), ``"rpca"``
+    (``‖γ·clip(P_Ω Y, ±1/γ)‖₂``, needs ``gamma=``) and ``"nmf"`` (``‖X‖₂`` for ``X ≥ 0``, to
+    the rigorous upper end of a ``10⁻⁵`` bracket); a rigorous upper bound for ``"dictionary"``
+    (``gamma=``, default ``"auto"`` as the estimator) and ``"cp"`` (``gauges=``,
+    ``nonnegative=``), whose exact values are NP-hard.  ``params`` are passed to the model's
+    rule (:attr:`homfact.registry.ModelSpec.lam_max_rule`).
     """
-    return get_model(model, need="lam_max").lam_max(Y)
-
-
-def zero_solution_lam_max(problem) -> float:
-    """``λ_max = Ω°(−∇ℓ(0))``, the polar of the negative loss gradient at the zero factors.
-
-    For the low-rank and completion models ``∇ℓ(0) = −Y`` (resp. ``−P_Ω Y``) and the ℓ2/ℓ2
-    polar is the spectral norm; the value is an exact top singular value (dense SVD or ARPACK
-    to tolerance), so the polar's lower bound is the value.
-    """
-    g = problem.loss.neg_gradient(problem.mapping.forward(
-        [np.zeros((n, 0)) for n in problem.mapping.block_sizes]))
-    return float(problem.polar(problem.mapping.operator(g)).lower)
+    return get_model(model, need="lam_max").lam_max(Y, **params)
 
 
 @dataclass
@@ -63,7 +57,7 @@ def regularization_path(Y, model: str = "low_rank", *, lams=None, n_lams: int = 
     Without ``lams`` the grid is ``n_lams`` geometric values from ``λ_max`` (zero solution,
     included as the first point) down to ``lam_min_ratio·λ_max``.
     """
-    spec = get_model(model, need="lam_max")
+    spec = get_model(model, need="path")
     Y = spec.prepare_data(Y)  # once, not per lam (e.g. the observed entries of a completion)
     top = spec.lam_max(Y)
     if lams is None:

@@ -1,10 +1,11 @@
 """The one table of named models, read by :func:`homfact.certify`, :mod:`homfact.path` and the CLI.
 
 Each :class:`ModelSpec` maps a canonical name to its estimator, its problem builder, its
-``lam_max`` rule and what ``homfact fit | certify | path`` need to drive it.  One spelling per
-model: the canonical name is ``snake_case`` like the Python API (``"low_rank"``); earlier
-spellings stay accepted as aliases (``"lowrank"``, ``"cp_tensor"``), silently, so every existing
-call and command line keeps working.  :func:`get_model` resolves a name or an alias.
+``lam_max`` rule (one ``float`` per model, exact or a rigorous upper bound) and what
+``homfact fit | certify | path`` need to drive it.  One spelling per model: the canonical
+name is ``snake_case`` like the Python API (``"low_rank"``); earlier spellings stay accepted as
+aliases (``"lowrank"``, ``"cp_tensor"``), silently, so every existing call and command line
+keeps working.  :func:`get_model` resolves a name or an alias.
 
 Import direction: this module imports nothing from :mod:`homfact` at import time.  Estimators
 are named by their attribute of the top-level :mod:`homfact` package and builders/``lam_max``
@@ -42,9 +43,14 @@ class ModelSpec:
     summary : the objective in one line (``homfact fit --help``).
     problem : ``"module:function"`` building the :class:`homfact.meta.Problem` from
         ``(Y, lam)``; ``None`` when the model has no named problem (no ``certify``/``path``).
-    lam_max_rule : ``"module:function"`` giving the smallest ``lam`` with the zero solution
-        from the problem at ``lam = 0``; ``None`` when no exact value is computable (e.g. the
-        CP tensor spectral norm is NP-hard), so the model has no ``lam_max``/path.
+    lam_max_rule : ``"module:function"`` returning, as one ``float``, the model's ``λ_max``
+        from the prepared data (:meth:`prepare_data`) and keyword parameters of the model
+        (e.g. ``gamma``): every ``lam >= λ_max`` gives the zero solution.  ``None``: the model
+        has no ``lam_max``.
+    lam_max_exact : whether that value is exact (the smallest such ``lam``) or only a rigorous
+        upper bound (the exact value is NP-hard: sparse dictionary learning, CP tensors).
+        :func:`homfact.regularization_path` starts only from an exact ``λ_max`` of a model with a
+        named problem (``need="path"``).
     prepare : ``"module:function"`` applied once to the data before building problems (e.g.
         the observed entries of a completion input); ``None``: the data as given.
     cv_estimator : attribute of :mod:`homfact` holding the cross-validated estimator
@@ -64,6 +70,7 @@ class ModelSpec:
     summary: str
     problem: str | None = None
     lam_max_rule: str | None = None
+    lam_max_exact: bool = True
     prepare: str | None = None
     cv_estimator: str | None = None
     cli: str | None = None
@@ -94,42 +101,48 @@ class ModelSpec:
             raise ValueError(f"model {self.name!r} has no named problem")
         return _resolve(self.problem)(self.prepare_data(Y), lam)
 
-    def lam_max(self, Y) -> float:
-        """Smallest ``lam`` whose solution is zero (see :attr:`lam_max_rule`)."""
+    def lam_max(self, Y, **params) -> float:
+        """``λ_max`` of data ``Y``: every ``lam >=`` it gives the zero solution (exact or an
+        upper bound, see :attr:`lam_max_rule` and :attr:`lam_max_exact`)."""
         if self.lam_max_rule is None:
             raise ValueError(f"model {self.name!r} has no lam_max")
-        return float(_resolve(self.lam_max_rule)(self.build(Y, 0.0)))
-
-
-_ZERO_POLAR = "homfact.path:zero_solution_lam_max"
+        return float(_resolve(self.lam_max_rule)(self.prepare_data(Y), **params))
 
 #: the models, by canonical name (in the order the CLI lists them)
 MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in (
     ModelSpec("low_rank", ("lowrank",), "LowRankApproximation",
               "1/2||Y - UV'||^2 + lam sum ||u_i|| ||v_i||",
-              problem="homfact.problems:low_rank_problem", lam_max_rule=_ZERO_POLAR,
+              problem="homfact.problems:low_rank_problem",
+              lam_max_rule="homfact.lam_rules:low_rank_lam_max",
               cli="core", lam_word="auto"),
     ModelSpec("completion", (), "MatrixCompletion",
               "the same on the observed entries only",
-              problem="homfact.problems:completion_problem", lam_max_rule=_ZERO_POLAR,
+              problem="homfact.problems:completion_problem",
+              lam_max_rule="homfact.lam_rules:completion_lam_max",
               prepare="homfact.registry:observed", cv_estimator="MatrixCompletionCV",
               cli="core", lam_word="cv"),
     ModelSpec("rpca", (), "RobustPCA",
               "robust PCA: ||E||_1 + lam sum ||u_i|| ||v_i|| + gamma/2 ||Y - UV' - E||^2",
+              lam_max_rule="homfact.lam_rules:rpca_lam_max",
               cv_estimator="RobustPCACV", cli="rpca", cli_input="dense"),
     ModelSpec("nmf", (), "NonnegativeFactorization",
               "NMF: 1/2||X - WH||^2 + lam sum ||w_i|| ||h_i||, W, H >= 0",
+              lam_max_rule="homfact.models.nmf:nonnegative_lam_max",
               cli="generic", cli_input="dense"),
     ModelSpec("dictionary", (), "SparseDictionaryLearning",
               "sparse dictionary learning: 1/2||X - CD||^2 + lam sum ||D_i|| "
-              "(||C_i|| + gamma ||C_i||_1)", cli="generic", cli_input="dense"),
+              "(||C_i|| + gamma ||C_i||_1)",
+              lam_max_rule="homfact.models.dictionary:dictionary_lam_max", lam_max_exact=False,
+              cli="generic", cli_input="dense"),
     ModelSpec("structured", (), "StructuredFactorization",
               "structured factorization: l2 + l1 + TV gauges per side",
               cli="generic", cli_input="dense"),
     # CP tensor (K-way Y, NaN = missing): 1/2||P_Omega(Y - [[X]])||^2 + lam sum_i prod_k ||x_i^k||
     ModelSpec("cp", ("cp_tensor",), "CPTensorFactorization",
               "CP tensor factorization: 1/2||Y - [[X1,...,XK]]||^2 + lam sum prod_k ||x_i^k||",
-              problem="homfact.problems:cp_problem", cli="generic", cli_input="tensor"),
+              problem="homfact.problems:cp_problem",
+              lam_max_rule="homfact.lam_rules:cp_lam_max_upper", lam_max_exact=False,
+              cli="generic", cli_input="tensor"),
 )}
 
 _BY_SPELLING: dict[str, ModelSpec] = {s: spec for spec in MODELS.values() for s in spec.spellings}
@@ -150,7 +163,8 @@ def _spelled(specs: list[ModelSpec]) -> str:
 def get_model(name, *, need: str | None = None) -> ModelSpec:
     """The :class:`ModelSpec` called ``name`` (canonical or alias).
 
-    ``need``: ``"problem"`` or ``"lam_max"`` restricts to models that have one.  Raises
+    ``need``: ``"problem"`` or ``"lam_max"`` restricts to models that have one, ``"path"`` to
+    those with a problem and an exact ``lam_max`` (:attr:`ModelSpec.lam_max_exact`).  Raises
     ``ValueError`` naming ``model`` and the accepted names otherwise.
     """
     spec = _BY_SPELLING.get(name) if isinstance(name, str) else None
@@ -161,11 +175,14 @@ def get_model(name, *, need: str | None = None) -> ModelSpec:
 
 
 def iter_models(need: str | None = None) -> Iterator[ModelSpec]:
-    """The models (in table order) that have a ``need`` (``"problem"``, ``"lam_max"``)."""
+    """The models (in table order) that have a ``need`` (``"problem"``, ``"lam_max"``,
+    ``"path"``: both, with an exact ``lam_max``)."""
     for spec in MODELS.values():
-        if need == "problem" and spec.problem is None:
+        if need in ("problem", "path") and spec.problem is None:
             continue
-        if need == "lam_max" and spec.lam_max_rule is None:
+        if need in ("lam_max", "path") and spec.lam_max_rule is None:
+            continue
+        if need == "path" and not spec.lam_max_exact:
             continue
         yield spec
 

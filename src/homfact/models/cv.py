@@ -23,75 +23,28 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ..maps import MaskedBilinear
+from ..cross_validation import EarlyStop
+from ..cross_validation import predict_entries as _predict
+from ..cross_validation import subset_entries as _subset
+from ..lam_rules import split_lam_max
+from ..losses import huber
 from ..meta import grow
 from ..path import lam_max
 from ..problems import (
-    ObservedMatrix,
     check_fit_params,
     check_lam,
     completion_problem,
     observed_entries,
 )
-from ..solvers.als import als_masked
+from ..solvers.relaxed import relaxed_refit
 from ..solvers.robust_pca import _debias
 from .low_rank import MatrixCompletion
 from .robust_pca import RobustPCA
 
+# EarlyStop, huber, relaxed_refit and split_lam_max live in the core layers
+# (homfact.cross_validation, homfact.losses, homfact.solvers.relaxed, homfact.lam_rules) and are
+# re-exported here under their former names.
 __all__ = ["EarlyStop", "MatrixCompletionCV", "RobustPCACV"]
-
-
-def _subset(obs: ObservedMatrix, keep: np.ndarray) -> ObservedMatrix:
-    return ObservedMatrix(obs.shape, obs.rows[keep], obs.cols[keep], obs.values[keep])
-
-
-def _predict(U: np.ndarray, V: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    if U.shape[1] == 0:
-        return np.zeros(rows.shape[0])
-    return np.einsum("ij,ij->i", U[rows], V[cols])
-
-
-def relaxed_refit(obs: ObservedMatrix, U: np.ndarray, V: np.ndarray, lam: float, *,
-                  relax: float, max_sweeps: int, tol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Relaxed (debiased) refit at the rank of ``(U, V)``: ALS on the observed entries for
-    ``½‖P_Ω(Y − UVᵀ)‖² + (φλ/2)(‖U‖² + ‖V‖²)`` with ``φ = relax``, started from ``(U, V)``.
-
-    The relaxed lasso of Meinshausen (2007) carried over to the nuclear norm: the rank (the
-    "model") comes from the path at ``λ``, the values from a fit with the penalty relaxed to
-    ``φλ``, which removes most of the shrinkage.  ``φ > 0`` keeps each row's ridge system
-    determined when the row has fewer observed entries than the rank.  Exact row-wise ALS
-    (:func:`homfact.solvers.als.als_masked`), at most ``max_sweeps`` sweeps.
-    """
-    if U.shape[1] == 0:
-        return U, V
-    mapping = MaskedBilinear(obs.shape, obs.rows, obs.cols)
-    res = als_masked(mapping, obs.values, U, V, relax * lam, method="exact",
-                     max_sweeps=max_sweeps, tol=tol)
-    return res.factors[0], res.factors[1]
-
-
-class EarlyStop:
-    """The path's early-stopping rule (step 5 of :class:`MatrixCompletionCV` and
-    :class:`RobustPCACV`), fed one grid value's held-out scores per fold at a time.
-
-    A value is a *rise* when its mean score exceeds the running minimum by more than that
-    minimum's standard error ``std/√K`` over the ``K`` folds; rises count only once the
-    minimum is below ``null`` (the zero fit's held-out score).  :meth:`update` returns true
-    when ``patience`` consecutive values were rises (never with ``patience=None``).
-    """
-
-    def __init__(self, patience: int | None, null: float):
-        self.patience, self.null = patience, null
-        self.best, self.margin, self.bad = np.inf, 0.0, 0
-
-    def update(self, scores: np.ndarray) -> bool:
-        mean = float(np.mean(scores))
-        if mean < self.best:
-            self.best, self.bad = mean, 0
-            self.margin = float(np.std(scores)) / np.sqrt(scores.shape[0])
-        elif self.best < self.null:
-            self.bad = self.bad + 1 if mean > self.best + self.margin else 0
-        return self.patience is not None and self.bad >= self.patience
 
 
 def _check_path_params(est) -> None:
@@ -392,26 +345,6 @@ class MatrixCompletionCV(BaseEstimator):
         """The completed matrix (dense ``m×n``; relaxed refit by default, see :meth:`predict`)."""
         U, V = self._pick(which)
         return U @ V.T
-
-
-def huber(r: np.ndarray, delta: float) -> np.ndarray:
-    """Huber function ``h_δ(r) = r²/2`` for ``|r| ≤ δ``, ``δ|r| − δ²/2`` beyond, elementwise."""
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta))
-
-
-def split_lam_max(obs: ObservedMatrix, gamma: float) -> float:
-    """Smallest split-form ``λ`` with the zero solution: ``‖γ·clip(P_Ω Y, ±1/γ)‖₂``.
-
-    Minimized over ``E``, the split objective is ``γ Σ_Ω h_{1/γ}(Y − UVᵀ) + λ Σ‖uᵢ‖‖vᵢ‖``; its
-    negative gradient at ``L = 0`` is ``γ·clip(P_Ω Y, ±1/γ)`` and the ℓ2/ℓ2 polar is the
-    spectral norm, so ``L = 0`` is optimal exactly when ``λ`` is at least that value (as
-    :func:`homfact.lam_max` for the squared loss).
-    """
-    problem = completion_problem(obs, 1.0, loss="huber", delta=1.0 / gamma, weight=gamma)
-    zero = [np.zeros((n, 0)) for n in problem.mapping.block_sizes]
-    g = problem.loss.neg_gradient(problem.mapping.forward(zero))
-    return float(problem.polar(problem.mapping.operator(g)).lower)
 
 
 class RobustPCACV(BaseEstimator):

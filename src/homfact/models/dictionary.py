@@ -46,6 +46,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._progress import progress
 from ..meta import certify_factors, grow
 from ..noise import estimate_signal_noise_level, universal_threshold
+from ..polar import sigma_max_upper
 from ..polar.dictionary import _NOISE_SIM_ROWS as _NOISE_SIM_ROWS  # re-export
 from ..polar.dictionary import ElasticNetL2Polar, elastic_net_dual_columns, noise_polar_level
 from ..polar.dictionary import _thresholded_polar as _thresholded_polar  # re-export
@@ -69,6 +70,7 @@ from .low_rank import _check_real_matrix
 __all__ = [
     "ElasticNetL2Polar",
     "SparseDictionaryLearning",
+    "dictionary_lam_max",
     "dictionary_problem",
     "elastic_net_bcd",
     "elastic_net_dual_columns",
@@ -93,6 +95,34 @@ _LAM_MAX_ASCENT = 3
 _OMP_ERROR_FACTOR = 1.15
 _TRANSFORM_ALGORITHMS = ("omp", "elastic_net", "refit", "lasso_lars", "lasso_cd", "lars",
                          "threshold")
+
+
+def dictionary_lam_max(X, gamma="auto") -> float:
+    """A rigorous upper bound on ``λ_max`` of ``½‖X − CD‖² + λΣᵢ‖Dᵢ‖₂(‖Cᵢ‖₂ + γ‖Cᵢ‖₁)``: every
+    ``λ`` at least this value gives the zero solution (no atom).  Not exact: ``λ_max =
+    Ω°_γ(X)`` is a sparse-PCA value, NP-hard; :attr:`SparseDictionaryLearning.lam_max_` is
+    the ``(lower, upper)`` bracket the estimator reports.
+
+    Numeric ``γ >= 0``: the upper bound ``min(σ_max(X)/(1 + γ), maxⱼ‖X_{j,:}‖₂/(γ + 1/√n))``
+    of :class:`ElasticNetL2Polar` (``n`` signals).  ``γ = "auto"`` (the estimator's default,
+    ``γ = t/λ`` with ``t = σ̂√(2 log n_features)``): the zero solution holds when
+    ``Ω°_{t/λ}(X) ≤ λ``, and each of the two bounds at ``γ = t/λ`` is ``≤ λ`` exactly when
+    ``λ ≥ σ_max(X) − t``, resp. ``λ ≥ √n·(maxⱼ‖X_{j,:}‖₂ − t)``; the smaller of the two
+    (at least 0) is returned, with ``σ̂``, ``t`` computed as in the estimator.
+    """
+    _check_real_matrix(X, "X")
+    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.size == 0:
+        raise ValueError(f"X must be a non-empty 2-D array, got shape {X.shape}")
+    if not (isinstance(gamma, str) and gamma == "auto"):
+        _check_gamma(gamma)
+        return float(ElasticNetL2Polar(float(gamma)).upper_bound(X)[0])
+    n, p = X.shape
+    sigma = estimate_signal_noise_level(X)
+    t = universal_threshold(sigma, p) if p >= 2 else sigma
+    sig = float(sigma_max_upper(X)[0])
+    rows = float(np.sqrt(np.max(np.einsum("ij,ij->i", X, X)))) * (1 + 1e-12)
+    return float(max(min(sig - t, math.sqrt(n) * (rows - t)), 0.0))
 
 
 class SparseDictionaryLearning(TransformerMixin, BaseEstimator):

@@ -95,8 +95,10 @@ def nonnegative_lam_max(X) -> float:
     """``λ_max = Ω°(X) = max_{u,v ≥ 0} uᵀXv/(‖u‖‖v‖)`` for ``X ≥ 0``: the smallest ``λ`` with the
     zero solution.  For a non-negative matrix this is exactly ``‖X‖₂`` (Perron–Frobenius: the top
     singular pair can be taken non-negative), returned as the rigorous bound of
-    :func:`_sigma_max` (the polar's upper bound at ``G = X``)."""
-    X = np.asarray(X, dtype=float)
+    :func:`_sigma_max` (the polar's upper bound at ``G = X``).  ``ValueError`` naming ``X`` when
+    it has a negative, NaN or infinite entry (the rule holds for ``X ≥ 0`` only)."""
+    _check_nonnegative_matrix(X)
+    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
     return float(_sigma_max(X, 1e-5, np.random.default_rng(0))[2])
 
 
