@@ -535,6 +535,13 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
          growth_rtol: float | None = None, initial_inner_tol: float = 1e-3) -> GrowResult:
     """Descend → prune → polar → certify → grow, until certified or a budget runs out.
 
+    Each outer iteration: local descent and pruning, a certificate (:func:`certify_factors`)
+    and its record (:func:`_history_record`), the stop rules (:func:`_stop_before_growth`;
+    a certified point first drops negligible slices, :func:`_drop_negligible`), growth along the
+    polar (:func:`_grow_along_polar`), then the block size (:func:`_next_block_size`), the
+    stop rules after growth (:func:`_schedule_stop`) and the tolerance schedule
+    (:func:`_next_inner_tol`), all keyed by :func:`_growth_regime`.
+
     Parameters
     ----------
     problem : the problem to solve.
@@ -560,12 +567,6 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     initial_inner_tol : relative-decrease tolerance of the first local descents (tightened
         as the loop proceeds); smaller values trade descent sweeps for outer iterations.
 
-    Each outer iteration: local descent and pruning, a certificate (:func:`certify_factors`)
-    and its record (:func:`_history_record`), the stop rules (:func:`_stop_before_growth`;
-    a certified point first drops negligible slices, :func:`_drop_negligible`), growth along the
-    polar (:func:`_grow_along_polar`), then the block size (:func:`_next_block_size`), the
-    stop rules after growth (:func:`_schedule_stop`) and the tolerance schedule
-    (:func:`_next_inner_tol`), all keyed by :func:`_growth_regime`.
     """
     if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
