@@ -94,14 +94,26 @@ def _gram_allowance(p: int, k: int, fro2: float) -> float:
 
 
 def sigma_max_upper(A) -> tuple[float, np.ndarray, np.ndarray]:
-    """``(upper, u, v)``: a rigorous upper bound on ``σ_max(A)`` of a dense matrix, and a unit
-    pair ``(u, v)`` whose value ``uᵀAv`` is within roundoff of ``σ_max``.
+    """``(upper, u, v)`` of :func:`sigma_max_bracket`: the upper bound on ``σ_max(A)`` and the
+    top pair."""
+    _, upper, u, v = sigma_max_bracket(A)
+    return upper, u, v
+
+
+def sigma_max_bracket(A) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """``(lower, upper, u, v)``: an upper bound on ``σ_max(A)`` of a dense matrix, rigorous up
+    to the eigensolver's backward-error constant assumed in step 2 below, and a unit pair
+    ``(u, v)`` with ``lower`` a lower bound on its value ``uᵀAv`` (hence on ``σ_max``).
 
     The one bound on a dense largest singular value that every polar uses (matrix,
     non-negative, dictionary and network polars).
 
-    **Computation.** ``B = 2^{-e}A`` with ``e`` chosen so that ``max|B| ∈ [1/2, 1)`` (exact: a
-    power of two), so ``‖B‖²_F ∈ [1/4, mn)`` neither under- nor overflows.  With ``k`` the
+    **Computation.** The input is converted to float64 (integer or long-double input is
+    rounded entrywise to relative ``u``, covered by the allowance below).
+    ``B = 2^{-e}A`` with ``e`` chosen so that ``max|B| ∈ [1/2, 1)``: a power of two, exact
+    except for entries pushed below the normal range, which then err by at most ``η`` each
+    (covered like the underflow in step 1), so ``‖B‖²_F ∈ [1/4, mn)`` neither under- nor
+    overflows.  With ``k`` the
     smaller and ``p`` the larger dimension, ``M̂ = fl(BᵀB)`` (or ``fl(BBᵀ)``) is ``k × k`` and
     its top eigenpair ``(λ̂, x)`` comes from LAPACK's symmetric eigensolver (``syevr`` through
     :func:`scipy.linalg.eigh`, top index only).
@@ -114,15 +126,24 @@ def sigma_max_upper(A) -> tuple[float, np.ndarray, np.ndarray]:
        per entry (``η`` the smallest subnormal), far below ``u·‖B‖²_F ≥ u/4``.
     2. *Eigensolver*: ``λ̂`` is an exact eigenvalue of ``M̂ + E`` with
        ``‖E‖₂ ≤ c·k·u·‖M̂‖₂`` (backward stability of Householder tridiagonalization and of the
-       tridiagonal eigensolver; Demmel, *Applied Numerical Linear Algebra*, §5.3); ``c = 8``
-       is taken, with ``‖M̂‖₂ ≤ (1 + γ_p)‖B‖²_F``.
+       tridiagonal eigensolver; Demmel, *Applied Numerical Linear Algebra*, §5.3).  The
+       published analyses give a modest polynomial in ``k`` with unspecified constants (worst
+       case ``O(k²u)``); ``c = 8``, linear in ``k``, is an **assumption** that holds by a wide
+       margin in practice (the tests probe it), not a theorem — the one assumed constant of
+       this bound.  ``‖M̂‖₂ ≤ (1 + γ_p)‖B‖²_F``.
     3. *Weyl*: ``σ_max(B)² = λ_max(BᵀB) ≤ λ̂ + ‖M̂ − BᵀB‖₂ + ‖E‖₂
        ≤ λ̂ + (p + 8k + 1)·eps·‖B‖²_F`` (for ``pu ≤ 1/4``, ``γ_p ≤ 2pu = p·eps`` and
        ``8ku(1 + γ_p) ≤ (4k + 1)·eps``: the constant is generous), evaluated by
        :func:`_gram_allowance` with ``‖B‖²_F`` inflated for its own rounding.
-    4. *Evaluation*: the sum, the square root and the scaling back are rounded up by the
-       factor ``1 + 8·eps`` (four correctly rounded operations err by less), and the result
-       is at least ``‖Bv‖`` (the computed value of the returned pair) before scaling back.
+    4. *Evaluation*: the sum and the square root are rounded up by the factor ``1 + 8·eps``
+       (four correctly rounded operations err by less), the result is at least the pair's
+       computed value, and the scaling back by ``2^e`` is exact unless it overflows (then
+       ``inf``) or lands below the normal range, where it is rounded to nearest: the upper end
+       is then moved one subnormal step up (and the lower end one step down).
+
+    The lower end is the computed value ``uᵀBv`` of the returned unit pair minus its rounding
+    allowance ``(m + n + 4)·eps·‖B‖_F``, scaled back (so extreme scales neither overflow nor
+    underflow it).
 
     Non-finite entries raise ``ValueError``; the zero matrix gives ``0`` and a unit pair.
     ``tests/test_sigma_max_upper.py`` checks the bound against 50-digit singular values on
@@ -134,14 +155,14 @@ def sigma_max_upper(A) -> tuple[float, np.ndarray, np.ndarray]:
         raise ValueError(f"A must be a 2-D array, got shape {A.shape}")
     m, n = A.shape
     if m == 0 or n == 0:
-        return 0.0, np.zeros(m), np.zeros(n)
+        return 0.0, 0.0, np.zeros(m), np.zeros(n)
     if not np.all(np.isfinite(A)):
         raise ValueError("A contains NaN or infinite values")
     amax = float(np.max(np.abs(A)))
     if amax == 0.0:
         u, v = np.zeros(m), np.zeros(n)
         u[0] = v[0] = 1.0
-        return 0.0, u, v
+        return 0.0, 0.0, u, v
     e = int(np.frexp(amax)[1])                       # amax = f·2^e, f ∈ [1/2, 1)
     B = np.ldexp(A, -e)
     left = m <= n                                   # the Gram matrix of the smaller side
@@ -156,15 +177,23 @@ def sigma_max_upper(A) -> tuple[float, np.ndarray, np.ndarray]:
         u, v = x, B.T @ x
         nv = float(np.linalg.norm(v))
         v = v / nv if nv > 0 else v
-        value = nv
     else:
         v, u = x, B @ x
         nu = float(np.linalg.norm(u))
         u = u / nu if nu > 0 else u
-        value = nu
-    with np.errstate(over="ignore"):                # exact unless it overflows (then inf)
+    # the pair's value in B's scale, rounded down: the computed uᵀ(Bv) errs by at most
+    # γ_{m+n}|u|ᵀ|B||v| ≤ (m + n)·u·‖B‖_F (unit u, v; Higham §3.5), normalization aside
+    value = float(u @ (B @ v))
+    value = max(value - (m + n + 4) * float(np.finfo(float).eps) * np.sqrt(fro2), 0.0)
+    tiny = float(np.finfo(float).tiny)              # smallest normal number
+    with np.errstate(over="ignore", under="ignore"):
         upper = float(np.ldexp(max(bound, value), e))
-    return upper, u, v
+        lower = float(np.ldexp(value, e))
+    if upper < tiny:                                # rounded to nearest below the normal range
+        upper = float(np.nextafter(upper, np.inf))
+    if 0.0 < lower < tiny:
+        lower = float(np.nextafter(lower, 0.0))
+    return min(lower, upper), upper, u, v
 
 
 def _is_small(shape: tuple[int, int]) -> bool:
@@ -176,8 +205,8 @@ def spectral_norm(op, *, k: int = 1, tol: float = 1e-5, v0: np.ndarray | None = 
     """Top-``k`` singular triplets of a dense or sparse matrix, with a bound on ``σ_max``.
 
     Returns ``(U, s, V, upper, method)`` with ``s`` in decreasing order.  For small matrices
-    ``upper`` is :func:`sigma_max_upper` (the one rigorous dense bound); with ``k = 1`` its
-    pair is returned too (``s[0] = ‖Av‖``), otherwise the triplets come from a dense SVD.
+    ``upper`` is :func:`sigma_max_bracket`'s (the one dense bound); with ``k = 1`` its pair is
+    returned too (``s[0]`` = the pair's value), otherwise the triplets come from a dense SVD.
     Otherwise ARPACK runs on ``GᵀG`` with eigenvalue tolerance ``tol²`` (scipy's ``svds``
     convention), so a converged run is exact to about ``tol²`` relative;
     ``upper = s[0] + max(residual, tol²·s[0])`` with the residual ``max(‖Gv − σu‖, ‖Gᵀu − σv‖)``
@@ -197,10 +226,9 @@ def spectral_norm(op, *, k: int = 1, tol: float = 1e-5, v0: np.ndarray | None = 
         return np.zeros((m, 1)), np.zeros(1), np.zeros((n, 1)), 0.0, "empty"
     if _is_small(op.shape) or k >= min(m, n) - 1:
         A = op.toarray() if sp.issparse(op) else np.asarray(op)
-        upper, u, v = sigma_max_upper(A)  # the one rigorous dense bound (and the top pair)
+        lower, upper, u, v = sigma_max_bracket(A)  # the one dense bound (and the top pair)
         if k == 1:
-            return (u[:, None], np.array([float(np.linalg.norm(A @ v))]), v[:, None], upper,
-                    "dense-gram-eigh")
+            return u[:, None], np.array([lower]), v[:, None], upper, "dense-gram-eigh"
         try:
             U, s, Vt = sla.svd(A, full_matrices=False, lapack_driver="gesdd")
         except np.linalg.LinAlgError:  # gesdd occasionally fails to converge; gesvd is robust
