@@ -265,17 +265,24 @@ def row_weighted_upper(G: torch.Tensor, M: torch.Tensor, *, n_iter: int = 30) ->
     at; the search (:func:`_search_weights`) only makes it tighter, and the value is evaluated
     with explicit roundoff margins, so it is rigorous.  One start is the balanced
     ``cₙ = ‖Mₙ‖_F/‖gₙ‖``, so the result is at most about ``Σₙ‖gₙ‖‖Mₙ‖_F``; the other is unit
-    weights on the power-of-two balanced rows (not necessarily ``‖G‖₂‖M‖₂`` of the inputs;
-    callers that want that cap take it themselves).  Inputs are scaled by powers of two
-    (exact) so that tiny or huge entries neither underflow nor overflow; rows with ``gₙ = 0``
-    or ``Mₙ = 0`` add nothing and are dropped.
+    weights on the power-of-two balanced rows.  Two classical bounds cap the result, so it is
+    never above either: ``Σₙ‖gₙ‖‖Mₙ‖_F`` (evaluated on the balanced rows, rounded up) and
+    ``‖G‖₂‖M‖₂`` of the inputs (``M`` stacked as ``(N·L) × q``; :func:`spectral_upper`, the
+    product rounded up, skipped if it would leave the normal range).  Inputs are scaled by
+    powers of two (exact) so that tiny or huge entries neither underflow nor overflow; rows
+    with ``gₙ = 0`` or ``Mₙ = 0`` add nothing and are dropped.
     """
     G = G.detach().to(torch.float64)
     M = M.detach().to(torch.float64)
     if G.dim() != 2 or M.dim() not in (2, 3) or G.shape[0] != M.shape[0]:
         raise ValueError("G must be (N, C) and M (N, q) or (N, L, q) with the same N")
     _check_finite(G=G, M=M)
-    return _row_weighted_balanced(_balanced_rows(G, M), n_iter)
+    value = _row_weighted_balanced(_balanced_rows(G, M), n_iter)
+    a, b = spectral_upper(G), spectral_upper(M.reshape(-1, M.shape[-1]))
+    plain = a * b * (1.0 + 4.0 * _EPS64)
+    if a > 0 and b > 0 and 2.2250738585072014e-308 <= plain < math.inf:
+        value = min(value, plain)
+    return value
 
 
 def _row_weighted_balanced(prep, n_iter: int) -> float:
@@ -293,7 +300,12 @@ def _row_weighted_balanced(prep, n_iter: int) -> float:
         right = _Rows(M)
     else:
         right = _Grams(M.transpose(1, 2) @ M, flat.pow(2).sum(dim=1), M.shape[1])
-    return _scaled_back(_weighted_upper(G, right, _row_norms(flat), n_iter) + extra, k)
+    weighted = _weighted_upper(G, right, _row_norms(flat), n_iter)
+    # the per-row cap Σₙ‖gₙ‖‖Mₙ‖_F on the balanced rows (no under/overflow), rounded up for the
+    # norms (relative (len + 2)·u each), the products and the sum (relative N·u)
+    per_row = float((G.norm(dim=1) * flat.norm(dim=1)).sum()) * (
+        1.0 + (G.shape[1] + flat.shape[1] + G.shape[0] + 8) * _EPS64)
+    return _scaled_back(min(weighted, per_row) + extra, k)
 
 
 def relu_unit_upper(V: torch.Tensor, G: torch.Tensor, *, n_iter: int = 30) -> float:
