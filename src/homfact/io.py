@@ -37,6 +37,7 @@ import scipy.sparse as sp
 __all__ = [
     "MAX_DENSE_ENTRIES",
     "as_model_input",
+    "densify",
     "parse_shape",
     "read_csv_triplets",
     "read_matrix",
@@ -343,6 +344,17 @@ def read_tensor(path: str | os.PathLike) -> np.ndarray:
     return np.asarray(arr, dtype=float)
 
 
+def densify(data, what: str, hint: str = ""):
+    """``data`` as a dense array (a sparse matrix is densified); ``ValueError`` naming ``what``
+    when it has more than :data:`MAX_DENSE_ENTRIES` entries."""
+    if not sp.issparse(data):
+        return data
+    m, n = data.shape
+    if m * n > MAX_DENSE_ENTRIES:
+        raise ValueError(f"{what} needs a dense {m}x{n} matrix, too large to densify{hint}")
+    return data.toarray()
+
+
 def as_model_input(data: np.ndarray | sp.spmatrix, model: str) -> np.ndarray | sp.csr_matrix:
     """Prepare what :func:`read_matrix` returned for ``model`` (``"lowrank"``/``"completion"``).
 
@@ -351,12 +363,8 @@ def as_model_input(data: np.ndarray | sp.spmatrix, model: str) -> np.ndarray | s
       (NaN = missing).
     """
     if model in ("lowrank", "low_rank"):
-        if sp.issparse(data):
-            m, n = data.shape
-            if m * n > MAX_DENSE_ENTRIES:
-                raise ValueError(f"low-rank approximation needs a dense {m}x{n} matrix, too "
-                                 f"large to densify; use the completion model for sparse data")
-            data = data.toarray()
+        data = densify(data, "low-rank approximation",
+                       "; use the completion model for sparse data")
         if not np.all(np.isfinite(data)):
             raise ValueError("the input contains NaN or infinite values; the lowrank model "
                              "needs every entry (use the completion model for missing data)")

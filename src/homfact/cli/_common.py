@@ -187,7 +187,7 @@ def _describe(data) -> str:
 # ------------------------------------------------------------------------------------------
 def _load_input(path: str, spec: ModelSpec, shape_text: str | None):
     """The input file read as ``spec``'s CLI input (:attr:`ModelSpec.cli_input`)."""
-    from ..io import MAX_DENSE_ENTRIES, as_model_input, parse_shape, read_matrix
+    from ..io import as_model_input, densify, parse_shape, read_matrix
 
     if spec.cli_input == "tensor":
         from ..io import read_tensor
@@ -198,13 +198,7 @@ def _load_input(path: str, spec: ModelSpec, shape_text: str | None):
     if spec.cli_input == "dense":
         # dense models (NaN marks a missing entry where the model allows it); sparse input
         # is densified
-        data = read_matrix(path, parse_shape(shape_text))
-        if sp.issparse(data):
-            m, n = data.shape
-            if m * n > MAX_DENSE_ENTRIES:
-                raise ValueError(f"{spec.name} needs a dense {m}x{n} matrix, too large to "
-                                 f"densify")
-            data = data.toarray()
+        data = densify(read_matrix(path, parse_shape(shape_text)), spec.name)
         return np.asarray(data, dtype=float)
     if spec.cli != "core":
         raise CLIError(f"unknown model {spec.name!r}; choose from {', '.join(MODELS)}")
