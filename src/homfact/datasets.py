@@ -81,6 +81,37 @@ def _check_frame_shape(shape) -> tuple[int, int]:
     return rows, cols
 
 
+def _spread_centres(n: int, tries: int, *, draw, clearance, needed: float) -> list[np.ndarray]:
+    """``n`` neuron centres by rejection sampling: each is the first of up to ``tries`` draws
+    whose ``clearance(c, k, placed)`` from the centres already placed is ``≥ needed``, else the
+    draw with the largest clearance (a crowded frame still gets ``n`` centres)."""
+    centres: list[np.ndarray] = []
+    for k in range(n):
+        best, best_d = None, -np.inf
+        for _try in range(tries):
+            c = draw()
+            d = clearance(c, k, centres)
+            if d >= needed:
+                best = c
+                break
+            if d > best_d:
+                best, best_d = c, d
+        centres.append(best)
+    return centres
+
+
+def _elliptic_footprint(rr: np.ndarray, cc: np.ndarray, centre: np.ndarray, sig: np.ndarray,
+                        th: float) -> np.ndarray:
+    """Flattened footprint ``exp(−½((u/σ₁)² + (v/σ₂)²))`` in the frame rotated by ``th`` about
+    ``centre``, cut to 0 below 0.05 and scaled to a peak of 1."""
+    dr, dc = rr - centre[0], cc - centre[1]
+    u = np.cos(th) * dr + np.sin(th) * dc
+    v = -np.sin(th) * dr + np.cos(th) * dc
+    blob = np.exp(-0.5 * ((u / sig[0]) ** 2 + (v / sig[1]) ** 2))
+    blob[blob < 0.05] = 0.0
+    return (blob / blob.max()).ravel()
+
+
 def _check_int(value, name: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -325,29 +356,18 @@ def calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 300, n_neur
     margin, min_dist = 2.0 * s_hi, 2.5 * s_hi
     if rows - 2 * margin <= 0 or cols - 2 * margin <= 0:  # pragma: no cover - rows, cols >= 8
         margin = 0.0
-    centres: list[np.ndarray] = []
-    for _ in range(n_neurons):
-        best, best_d = None, -1.0
-        for _try in range(200):  # rejection sampling; fall back to the most distant candidate
-            c = np.array([rng.uniform(margin, rows - 1 - margin),
-                          rng.uniform(margin, cols - 1 - margin)])
-            d = min((float(np.linalg.norm(c - o)) for o in centres), default=np.inf)
-            if d >= min_dist:
-                best = c
-                break
-            if d > best_d:
-                best, best_d = c, d
-        centres.append(best)
+    centres = _spread_centres(
+        n_neurons, 200,
+        draw=lambda: np.array([rng.uniform(margin, rows - 1 - margin),
+                               rng.uniform(margin, cols - 1 - margin)]),
+        clearance=lambda c, _k, placed: min((float(np.linalg.norm(c - o)) for o in placed),
+                                            default=np.inf),
+        needed=min_dist)
     spatial = np.empty((n_pix, n_neurons))
-    for k, (cr, ccol) in enumerate(centres):
+    for k, centre in enumerate(centres):
         sig = rng.uniform(s_lo, s_hi, size=2)
         th = rng.uniform(0, np.pi)
-        dr, dc = rr - cr, cc - ccol
-        u = np.cos(th) * dr + np.sin(th) * dc
-        v = -np.sin(th) * dr + np.cos(th) * dc
-        blob = np.exp(-0.5 * ((u / sig[0]) ** 2 + (v / sig[1]) ** 2))
-        blob[blob < 0.05] = 0.0
-        spatial[:, k] = (blob / blob.max()).ravel()
+        spatial[:, k] = _elliptic_footprint(rr, cc, centre, sig, th)
 
     # --- spikes and calcium traces
     p = min(firing_rate / frame_rate, 0.5)
@@ -450,28 +470,17 @@ def blob_calcium_video(shape: tuple[int, int] = (48, 48), n_frames: int = 400,
 
     sig = rng.uniform(r_lo, r_hi, size=(n_neurons, 2))
     mean_sig = sig.mean(axis=1)
-    centres: list[np.ndarray] = []
-    for k in range(n_neurons):
-        best, best_d = None, -np.inf
-        for _try in range(300):
-            c = rng.uniform([1.0, 1.0], [rows - 2.0, cols - 2.0])
-            d = min((float(np.linalg.norm(c - o)) - mean_sig[k] - mean_sig[j]
-                     for j, o in enumerate(centres)), default=np.inf)
-            if d >= 0:
-                best = c
-                break
-            if d > best_d:
-                best, best_d = c, d
-        centres.append(best)
+    centres = _spread_centres(
+        n_neurons, 300,
+        draw=lambda: rng.uniform([1.0, 1.0], [rows - 2.0, cols - 2.0]),
+        clearance=lambda c, k, placed: min(
+            (float(np.linalg.norm(c - o)) - mean_sig[k] - mean_sig[j]
+             for j, o in enumerate(placed)), default=np.inf),
+        needed=0.0)
     spatial = np.empty((n_pix, n_neurons))
-    for k, (cr, ccol) in enumerate(centres):
+    for k, centre in enumerate(centres):
         th = rng.uniform(0, np.pi)
-        dr, dc = rr - cr, cc - ccol
-        u = np.cos(th) * dr + np.sin(th) * dc
-        v = -np.sin(th) * dr + np.cos(th) * dc
-        blob = np.exp(-0.5 * ((u / sig[k, 0]) ** 2 + (v / sig[k, 1]) ** 2))
-        blob[blob < 0.05] = 0.0
-        spatial[:, k] = (blob / blob.max()).ravel()
+        spatial[:, k] = _elliptic_footprint(rr, cc, centre, sig[k], th)
 
     probs = rng.uniform(p_lo, p_hi, size=n_neurons)
     spikes = np.where(rng.random((n_neurons, n_frames)) < probs[:, None],

@@ -58,6 +58,17 @@ def _new_figure(nrows: int = 1, ncols: int = 1, figsize=(6.4, 4.0)):
     return fig, axes
 
 
+def _titled_and_saved(fig: Figure, title: str | None, *, own_figure: bool,
+                      path: str | os.PathLike | None) -> Figure:
+    """Add the figure title (re-laying out a figure this module created), save, return it."""
+    if title:
+        fig.suptitle(title)
+        if own_figure:
+            fig.tight_layout()
+    _save(fig, path)
+    return fig
+
+
 def _save(fig: Figure, path: str | os.PathLike | None) -> None:
     if path is not None:
         fig.savefig(os.fspath(path), dpi=120, bbox_inches="tight")
@@ -149,12 +160,7 @@ def plot_convergence(history, ax: Axes | None = None, path: str | os.PathLike | 
         for a, kind in zip(axes[0], kinds, strict=True):
             _draw_convergence(a, records, kind, tol)
         fig.tight_layout()
-    if title:
-        fig.suptitle(title)
-        if ax is None:
-            fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _titled_and_saved(fig, title, own_figure=ax is None, path=path)
 
 
 def plot_path(path_result: PathResult, ax: Axes | None = None,
@@ -209,12 +215,7 @@ def plot_path(path_result: PathResult, ax: Axes | None = None,
         ax_gap.set_ylabel("relative duality gap")
         ax_gap.grid(True, alpha=0.3)
         fig.tight_layout()
-    if title:
-        fig.suptitle(title)
-        if ax is None:
-            fig.tight_layout()
-    _save(fig, path)
-    return fig
+    return _titled_and_saved(fig, title, own_figure=ax is None, path=path)
 
 
 def plot_completion_examples(original: np.ndarray, observed_mask: np.ndarray,
