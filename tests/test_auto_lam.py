@@ -223,7 +223,7 @@ def test_completion_cv_api_and_rank():
     assert est.noise_level_ == pytest.approx(np.sqrt(mean[est.best_index_]))
     assert est.rank_ == 2
     assert isinstance(est.certificate_, hf.Certificate)
-    assert est.refit_U_.shape == (90, 2) and est.U_.shape == (90, 2)
+    assert est.debiased_ and est.U_.shape == (90, 2) and est.certified_U_.shape == (90, 2)
     Z = est.to_dense()
     assert Z.shape == (90, 70)
     # the relaxed refit removes the shrinkage: closer to the truth than the certified fit
@@ -246,7 +246,7 @@ def test_completion_cv_params_clone_and_options():
     assert a.lam_ >= b.lam_  # 1se picks the largest λ within one SE of the minimum
     c = MatrixCompletionCV(n_lams=8, cv=3, debias=False, random_state=1).fit(Y)
     np.testing.assert_array_equal(c.mse_path_, c.mse_path_regularized_)
-    assert c.refit_U_ is None
+    assert c.debiased_ is False and c.debias_info_ is None
     np.testing.assert_array_equal(c.to_dense(), c.to_dense("certified"))
     grid = MatrixCompletionCV(lams=[0.5, 3.0, 1.0], cv=2, patience=None,
                               random_state=0).fit(Y)

@@ -45,18 +45,18 @@ def _run(capsys, *args):
 def test_fit_cp_writes_factors_and_certificate(inputs, tmp_path, capsys):
     out_dir = tmp_path / "cp"
     code, out, err = _run(capsys, "fit", "cp", str(inputs / "tensor.npy"), "--lam", "0.5",
-                          "--set", "refit=False", "--output", str(out_dir), "--no-plot",
+                          "--set", "debias=False", "--output", str(out_dir), "--no-plot",
                           "--quiet")
     assert code == 0, err
     assert out.startswith("homfact: status=")
     cert = json.loads((out_dir / "certificate.json").read_text())
     assert cert["estimator"] == "CPTensorFactorization"
-    assert cert["params"]["lam"] == 0.5 and cert["params"]["refit"] is False
+    assert cert["params"]["lam"] == 0.5 and cert["params"]["debias"] is False
     factors = [np.load(out_dir / f"factors_{k}.npy") for k in range(3)]
     assert [F.shape[0] for F in factors] == [8, 7, 6]
     assert len({F.shape[1] for F in factors}) == 1 and cert["rank"] == factors[0].shape[1]
     # the same fit through the estimator gives the same certificate
-    est = hf.CPTensorFactorization(lam=0.5, refit=False, random_state=0)
+    est = hf.CPTensorFactorization(lam=0.5, debias=False, random_state=0)
     est.fit(np.load(inputs / "tensor.npy"))
     assert est.certificate_.objective == pytest.approx(cert["objective"], rel=1e-9)
     assert est.certificate_.status == cert["status"]

@@ -275,14 +275,14 @@ def test_global_only_with_certifying_upper_bound():
     cols = [v / np.linalg.norm(v) for v in (rng.standard_normal(6), rng.standard_normal(5),
                                             rng.standard_normal(4))]
     Y = 3.0 * CPMap((6, 5, 4)).atom(cols)  # exact rank one: optimum is (3 − λ)·atom
-    m = hf.CPTensorFactorization(lam=0.5, refit=False).fit(Y)
+    m = hf.CPTensorFactorization(lam=0.5, debias=False).fit(Y)
     c = m.certificate_
     assert c.status == "global"
     assert c.polar_upper <= c.lam * (1 + 1e-3) and c.relative_gap <= m.tol
     assert m.rank_ == 1 and m.weights_[0] == pytest.approx(2.5, rel=1e-5)
     # noisy data: the unfolding bound exceeds λ, so the fit must not claim "global"
     Y2, _ = _instance((10, 9, 8), 2, noise=0.05, seed=4)
-    m2 = hf.CPTensorFactorization(lam=0.05, refit=False).fit(Y2)
+    m2 = hf.CPTensorFactorization(lam=0.05, debias=False).fit(Y2)
     c2 = m2.certificate_
     assert c2.polar_upper > c2.lam * (1 + 1e-3)
     assert c2.status != "global"
@@ -340,7 +340,7 @@ def test_certify_cp_from_tensorly_parafac():
     assert c1.objective == pytest.approx(0.5 * np.sum(resid ** 2) + lam * penalty)
     assert c1.lower_bound <= c1.objective
     # init from a CPTensor, weights folded in
-    m = hf.CPTensorFactorization(lam=lam, init=cp, refit=False, max_iter=20).fit(Y)
+    m = hf.CPTensorFactorization(lam=lam, init=cp, debias=False, max_iter=20).fit(Y)
     assert m.certificate_.objective <= c1.objective * (1 + 1e-9)
 
 
@@ -508,7 +508,7 @@ def test_naming_rule_certified_and_debiased_factors():
     m = hf.CPTensorFactorization(random_state=0).fit(Y)
     assert m.debiased_ and m.debias_info_["n_iter"] >= 1
     obj = m.certificate_.objective
-    assert obj == pytest.approx(hf.CPTensorFactorization(random_state=0, refit=False).fit(Y)
+    assert obj == pytest.approx(hf.CPTensorFactorization(random_state=0, debias=False).fit(Y)
                                 .certificate_.objective)
     with pytest.warns(FutureWarning, match="refit_factors_"):
         old = m.refit_factors_
@@ -519,7 +519,7 @@ def test_naming_rule_certified_and_debiased_factors():
         assert m.refit_info_ is m.debias_info_
     np.testing.assert_allclose(m.to_tensor("certified"),
                                CPMap(Y.shape).forward(m.certified_factors_))
-    m0 = hf.CPTensorFactorization(random_state=0, refit=False).fit(Y)
+    m0 = hf.CPTensorFactorization(random_state=0, debias=False).fit(Y)
     assert not m0.debiased_ and m0.factors_ is m0.certified_factors_
     with pytest.warns(FutureWarning):
         assert m0.refit_factors_ is None

@@ -1,4 +1,4 @@
-"""The extension interfaces of :func:`homfact.meta.grow`, written down as ``typing.Protocol``s.
+"""The extension interfaces of :func:`homfact.meta.grow`, as :class:`typing.Protocol` classes.
 
 Three kinds of object plug into a :class:`homfact.meta.Problem`:
 
@@ -16,7 +16,13 @@ Optional hooks (read with a default when absent, see :func:`growth_margin`,
   its value exceeds ``λ(1 + growth_margin)`` (CP maps: ``1e-3``, see :class:`homfact.maps.CPMap`);
 * ``mapping.merge_parallel(factors) -> factors`` (default: factors unchanged): called by
   :meth:`homfact.meta.Problem.prune` first, folds slices that are the same atom into one
-  without increasing the objective;
+  without increasing the objective (up to the hook's tolerance), and returns ``factors``
+  itself when nothing merges.  One merge per kind of map: :meth:`homfact.maps.CPMap.merge_parallel`
+  (on, ``Πₖ|cos| ≥ 1 − 1e-6``) and :meth:`homfact.maps.Bilinear.merge_parallel` (masked and
+  dictionary maps inherit it: best rank-one approximation of each group's sum, both sides
+  ``|cos| ≥ 1 − tol``; off unless the map is built with ``merge_tol``).  Models call the
+  bilinear merge with their own ``tol`` (NMF ``1e-6``, re-certified; structured ``0.05``,
+  objective-guarded);
 * ``polar.min_candidates: int`` (default ``1``): a floor on the candidates asked of the polar
   per outer iteration (capped by ``block_size``; NMF and CP growth polars use it).
 """
@@ -140,7 +146,8 @@ def growth_margin(mapping: MapProtocol) -> float:
 
 
 def merge_parallel(mapping: MapProtocol, factors: list[np.ndarray]) -> list[np.ndarray]:
-    """The map's optional ``merge_parallel`` hook applied to ``factors`` (unchanged if absent)."""
+    """The map's optional ``merge_parallel`` hook applied to ``factors`` at its own default
+    tolerance (``factors`` itself if absent or if nothing merges)."""
     hook = getattr(mapping, "merge_parallel", None)
     return factors if hook is None else hook(factors)
 

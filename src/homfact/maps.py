@@ -10,7 +10,12 @@ A map fixes the *output representation* that losses act on and provides what the
 
 together with ``n_blocks``, ``degree``, ``block_sizes``, ``atom_inner``, ``atom_sqnorm`` and
 ``subtract_atom``: the full interface is :class:`homfact.interfaces.MapProtocol`, which also
-documents the optional hooks ``growth_margin`` and ``merge_parallel`` (:class:`CPMap` has both).
+documents the optional hooks ``growth_margin`` and ``merge_parallel``.  Every map here has a
+``merge_parallel``, one per kind of atom: :meth:`Bilinear.merge_parallel` (inherited by the
+masked and dictionary maps) replaces a group of parallel rank-one matrices by the best rank-one
+approximation of their sum, :meth:`CPMap.merge_parallel` (K-way atoms have no closed-form best
+rank-one approximation) sums signed magnitudes along the group's direction; both group slices
+with :func:`parallel_groups`.
 
 :class:`Bilinear` is the dense ``u vᵀ`` map (output = the full ``m×n`` array).
 :class:`MaskedBilinear` is ``P_Ω(u vᵀ)``: the output is the vector of values at the observed
@@ -24,7 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import blas
 
-__all__ = ["Bilinear", "MaskedBilinear", "masked_dot"]
+__all__ = ["Bilinear", "MaskedBilinear", "masked_dot", "merge_bilinear_parallel", "parallel_groups",
+           "rank_one_merge"]
 
 #: entries processed at once in masked products (bounds temporary memory to chunk·r floats)
 _CHUNK = 1 << 18
@@ -40,14 +46,142 @@ def masked_dot(U: np.ndarray, V: np.ndarray, rows: np.ndarray, cols: np.ndarray)
     return out
 
 
+def _unit_columns(X: np.ndarray) -> np.ndarray:
+    """``X`` with every non-zero column scaled to unit ℓ2 norm (zero columns stay zero)."""
+    n = np.linalg.norm(X, axis=0)
+    return X / np.where(n > 0, n, 1.0)
+
+
+def _side_cosines(factors: list[np.ndarray]) -> list[np.ndarray]:
+    """``|cos(xᵢᵏ, xⱼᵏ)|`` for every block ``k`` (``r×r`` each; 0 against a zero column)."""
+    out = []
+    for F in factors:
+        Fh = _unit_columns(F)
+        out.append(np.abs(Fh.T @ Fh))
+    return out
+
+
+def parallel_groups(linked: np.ndarray, priority: np.ndarray,
+                    eligible: np.ndarray | None = None) -> list[np.ndarray]:
+    """Greedy groups of linked slices: heads in decreasing ``priority``, each with its links.
+
+    Slices are visited in decreasing ``priority`` (stable: ties by index); an unassigned
+    ``eligible`` slice ``i`` becomes a head and takes every unassigned eligible ``j`` with
+    ``linked[i, j]`` (the diagonal is ignored).  Returns the groups in the order they are formed,
+    each an index array with its head first; ineligible slices are in no group.  "Linked to
+    the head" rather than connected components: a chain of small angles never joins two
+    atoms far apart.
+    """
+    r = linked.shape[0]
+    done = np.zeros(r, dtype=bool) if eligible is None else ~np.asarray(eligible, dtype=bool)
+    groups = []
+    for i in np.argsort(-np.asarray(priority, dtype=float), kind="stable"):
+        if done[i]:
+            continue
+        done[i] = True
+        members = np.flatnonzero(~done & linked[i])
+        done[members] = True
+        groups.append(np.concatenate([[i], members]).astype(np.intp))
+    return groups
+
+
+def rank_one_merge(U: np.ndarray, V: np.ndarray, nonneg_u: bool,
+                   nonneg_v: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced best rank-one approximation ``√σ₁·(x, y)`` of ``Σ_g u_g v_gᵀ`` (``U @ V.T``).
+
+    Eckart–Young through thin QRs ``U = Q₁R₁``, ``V = Q₂R₂`` and the SVD of the small
+    ``R₁R₂ᵀ`` (no ``m×n`` product): ``x = Q₁ x₁``, ``y = Q₂ y₁`` for its top singular pair.  The
+    sign makes ``Σx + Σy ≥ 0``; a side marked non-negative is then clipped at 0 (when both sides
+    of every column are non-negative the sum is an entrywise non-negative matrix whose top
+    singular vectors are non-negative by Perron–Frobenius, so the clip removes rounding only).
+    """
+    Q1, R1 = np.linalg.qr(U)
+    Q2, R2 = np.linalg.qr(V)
+    x, sv, yt = np.linalg.svd(R1 @ R2.T)
+    u, v = Q1 @ x[:, 0], Q2 @ yt[0]
+    if u.sum() + v.sum() < 0:
+        u, v = -u, -v
+    if nonneg_u:
+        u = np.maximum(u, 0.0)
+    if nonneg_v:
+        v = np.maximum(v, 0.0)
+    root = np.sqrt(sv[0])
+    return root * u, root * v
+
+
+def _check_merge_tol(tol, name: str = "tol") -> float:
+    """``tol`` as a float in ``[0, 1]``, else ``ValueError``/``TypeError`` naming ``name``."""
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.floating | np.integer):
+        raise TypeError(f"{name} must be a real number in [0, 1], got {type(tol).__name__}")
+    tol = float(tol)
+    if not 0.0 <= tol <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {tol!r}")
+    return tol
+
+
+def merge_bilinear_parallel(factors: list[np.ndarray], tol: float, *,
+                            nonnegative: tuple[bool, bool] | None = None,
+                            priority: np.ndarray | None = None) -> list[np.ndarray]:
+    """Merge groups of parallel bilinear slices, each into the best rank-one approx. of its sum.
+
+    Rule: slices ``i, j`` are parallel when ``|cos(uᵢ, uⱼ)| ≥ 1 − tol`` *and*
+    ``|cos(vᵢ, vⱼ)| ≥ 1 − tol`` (each factor block; with a dictionary map the codes, as the
+    penalty sees them).  Groups are formed by :func:`parallel_groups` (heads in decreasing
+    ``priority``, default the slice magnitudes ``‖uᵢ‖‖vᵢ‖``); a group ``g`` of two or more
+    slices becomes the balanced best rank-one approximation of ``Σ_g uᵢvᵢᵀ``
+    (:func:`rank_one_merge`, clipped on a side marked in ``nonnegative``; ``None``: a side is
+    clipped when every column of the group is ``≥ 0`` there, as under a non-negative gauge).
+    Output columns are the groups in the order formed; the input list itself is returned when
+    no pair qualifies.
+
+    Why: a sum of rank-one matrices that share one side exactly is rank one, so the merge is
+    output-exact, and for norm gauges its penalty does not exceed ``Σ_g κ(uᵢ)κ(vᵢ)`` (triangle
+    inequality along the shared side).  With both sides only nearly parallel (side sines
+    ``sᵤ, sᵥ``, magnitudes ``tᵢ, tⱼ``) a pair's sum has ``σ₁σ₂ = tᵢtⱼsᵤsᵥ``, so the output moves
+    by ``σ₂ ≤ (tᵢtⱼsᵤsᵥ)^{1/2} ≤ (tᵢ + tⱼ)(tol(2 − tol))^{1/2}/2``; callers with a loose
+    ``tol`` guard the objective (:class:`homfact.problems.StructuredProblem`, ``tol = 0.05``)
+    or re-certify (:func:`homfact.solvers.nmf_merge.merge_parallel_columns`, ``1e-6``).  The
+    rule is per side, not the CP rule on the product of the cosines, so that the structured
+    model keeps the pairs it was tuned with (a product ``≥ 0.95²`` would also take a pair
+    with one side at cosine 0.91).
+    """
+    tol = _check_merge_tol(tol)
+    U, V = factors
+    if U.shape[1] < 2:
+        return factors
+    cu, cv = _side_cosines([U, V])
+    linked = (cu >= 1.0 - tol) & (cv >= 1.0 - tol)
+    np.fill_diagonal(linked, False)
+    if not linked.any():
+        return factors
+    if priority is None:
+        priority = np.linalg.norm(U, axis=0) * np.linalg.norm(V, axis=0)
+    cols_u, cols_v = [], []
+    for g in parallel_groups(linked, priority):
+        if g.size == 1:
+            cols_u.append(U[:, g[0]])
+            cols_v.append(V[:, g[0]])
+            continue
+        nn_u, nn_v = ((not np.any(U[:, g] < 0), not np.any(V[:, g] < 0))
+                      if nonnegative is None else nonnegative)
+        u, v = rank_one_merge(U[:, g], V[:, g], nn_u, nn_v)
+        cols_u.append(u)
+        cols_v.append(v)
+    return [np.column_stack(cols_u), np.column_stack(cols_v)]
+
+
 class Bilinear:
     """Dense bilinear atoms ``φ(u, v) = u vᵀ`` on an ``m×n`` output (degree 2)."""
 
     n_blocks = 2
     degree = 2
 
-    def __init__(self, shape: tuple[int, int]):
+    def __init__(self, shape: tuple[int, int], *, merge_tol: float | None = None):
         self.shape = (int(shape[0]), int(shape[1]))
+        #: tolerance of the merge that :meth:`homfact.meta.Problem.prune` runs through the
+        #: ``merge_parallel`` hook; ``None`` (default): that merge is off (see
+        #: :meth:`merge_parallel`)
+        self.merge_tol = None if merge_tol is None else _check_merge_tol(merge_tol, "merge_tol")
 
     @property
     def block_sizes(self) -> tuple[int, int]:
@@ -98,6 +232,41 @@ class Bilinear:
             return G
         return G - s * np.outer(u, v)
 
+    def merge_parallel(self, factors: list[np.ndarray], tol: float | None = None, *,
+                       nonnegative: tuple[bool, bool] | None = None,
+                       priority: np.ndarray | None = None) -> list[np.ndarray]:
+        """The ``merge_parallel`` hook: :func:`merge_bilinear_parallel` at ``tol``.
+
+        ``tol=None`` uses the map's ``merge_tol``; when that is ``None`` too (default) the
+        factors are returned unchanged, so :meth:`homfact.meta.Problem.prune` merges bilinear
+        slices only on a map built with ``merge_tol``.  Reason for the opt-in: ℓ2 pruning
+        already collapses parallel slices (SVD of ``UVᵀ``), and the NMF and structured models
+        merge with their own guards (re-certification, objective check), so a merge on by
+        default would change every other bilinear problem.
+        """
+        if tol is None:
+            tol = self.merge_tol
+            if tol is None:
+                return factors
+        return merge_bilinear_parallel(factors, tol, nonnegative=nonnegative, priority=priority)
+
+
+# shared by the masked maps, whose output is the vector of model values on an observed set Ω
+# (``atom`` gives ``P_Ω φ(x)``): bound as their ``atom_sqnorm`` and ``subtract_atom``
+
+
+def _observed_atom_sqnorm(self, columns: list[np.ndarray]) -> float:
+    """``‖P_Ω φ(x)‖²`` over the observed set (not the dense ``‖φ(x)‖²``)."""
+    d = self.atom(columns)
+    return float(d @ d)
+
+
+def _observed_subtract_atom(self, g: np.ndarray, s: float,
+                            columns: list[np.ndarray]) -> np.ndarray:
+    """``g − s·P_Ω φ(x)``, in place."""
+    g -= s * self.atom(columns)
+    return g
+
 
 class MaskedBilinear(Bilinear):
     """Bilinear atoms observed on a set ``Ω`` of entries: output ``z_t = (U Vᵀ)[i_t, j_t]``.
@@ -107,8 +276,9 @@ class MaskedBilinear(Bilinear):
     :meth:`operator` costs no copy.  Every product is ``O(|Ω|·r)``.
     """
 
-    def __init__(self, shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray):
-        super().__init__(shape)
+    def __init__(self, shape: tuple[int, int], rows: np.ndarray, cols: np.ndarray, *,
+                 merge_tol: float | None = None):
+        super().__init__(shape, merge_tol=merge_tol)
         rows = np.asarray(rows, dtype=np.int64)
         cols = np.asarray(cols, dtype=np.int64)
         key = rows * self.shape[1] + cols
@@ -139,14 +309,8 @@ class MaskedBilinear(Bilinear):
         u, v = columns
         return u[self.rows] * v[self.cols]
 
-    def atom_sqnorm(self, columns: list[np.ndarray]) -> float:
-        """``‖P_Ω(u vᵀ)‖²`` (not ``‖u‖²‖v‖²``)."""
-        d = self.atom(columns)
-        return float(d @ d)
-
-    def subtract_atom(self, g: np.ndarray, s: float, columns: list[np.ndarray]) -> np.ndarray:
-        g -= s * self.atom(columns)
-        return g
+    atom_sqnorm = _observed_atom_sqnorm
+    subtract_atom = _observed_subtract_atom
 
     def operator(self, g: np.ndarray) -> sp.csr_matrix:
         return sp.csr_matrix((g, self._indices, self._indptr), shape=self.shape, copy=False)
@@ -171,8 +335,9 @@ class DictionaryBilinear(Bilinear):
     theory/descent-and-growth, 'Lipschitz constants').
     """
 
-    def __init__(self, shape: tuple[int, int], dictionary: np.ndarray):
-        super().__init__(shape)
+    def __init__(self, shape: tuple[int, int], dictionary: np.ndarray, *,
+                 merge_tol: float | None = None):
+        super().__init__(shape, merge_tol=merge_tol)
         D = np.asarray(dictionary, dtype=float)
         if D.ndim != 2 or D.shape[0] != self.shape[1]:
             raise ValueError(f"temporal_dictionary must have shape ({self.shape[1]}, p), got "
@@ -348,7 +513,9 @@ class CPMap:
     def merge_parallel(self, factors: list[np.ndarray], tol: float = 1e-6) -> list[np.ndarray]:
         """Merge slices that are parallel in every mode into one (never increases ``F``).
 
-        Slices ``i, j`` with ``Πₖ|cos(xᵢᵏ, xⱼᵏ)| ≥ 1 − tol`` are the same rank-one direction
+        Slices ``i, j`` with ``Πₖ|cos(xᵢᵏ, xⱼᵏ)| ≥ 1 − tol`` (the cosine of the two atoms,
+        grouped by :func:`parallel_groups`, heads in decreasing magnitude; zero slices are
+        dropped when anything merges) are the same rank-one direction
         ``d¹∘…∘dᴷ`` with signed magnitudes ``tᵢ, tⱼ``; one slice of magnitude ``tᵢ + tⱼ`` gives
         the same output (up to the ``tol`` mismatch) and, for any norm gauges, a penalty
         ``|tᵢ + tⱼ|Πκ(dᵏ) ≤ (|tᵢ| + |tⱼ|)Πκ(dᵏ)``.  Growth appends the polar maximizer, which at
@@ -365,23 +532,17 @@ class CPMap:
         for U in units:
             S = S * (U.T @ U)
         t = np.prod(norms, axis=0)
-        order = np.argsort(-t, kind="stable")
         keep = np.zeros(r, dtype=bool)
         mag = t.copy()
-        done = ~live
         # mode that carries a negative merged magnitude: one holding a negative entry in the
         # group (hence a signed mode, as every input slice is feasible); a negative sum needs
         # some S < 0, i.e. such a mode exists.  Mode 0 could be a non-negative one.
         sign_mode = np.zeros(r, dtype=int)
-        for i in order:
-            if done[i]:
-                continue
-            done[i] = keep[i] = True
-            par = np.flatnonzero(~done & (np.abs(S[i]) >= 1 - tol))
+        for grp in parallel_groups(np.abs(S) >= 1 - tol, t, eligible=live):
+            i, par = grp[0], grp[1:]
+            keep[i] = True
             if par.size:
                 mag[i] = t[i] + float(np.sum(np.sign(S[i, par]) * t[par]))
-                done[par] = True
-                grp = np.concatenate([[i], par])
                 neg = [k for k, F in enumerate(factors) if np.any(F[:, grp] < 0)]
                 sign_mode[i] = neg[0] if neg else 0
         if keep.sum() == int(live.sum()):
@@ -440,14 +601,8 @@ class MaskedCPMap(CPMap):
     def atom_inner(self, g: np.ndarray, columns: list[np.ndarray]) -> float:
         return float(np.dot(g, self.atom(columns)))
 
-    def atom_sqnorm(self, columns: list[np.ndarray]) -> float:
-        """``‖P_Ω(x¹∘…∘xᴷ)‖²`` (not the dense ``Πₖ‖xᵏ‖²``)."""
-        d = self.atom(columns)
-        return float(d @ d)
-
-    def subtract_atom(self, g: np.ndarray, s: float, columns: list[np.ndarray]) -> np.ndarray:
-        g -= s * self.atom(columns)
-        return g
+    atom_sqnorm = _observed_atom_sqnorm
+    subtract_atom = _observed_subtract_atom
 
 
 __all__ += ["CPMap", "MaskedCPMap", "khatri_rao", "mttkrp"]

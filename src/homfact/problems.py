@@ -322,13 +322,15 @@ class StructuredProblem(Problem):
 
     Growth can append an atom ``(u', a')`` nearly parallel to an existing slice ``(u, a)`` (the
     polar maximizer on the residual of a shrunken component); local descent never merges the
-    two.  After the usual rebalance-and-drop, every pair with ``|cos(u, u')| ≥ merge_cos`` and
-    ``|cos(a, a')| ≥ merge_cos`` is replaced by the best rank-one approximation of
-    ``u aᵀ + u' a'ᵀ`` (exact when both sides are parallel: then the penalty
-    ``κ(u)κ(a) + κ(u')κ(a')`` is unchanged or smaller and the fit identical).  The merged
-    factorization is kept only if the objective does not increase by more than
-    ``1e-10·max(1, F)``.  Since ``prune`` runs before every certificate, the certificate is
-    always computed for the merged factors.
+    two.  After the usual rebalance-and-drop, the map's one bilinear merge
+    (``mapping.merge_parallel``, :func:`homfact.maps.merge_bilinear_parallel`) runs with
+    ``tol = 1 − merge_cos``: every group of slices with ``|cos(u, u')| ≥ merge_cos`` and
+    ``|cos(a, a')| ≥ merge_cos`` (heads in decreasing penalty ``κ_u(u)κ_a(a)``) is replaced by
+    the best rank-one approximation of its sum ``Σ u aᵀ`` (exact when one side is parallel:
+    then the penalty is unchanged or smaller and the fit identical), clipped on a non-negative
+    gauge's side.  The merged factorization is kept only if the objective does not increase
+    by more than ``1e-10·max(1, F)``.  Since ``prune`` runs before every certificate, the
+    certificate is always computed for the merged factors.
     """
 
     merge_cos: float = 0.95
@@ -337,7 +339,7 @@ class StructuredProblem(Problem):
         factors = super().prune(factors, rtol)
         if factors[0].shape[1] < 2:
             return factors
-        merged = _merge_parallel(list(self.gauges), factors, self.merge_cos)
+        merged = _merge_parallel(list(self.gauges), factors, self.merge_cos, self.mapping)
         if merged is None:
             return factors
         merged = super().prune(merged, rtol)

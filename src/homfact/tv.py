@@ -23,6 +23,9 @@
   value from below, a dual decomposition of ``g`` from above), so an inexact TV prox can only
   widen the bracket, never invalidate it.
 * :func:`grid_edges`, :func:`check_edges`, :class:`TVGraph` — graph construction and checks.
+* :func:`parse_gauge_weights`, :func:`gauge_from_spec`, :func:`neighbourhood_mean` — an
+  :class:`L1TVL2` from a model's gauge and graph arguments (errors name them), and the
+  neighbourhood average of a graph (the structured polar's seed smoothing).
 
 Why hand-written: the ``prox-tv`` package (Barbero & Sra) fails to build on Python 3.11, and
 ``pyproximal.TV`` handles regular grids only and runs a fixed number of iterations — no duality
@@ -48,9 +51,12 @@ __all__ = [
     "L1TVL2",
     "TVGraph",
     "check_edges",
+    "gauge_from_spec",
     "grid_edges",
     "l1_tv_l2_value",
     "lmo_l1_tv_l2",
+    "neighbourhood_mean",
+    "parse_gauge_weights",
     "prox_l1_tv_l2",
     "prox_tv",
     "prox_tv_columns",
@@ -175,7 +181,11 @@ class TVGraph:
                     if self.n_nodes <= 200:
                         lam = float(np.linalg.eigvalsh(lap.toarray())[-1]) * (1 + 1e-10)
                     else:
-                        est = spla.eigsh(lap, k=1, which="LA", tol=1e-4,
+                        # a fixed random start: ARPACK's own is random, which made TV fits
+                        # differ run to run in the last digits (the constant vector would be
+                        # a bad start: it is orthogonal to the top eigenvector)
+                        v0 = np.random.default_rng(0).standard_normal(self.n_nodes)
+                        est = spla.eigsh(lap, k=1, which="LA", tol=1e-4, v0=v0,
                                          return_eigenvectors=False)
                         lam = 1.05 * float(est[0])
                 except (spla.ArpackNoConvergence, np.linalg.LinAlgError):  # pragma: no cover
@@ -294,7 +304,7 @@ def _trivial_info(r: int, m: int, tol: float) -> dict[str, Any]:
 
 
 #: columns per FISTA block: more share numpy's per-call overhead, but the block's work arrays
-#: (6 of |E| numbers per column) fall out of the cache.  CPU µs per column-iteration on the
+#: (6 of ``|E|`` numbers per column) fall out of the cache.  CPU µs per column-iteration on the
 #: 48×48 8-grid, r = 30 (shared machine, noisy): block 1: 58–60, 4: 48–49, 8: 47.5–48,
 #: 16: 45–49, 30: 50–51 (the scalar single-vector code: ~52)
 _BATCH_BLOCK = 8
@@ -516,8 +526,8 @@ def prox_tv(y, tau: float, edges, weights=None, *, tol: float = 1e-8, max_iter: 
     ----------
     y : array of shape (n,)
     tau : float ≥ 0
-    edges : int array of shape (|E|, 2) (node indices into ``y``) or a :class:`TVGraph`
-    weights : non-negative edge weights of shape (|E|,), default 1 (``None`` for a TVGraph)
+    edges : int array of shape ``(|E|, 2)`` (node indices into ``y``) or a :class:`TVGraph`
+    weights : non-negative edge weights of shape ``(|E|,)``, default 1 (``None`` for a TVGraph)
     tol : relative duality-gap tolerance: stop when ``gap ≤ tol·max(1, primal)``
     max_iter : iteration cap (a ``RuntimeWarning`` is issued if the gap test is not met)
     warm_start : dual variable ``q`` (``info["q"]`` of an earlier call; clipped to the box)
@@ -1027,3 +1037,90 @@ class L1TVL2(Gauge):
         self._lmo_stats[0] += 1
         self._lmo_stats[1] += info["bisections"]
         return x, val
+
+
+# --------------------------------------------------------------------------------------------
+# gauges and graph operators from a model's specification (moved unchanged from
+# homfact.models.structured, which re-exports them under their former names)
+
+_TERM_NAMES = {"l1": 0, "tv": 1, "l2": 2}
+
+
+def parse_gauge_weights(spec, name: str) -> tuple[float, float, float]:
+    """``(k1, k2, k3)`` from ``"l1+tv+l2"`` (unit weights), a dict ``{"l1": .., "tv": ..,
+    "l2": ..}`` or a 3-tuple; errors name the argument ``name``."""
+    k = [0.0, 0.0, 0.0]
+    if isinstance(spec, str):
+        terms = [t.strip().lower() for t in spec.split("+")]
+        for t in terms:
+            if t not in _TERM_NAMES:
+                raise ValueError(f"{name}: unknown term {t!r} (use 'l1', 'tv', 'l2' joined by "
+                                 f"'+'), got {spec!r}")
+            k[_TERM_NAMES[t]] = 1.0
+    elif isinstance(spec, dict):
+        for key, val in spec.items():
+            if key not in _TERM_NAMES:
+                raise ValueError(f"{name}: unknown term {key!r} (use 'l1', 'tv', 'l2')")
+            k[_TERM_NAMES[key]] = val
+    elif isinstance(spec, tuple | list) and len(spec) == 3:
+        k = list(spec)
+    else:
+        raise TypeError(f"{name} must be a string like 'l1+tv+l2', a dict of weights or a "
+                        f"(k1, k2, k3) tuple, got {spec!r}")
+    out = []
+    for term, val in zip(("l1", "tv", "l2"), k, strict=True):
+        if isinstance(val, bool) or not isinstance(val, numbers.Real):
+            raise TypeError(f"{name}: weight of {term!r} must be a real number, got {val!r}")
+        if not np.isfinite(val) or val < 0:
+            raise ValueError(f"{name}: weight of {term!r} must be a finite number >= 0, got "
+                             f"{val!r}")
+        out.append(float(val))
+    if out[0] + out[2] <= 0:
+        raise ValueError(f"{name}: the l1 or l2 weight must be > 0 (a TV-only gauge vanishes on "
+                         f"constants and has no polar bound), got {spec!r}")
+    return out[0], out[1], out[2]
+
+
+def _chain_edges(n: int) -> np.ndarray:
+    """Edges ``t — t+1`` of the chain on ``n`` nodes (``(n − 1, 2)``, ``int64``)."""
+    i = np.arange(n - 1, dtype=np.int64)
+    return np.stack([i, i + 1], axis=1)
+
+
+#: relative bracket width and TV-prox tolerance of the LMO of :func:`gauge_from_spec`'s gauges:
+#: the polar only needs feasible points of high value, so a loose LMO bracket is enough
+SPEC_LMO_TOL = 3e-2
+SPEC_LMO_PROX_TOL = 1e-3
+
+
+def gauge_from_spec(spec, name: str, n_nodes: int, edges, edge_weights, nonneg,
+                    edges_name: str, prox_tol: float) -> L1TVL2:
+    """The :class:`L1TVL2` gauge on ``n_nodes`` nodes named by ``spec``.
+
+    ``spec`` is an :class:`L1TVL2` (returned as is when it has ``n_nodes`` nodes) or weights for
+    :func:`parse_gauge_weights`; the gauge then has LMO tolerances ``lmo_tol = 3·10⁻²``,
+    ``lmo_prox_tol = 10⁻³``.  Errors name ``name`` (the gauge argument) or ``edges_name`` /
+    ``edge_weights`` (the graph arguments).
+    """
+    if isinstance(spec, L1TVL2):
+        if spec.n_nodes != n_nodes:
+            raise ValueError(f"{name} is a gauge on {spec.n_nodes} nodes, but that side has "
+                             f"{n_nodes} rows")
+        return spec
+    k1, k2, k3 = parse_gauge_weights(spec, name)
+    try:
+        return L1TVL2(k1, k2, k3, n_nodes, edges, edge_weights, nonneg, prox_tol=prox_tol,
+                      lmo_tol=SPEC_LMO_TOL, lmo_prox_tol=SPEC_LMO_PROX_TOL)
+    except ValueError as exc:
+        msg = str(exc)
+        arg = edges_name + ("_weights" if msg.startswith("weights") else "")
+        arg = arg.replace("edges_weights", "edge_weights")
+        raise ValueError(f"{arg}: {msg}") from None
+
+
+def neighbourhood_mean(adjacency: sp.spmatrix) -> sp.csr_matrix:
+    """The neighbourhood-average operator ``diag(1/deg)(A + I)`` of a graph with adjacency ``A``
+    (``deg`` the row sums of ``A + I``): row ``i`` averages node ``i`` and its neighbours."""
+    smooth = adjacency + sp.eye(adjacency.shape[0], format="csr")
+    deg = np.asarray(smooth.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(1.0 / deg) @ smooth)

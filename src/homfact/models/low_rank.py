@@ -2,156 +2,37 @@
 
 Both solve ``min_{U,V} ℓ(Y − UVᵀ) + λ Σᵢ ‖uᵢ‖₂‖vᵢ‖₂``, whose convex counterpart is the
 nuclear-norm problem ``min_Z ℓ(Y − Z) + λ‖Z‖_*``; the rank is chosen by ``λ`` and grown by the
-polar (the top singular pair of the residual).
+polar (the top singular pair of the residual).  The automatic ``λ``, the debiasing shrinkage and
+their sources: docs: models/low-rank.
 """
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._progress import progress
-from ..meta import GrowResult, grow
-from ..noise import estimate_noise_level, noise_spectral_norm, optimal_singular_value_shrinkage
+from ..lam_rules import LOW_RANK_AUTO_LAM_FACTOR as AUTO_LAM_FACTOR
+from ..lam_rules import LOW_RANK_AUTO_LAM_FLOOR as AUTO_LAM_FLOOR
+from ..lam_rules import low_rank_auto_lam
+from ..noise import estimate_noise_level
 from ..problems import (
     check_fit_params,
-    check_lam,
     check_lam_or_auto,
     completion_problem,
     low_rank_problem,
     observed_entries,
 )
 from ..solvers.als import _ridge_right
+from ..solvers.shrinkage import shrunk_triplets as _shrunk_triplets
+from ._base import _check_real_matrix, _FactorizationMixin
 
-__all__ = ["LowRankApproximation", "MatrixCompletion", "low_rank_auto_lam"]
-
-#: ``c`` of the automatic ``λ = c·σ̂(√m + √n)`` (see :func:`low_rank_auto_lam`)
-AUTO_LAM_FACTOR = 1.1
-#: floor of the automatic ``λ`` relative to ``‖Y‖_F`` (noise-free data: ``σ̂`` is roundoff)
-AUTO_LAM_FLOOR = 1e-8
-
-
-def low_rank_auto_lam(Y: np.ndarray, factor: float = AUTO_LAM_FACTOR) -> tuple[float, float]:
-    """``(λ, σ̂)`` with ``λ = max(c·σ̂(√m + √n), 10⁻⁸‖Y‖_F)``, ``c = 1.1`` by default.
-
-    ``σ̂`` is the Gavish–Donoho estimate of the noise level (:func:`homfact.noise.
-    estimate_noise_level`: median singular value over the Marchenko–Pastur median).  The
-    singular values of an ``m×n`` matrix of i.i.d. ``N(0, σ²)`` entries concentrate below
-    ``σ(√m + √n)`` (Davidson & Szarek 2001; Vershynin 2012, Thm 5.32; the top one fluctuates
-    above it on the Tracy–Widom scale ``σ(1/√m + 1/√n)^{1/3}``, Johnstone 2001), and the
-    solution of ``½‖Y − Z‖² + λ‖Z‖_*`` keeps exactly the singular values of ``Y`` above ``λ``
-    (singular-value soft-thresholding, Cai, Candès & Shen 2010), so ``λ`` just above the bulk
-    edge removes every noise direction and keeps each signal direction whose singular value
-    clears the edge.  The factor ``c = 1.1`` was chosen on random draws (seeds 0–9 of
-    ``benchmarks/robust_lowrank.py`` and pure-noise matrices): the top noise singular value
-    stayed below ``1.1·σ̂(√m + √n)`` in at least 99 % of pure-noise draws of size 40×40 and
-    above (96 % at 20×20, where the Tracy–Widom fluctuations are larger).  The floor makes
-    noise-free data (``σ̂`` at roundoff) keep the singular values above ``10⁻⁸‖Y‖_F``.
-
-    Valid for i.i.d. noise and a signal of rank well below ``min(m, n)/2``; a high-rank signal
-    inflates ``σ̂`` (a larger ``λ``, hence a conservative, smaller rank).  Heavy-tailed or
-    heteroscedastic noise is outside the model.
-    """
-    m, n = Y.shape
-    if min(m, n) < 2:
-        raise ValueError(f"lam='auto' estimates the noise level from the singular values and "
-                         f"needs at least 2 rows and 2 columns; got {m} sample(s) and {n} "
-                         f"feature(s) (n_samples = {m}, n_features = {n}): pass a numeric lam")
-    sigma = estimate_noise_level(Y)
-    lam = factor * noise_spectral_norm(sigma, (m, n))
-    return max(lam, AUTO_LAM_FLOOR * float(np.linalg.norm(Y))), sigma
-
-
-def _check_real_matrix(Y, name: str) -> None:
-    """Name the argument in the errors for the common mistakes (NaN/inf, wrong dimension).
-
-    scikit-learn's ``validate_data`` (run afterwards for everything else) calls every input
-    ``X``; this check runs first so the messages say ``Y``.
-    """
-    if sp.issparse(Y):
-        data = Y.data if isinstance(getattr(Y, "data", None), np.ndarray) else Y.tocoo().data
-        if data.dtype.kind in "fiu" and not np.all(np.isfinite(data)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        return
-    A = np.asarray(Y) if isinstance(Y, np.ndarray | list | tuple) else None
-    if A is None or A.dtype.kind not in "fiub":
-        return
-    if A.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array, got {A.ndim} dimension(s). Reshape your "
-                         f"data with {name}.reshape(1, -1) if it is a single row")
-    if A.dtype.kind == "f" and not np.all(np.isfinite(A)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-
-
-def _shrunk_triplets(Y: np.ndarray, V: np.ndarray, sigma: float):
-    """Singular triplets of ``Y`` along the row space of ``V``, values shrunk optimally.
-
-    ``Q = orth(V)``; the SVD ``Y Q = P diag(s) Wᵀ`` gives the top singular triplets
-    ``(P, s, Q W)`` of ``Y`` restricted to ``span(V)`` — exactly the top ``r`` triplets of
-    ``Y`` when ``V`` spans its top-``r`` right singular subspace, as the certified factors of
-    the soft-thresholded SVD do.  ``s`` is then shrunk by
-    :func:`homfact.noise.optimal_singular_value_shrinkage`.  Returns
-    ``(P, s, Q W, η)``.
-    """
-    Q = np.linalg.qr(V)[0]
-    P, s, Wt = np.linalg.svd(Y @ Q, full_matrices=False)
-    return P, s, Q @ Wt.T, optimal_singular_value_shrinkage(s, sigma, Y.shape)
-
-
-class _FactorizationMixin:
-    """Shared parameter checks, initialization and fitting through :func:`grow`."""
-
-    def _check_params(self) -> None:
-        check_lam(self.lam)
-        check_fit_params(self)
-
-    def _initial_factors(self, shape: tuple[int, int], scale: float):
-        init = self.init
-        if isinstance(init, str):
-            if init == "zero":
-                return None
-            if init == "random":
-                rank = 10 if self.rank is None else self.rank
-                if not (isinstance(rank, numbers.Integral) and rank >= 1):
-                    raise ValueError(f"rank must be an integer >= 1, got {rank!r}")
-                rng = np.random.default_rng(self.random_state)
-                s = np.sqrt(max(scale, 1e-12) / np.sqrt(rank))
-                return [s * rng.standard_normal((shape[0], rank)),
-                        s * rng.standard_normal((shape[1], rank))]
-            raise ValueError(f"init must be 'zero', 'random' or a pair (U0, V0), got {init!r}")
-        if not (isinstance(init, tuple | list) and len(init) == 2):
-            raise ValueError(f"init must be 'zero', 'random' or a pair (U0, V0), got "
-                             f"{type(init).__name__}")
-        U0, V0 = (np.asarray(a, dtype=float) for a in init)
-        if U0.ndim != 2 or V0.ndim != 2 or U0.shape[1] != V0.shape[1]:
-            raise ValueError("init=(U0, V0) needs 2-D arrays with the same number of columns")
-        if U0.shape[0] != shape[0] or V0.shape[0] != shape[1]:
-            raise ValueError(f"init=(U0, V0) needs U0 with {shape[0]} rows and V0 with "
-                             f"{shape[1]} rows, got {U0.shape} and {V0.shape}")
-        if not (np.all(np.isfinite(U0)) and np.all(np.isfinite(V0))):
-            raise ValueError("init=(U0, V0) contains NaN or infinite values")
-        return [U0.copy(), V0.copy()]
-
-    def _run(self, problem, factors, description: str, time_limit=...,
-             **grow_options) -> GrowResult:
-        """:func:`homfact.meta.grow` with the estimator's common parameters (and any further
-        ``grow`` keyword, e.g. ``max_sweeps``); the result becomes the fitted attributes."""
-        time_limit = self.time_limit if time_limit is ... else time_limit
-        with progress(bool(self.verbose), description) as callback:
-            res = grow(problem, factors, tol=self.tol, max_rank=self.max_rank,
-                       max_iter=self.max_iter, time_limit=time_limit,
-                       random_state=self.random_state, callback=callback, **grow_options)
-        self.U_, self.V_ = res.factors
-        self.rank_ = res.rank
-        self.certificate_ = res.certificate
-        self.history_ = res.history
-        self.n_iter_ = res.n_iter
-        self.stop_reason_ = res.stop_reason
-        return res
+# low_rank_auto_lam and its constants live in homfact.lam_rules, _shrunk_triplets in
+# homfact.solvers.shrinkage, _check_real_matrix and _FactorizationMixin in homfact.models._base;
+# all are re-exported here under their former names.
+__all__ = ["AUTO_LAM_FACTOR", "AUTO_LAM_FLOOR", "LowRankApproximation", "MatrixCompletion",
+           "low_rank_auto_lam"]
 
 
 class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator):
@@ -162,25 +43,14 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
     certifying the result with a duality gap.
 
     **Debiasing** (``debias``, on by default with ``lam="auto"``).  Soft thresholding shrinks
-    every kept singular value by ``λ``, which with the noise rule is about ``σ̂(√m + √n)``: on
-    the held-out draws of ``benchmarks/robust_lowrank.py`` the certified estimate's error was
-    up to 1.7× that of the truncated SVD told the true rank.  The certified fit selects the
-    rank ``r`` (and its certificate stays about it); the reported estimate then keeps the top
-    ``r`` singular triplets ``(pᵢ, sᵢ, qᵢ)`` of ``Y`` (computed along the certified factors,
-    which span them) and replaces each ``sᵢ`` by the Frobenius-optimal shrinkage of Gavish &
-    Donoho (2017, "Optimal shrinkage of singular values", IEEE Trans. Inf. Theory 63(4)):
-    with ``n = max(m, n)``, ``β = min(m, n)/n`` and ``y = sᵢ/(σ̂√n)``,
-
-        ``ηᵢ = σ̂√n · √((y² − β − 1)² − 4β) / y``  if ``y ≥ 1 + √β``, else ``0``
-
-    (:func:`homfact.noise.optimal_singular_value_shrinkage`), so
-    ``U_ @ V_.T = Σᵢ ηᵢ pᵢ qᵢᵀ``.  A component with ``ηᵢ = 0`` (below the noise bulk edge: only
+    every kept singular value by ``λ``.  The certified fit selects the rank ``r`` (and
+    ``certificate_`` stays about it); the reported estimate keeps the top ``r`` singular
+    triplets ``(pᵢ, sᵢ, qᵢ)`` of ``Y`` (computed along the certified factors, which span them)
+    and replaces each ``sᵢ`` by the Frobenius-optimal shrinkage ``ηᵢ`` of Gavish & Donoho
+    (2017) (:func:`homfact.noise.optimal_singular_value_shrinkage`), so
+    ``U_ @ V_.T = Σᵢ ηᵢ pᵢ qᵢᵀ``; a component with ``ηᵢ = 0`` (below the noise bulk edge: only
     possible with ``debias=True`` and a numeric ``λ`` below the edge) is dropped.  The
-    certified solution is kept as ``certified_U_``, ``certified_V_``; ``certificate_``
-    certifies those, never the shrunk estimate, which solves no penalized problem.  On the
-    same benchmark the debiased error is at most 0.98× the oracle's on the tuning seeds 0–9
-    and on the held-out seeds 100–119 (the shrinker was not tuned: the rule has no free
-    parameter); the step costs one QR and one SVD of an ``m×r`` matrix.
+    shrinker's formula, its measured effect and its cost: docs: models/low-rank, "Debiasing".
 
     Parameters
     ----------
@@ -190,9 +60,9 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
         ``"auto"``: ``λ = 1.1·σ̂(√m + √n)`` with ``σ̂`` the Gavish–Donoho noise estimate
         (stored in ``noise_level_``), just above the largest singular value of an ``m×n``
         Gaussian noise matrix, so the noise directions are removed and the signal directions
-        above the noise edge kept (:func:`low_rank_auto_lam` states the rule, its sources and
-        where it fails).  The former default ``lam=1.0`` depended on the scale of ``Y``;
-        pass it explicitly for the old behaviour.
+        above the noise edge kept (:func:`homfact.lam_rules.low_rank_auto_lam` states the rule,
+        its sources and where it fails; docs: models/low-rank).  The former default
+        ``lam=1.0`` depended on the scale of ``Y``; pass it explicitly for the old behaviour.
     debias : {"auto", True, False}, default="auto"
         Replace the soft-thresholded singular values by the optimal shrinkage above.
         ``"auto"``: on with ``lam="auto"`` (``σ̂`` is known), off with a numeric ``lam`` (the
@@ -369,7 +239,7 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
         ``"als"`` is the soft-impute-ALS majorization step (cheaper sweeps, many more of them).
 
     **Choosing λ.**  No Marchenko–Pastur law holds for a matrix with missing entries, so there
-    is no ``lam="auto"`` noise rule here: :class:`homfact.models.cv.MatrixCompletionCV` selects
+    is no ``lam="auto"`` noise rule here: :class:`homfact.MatrixCompletionCV` selects
     ``λ`` by cross-validation on held-out observed entries (as scikit-learn's ``LassoCV``) and
     is the recommended entry point when ``λ`` is not known.  The default ``1.0`` is kept for
     backward compatibility only: it depends on the scale of ``Y``.

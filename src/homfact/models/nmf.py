@@ -1,42 +1,17 @@
 """Non-negative matrix factorization whose rank is chosen by a regularizer, with a certificate.
 
-The certified problem (docs: theory/families, 'Non-negative atoms (NMF)')::
-
-    min_{U ≥ 0, V ≥ 0}  ½‖Y − UVᵀ‖²_F + λ Σᵢ ‖uᵢ‖₂‖vᵢ‖₂
-
-is grown from rank 0 by :func:`homfact.meta.grow`: local descent is HALS (sum form, exact column
-block minimization), and new columns come from the polar
-``Ω°(G) = max_{u,v ≥ 0, ‖u‖=‖v‖=1} uᵀGv`` of the residual ``G = Y − UVᵀ``, which is NP-hard in
-general and is therefore bracketed (:class:`NonnegativePolar`):
-
-* lower bound: the exact value ``uᵀGv`` of the best feasible pair found by alternating
-  maximization ``v ← (Gᵀu)₊/‖·‖``, ``u ← (Gv)₊/‖·‖`` from several starts;
-* upper bound: ``min(‖max(G, 0)‖₂, ‖G‖₂)``.  Both are valid: for ``u, v ≥ 0`` of unit norm,
-  ``uᵀGv ≤ uᵀG₊v ≤ ‖G₊‖₂`` and ``uᵀGv ≤ ‖G‖₂``.  How rigorously the spectral norms are
-  computed depends on the size: up to ``DENSE_SVD_MAX_ENTRIES`` entries a Gram eigenproblem
-  with an explicit roundoff (and underflow) allowance, i.e. rigorous; above it ARPACK with its
-  residual added (:func:`homfact.polar.spectral_norm`), which is exact *to tolerance* — it
-  bounds the singular value ARPACK converged to, and ARPACK missing the top one is not ruled
-  out in the worst case.  ``certificate_.method`` names the bound used.
-
-A ``"global"`` status is reported only when that upper bound is ``≤ λ(1+ε)`` and the duality gap
-is below ``tol``.  On real data such as MNIST the upper bound usually stays well above ``λ``, and
-the honest status of the certified factors is ``"unverified"`` (no atom above ``λ`` was found,
-but none could be ruled out).
-
-Regularization shrinks the factors, so by default the estimator then runs a *debiasing refit*
-(as R softImpute's ``deBias``): plain NMF ``min_{W,H ≥ 0} ½‖Y − WH‖²_F`` at the selected rank by
-unregularized HALS started from the certified factors (with the default pruning, on data with
-zeros, the censored-noise version of it: see ``NonnegativeFactorization``'s ``prune``).  The refit
-factors are the default fitted factors (``components_``, ``transform``); the certified ones
-stay available apart, in ``certified_W_`` and ``certified_components_``, and ``certificate_``
-describes *those*.
+The certified problem ``min_{U ≥ 0, V ≥ 0} ½‖Y − UVᵀ‖²_F + λ Σᵢ ‖uᵢ‖₂‖vᵢ‖₂`` is grown from
+rank 0 by :func:`homfact.meta.grow` (HALS descent, the bracketed non-negative polar), then a
+debiasing refit (and, with the noise rule, a pruning) gives the reported factors.  The polar
+bracket, when the status can be ``"global"``, the automatic ``λ``, the refit and the pruning:
+docs: models/nmf.
 """
 
 from __future__ import annotations
 
 import numbers
 import time
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -46,32 +21,40 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from .._blas_limit import _SINGLE_THREAD_MAX_ENTRIES as _SINGLE_THREAD_MAX_ENTRIES
 from .._blas_limit import _blas_limit
 from .._progress import progress
-from ..gauges import L2, NonNegative
-from ..lam_rules import _count_above
-from ..losses import SquaredLoss
-from ..maps import Bilinear
-from ..meta import Problem, certify_factors, grow
+from ..lam_rules import _count_above, nonnegative_lam_max
+from ..meta import grow
 from ..noise import estimate_noise_level, noise_spectral_norm
-from ..polar.nonnegative import NonnegativePolar, _sigma_max
+from ..polar.nonnegative import NonnegativePolar
+from ..polar.nonnegative import _sigma_max as _sigma_max
 from ..problems import check_fit_params, check_lam_or_auto
-from ..solvers.hals import hals
+from ..solvers.nmf_certified import _MIN_GROWTH_BLOCK as _MIN_GROWTH_BLOCK
+from ..solvers.nmf_certified import certify_grown_nmf, nonnegative_problem
 from ..solvers.nmf_merge import _merge_into_partner as _merge_into_partner
 from ..solvers.nmf_merge import _merge_rise as _merge_rise
 from ..solvers.nmf_merge import _merged_pair as _merged_pair
 from ..solvers.nmf_merge import _term_cosines as _term_cosines
 from ..solvers.nmf_merge import merge_parallel_columns
 from ..solvers.nmf_prune import _CENSORED_WARMUP as _CENSORED_WARMUP
-from ..solvers.nmf_prune import _PRUNE_START_SWEEPS, prune_components
+from ..solvers.nmf_prune import _PRUNE_START_SWEEPS as _PRUNE_START_SWEEPS
 from ..solvers.nmf_prune import _PRUNE_SWEEPS as _PRUNE_SWEEPS
 from ..solvers.nmf_prune import _REFINE_BAND as _REFINE_BAND
 from ..solvers.nmf_prune import _REFINE_ROUNDS as _REFINE_ROUNDS
 from ..solvers.nmf_prune import _REFINE_SWEEPS as _REFINE_SWEEPS
 from ..solvers.nmf_prune import _censored_data as _censored_data
+from ..solvers.nmf_prune import debias_nmf
+from ..solvers.nmf_prune import prune_components as prune_components
 from ..solvers.nnls import _nnls_from_support as _nnls_from_support
 from ..solvers.nnls import nnls_rows
-from .low_rank import _check_real_matrix
+from ..validation import _check_nonnegative_matrix
+from ..validation import _check_real_matrix as _check_real_matrix
 
-#: ``c`` of the automatic ``λ = c·σ̂(√m + √n)`` (class docstring)
+# nonnegative_lam_max lives in homfact.lam_rules, the input checks in homfact.validation, the
+# kernels in homfact.solvers.nmf_certified / nmf_prune / nmf_merge / nnls; the names this module
+# used to define or import stay importable from here.
+__all__ = ["NonnegativeFactorization", "NonnegativePolar", "merge_parallel_columns", "nnls_rows",
+           "nonnegative_lam_max"]
+
+#: ``c`` of the automatic ``λ = c·σ̂(√m + √n)`` (``lam`` below; docs: models/nmf)
 AUTO_LAM_FACTOR = 1.0
 #: floor of the automatic ``λ`` relative to ``‖X‖_F`` (noise-free data)
 AUTO_LAM_FLOOR = 1e-8
@@ -82,96 +65,33 @@ AUTO_MAX_RANK_FRACTION = 0.25
 FALLBACK_LAM_RATIO = 0.15
 
 
-#: atoms offered per outer iteration of the growth at least (``NonnegativePolar.min_candidates``):
-#: on MNIST at ``λ = 0.1·λ_max`` one atom per iteration in the tail made the growth 2x slower
-_MIN_GROWTH_BLOCK = 4
-
-
-__all__ = ["NonnegativeFactorization", "NonnegativePolar", "merge_parallel_columns", "nnls_rows",
-           "nonnegative_lam_max"]
-
-
-def nonnegative_lam_max(X) -> float:
-    """``λ_max = Ω°(X) = max_{u,v ≥ 0} uᵀXv/(‖u‖‖v‖)`` for ``X ≥ 0``: the smallest ``λ`` with the
-    zero solution.  For a non-negative matrix this is exactly ``‖X‖₂`` (Perron–Frobenius: the top
-    singular pair can be taken non-negative), returned as the rigorous bound of
-    :func:`_sigma_max` (the polar's upper bound at ``G = X``).  ``ValueError`` naming ``X`` when
-    it has a negative, NaN or infinite entry (the rule holds for ``X ≥ 0`` only)."""
-    _check_nonnegative_matrix(X)
-    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=float)
-    return float(_sigma_max(X, 1e-5, np.random.default_rng(0))[2])
-
-
-def _check_nonnegative_matrix(X, name: str = "X") -> None:
-    """Errors naming the argument for NaN/inf, wrong dimension (:func:`_check_real_matrix`)
-    and negative entries."""
-    _check_real_matrix(X, name)
-    if sp.issparse(X):
-        data = X.data if isinstance(getattr(X, "data", None), np.ndarray) else X.tocoo().data
-    elif isinstance(X, np.ndarray | list | tuple):
-        data = np.asarray(X)
-    else:
-        return
-    if data.dtype.kind in "fiub" and data.size and data.min() < 0:
-        raise ValueError(f"Negative values in data passed to NonnegativeFactorization: "
-                         f"{name} must be non-negative; its smallest entry is "
-                         f"{data.min():g}")
-
-
 class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     """NMF ``X ≈ W H`` (``W, H ≥ 0``) whose rank is selected by ``λ`` and certified.
 
-    Fitting has two parts (see the module docstring for the mathematics):
+    Fitting has two parts (the mathematics and the reasons: docs: models/nmf):
 
     1. *Certified regularized fit*: ``min_{U,V ≥ 0} ½‖X − UVᵀ‖²_F + λ Σᵢ ‖uᵢ‖₂‖vᵢ‖₂`` grown
-       from rank 0 by :func:`homfact.meta.grow` with HALS descent and the bracketed polar of
-       :class:`NonnegativePolar` (lower bound by block alternating maximization, rigorous upper
-       bound ``min(‖max(G,0)‖₂, ‖G‖₂)``).  The selected rank ``n_components_`` is the number of
-       columns of the result (after merging parallel duplicate columns, which cost nothing
-       in the objective, and re-certifying; :func:`merge_parallel_columns`).  Its factors are
-       ``certified_W_ = U`` and ``certified_components_ = Vᵀ`` (columns balanced,
-       ``‖uᵢ‖ = ‖vᵢ‖``), and ``certificate_``
-       describes exactly these factors (objective, lower bound, gap, polar bracket, status).
-       For speed the growth asks the polar for at least ``4`` candidate atoms per outer
-       iteration (each is appended only if its exact line search lowers the objective), and on
-       large matrices intermediate polars whose lower bound already exceeds ``λ(1+ε)`` skip
-       the spectral-norm upper bound (``NonnegativePolar(lazy_upper=True)``); the final factors
-       are then re-certified with the careful bracket.
-    2. *Debiasing refit* (``debias=True``, default): the penalty shrinks every column, so at the
-       selected rank the unregularized problem ``min_{W,H ≥ 0} ½‖X − WH‖²_F`` is solved by HALS
-       started from the certified factors (at most ``refit_max_iter`` sweeps, until the relative
-       decrease of the objective is ``≤ refit_tol``), then ``W`` is re-solved by NNLS for the
-       final ``H`` (so ``fit_transform(X)`` and ``fit(X).transform(X)`` agree; the refit's
-       ``W`` only guesses the supports, see :func:`nnls_rows`).  With pruning (the default
-       with the noise rule) the refit is interleaved with the pruning, and on data with zeros
-       it fits ``X`` with its zeros read as clipped noise (see ``prune``).
-
-    **Default fitted factors**: ``components_`` (and hence ``transform``, ``inverse_transform``,
-    ``reconstruction_err_``) are the *refit* factors when ``debias=True`` — the ones a user
-    wants for reconstruction or as parts — and the certified factors when ``debias=False``.
-    The certificate never describes the refit factors (they solve a different problem).
+       from rank 0 with HALS descent and the bracketed polar of :class:`NonnegativePolar`,
+       parallel duplicate columns merged (:func:`merge_parallel_columns`): ``certified_W_ =
+       U``, ``certified_components_ = Vᵀ`` (balanced columns), described by ``certificate_``.
+    2. *Debiasing refit* (``debias=True``): unregularized HALS ``min_{W,H ≥ 0} ½‖X − WH‖²_F``
+       at the selected rank from the certified factors (pruning interleaved, see ``prune``),
+       then ``W`` re-solved by NNLS for the final ``H`` (``fit_transform(X)`` and
+       ``fit(X).transform(X)`` agree).  These are the reported ``W_``, ``components_`` (the
+       README's naming rule, ``debiased_``); the certificate never describes them.
 
     Parameters
     ----------
     lam : float or "auto", default="auto"
         Regularization weight ``λ ≥ 0``; larger ``λ`` gives a smaller rank.  ``"auto"``
         (with ``lam_ratio=None``) is the noise rule ``λ = σ̂(√m + √n)`` (floored at
-        ``10⁻⁸‖X‖_F``), ``σ̂`` the Gavish–Donoho noise estimate
-        (:func:`homfact.noise.estimate_noise_level`, stored in ``noise_level_``).  Reason:
-        for ``X = W₀H₀ + σE`` the gradient of the loss at the truth is the noise ``σE``, and
-        no atom enters the solution while ``λ`` is at least the polar of the residual; the
-        non-negative polar ``max_{u,v≥0} uᵀEv`` is at most the spectral norm ``‖σE‖₂``, which
-        concentrates below ``σ(√m + √n)`` for i.i.d. Gaussian noise (Davidson & Szarek 2001;
-        Vershynin 2012, Thm 5.32).  The factor ``1`` (no margin, unlike the ``1.1`` of
-        :class:`~homfact.LowRankApproximation`: the non-negative polar of noise is well below
-        its spectral norm) was chosen on seeds 0–9 of ``benchmarks/robust_nmf.py``.  The rule
-        assumes i.i.d. noise and a rank well below ``min(m, n)/2`` (a high-rank ``X``
-        inflates ``σ̂``: a larger ``λ`` and a smaller rank).  Guard: when more than a quarter
-        (and at least 2) of the ``min(m, n)`` singular values of ``X`` exceed ``σ̂(√m + √n)``
-        the data are not of that form (e.g. MNIST digits: ``σ̂`` then measures the tail of a
-        slowly decaying spectrum, the rule gives ``λ ≈ 0.012·λ_max`` and a very large rank),
-        and ``"auto"`` falls back to ``0.15·λ_max`` (the former default) with a
-        ``UserWarning``; ``lam_rule_`` says which rule ran.
+        ``10⁻⁸‖X‖_F``; ``σ̂`` of :func:`homfact.noise.estimate_noise_level`, stored in
+        ``noise_level_``): the spectral norm of i.i.d. noise, which bounds its non-negative
+        polar, concentrates below ``σ(√m + √n)`` (Davidson & Szarek 2001; Vershynin 2012,
+        Thm 5.32); factor ``1`` from seeds 0–9 of ``benchmarks/robust_nmf.py`` (docs:
+        models/nmf).  Guard: when more than a quarter (and at least 2) of the singular values
+        exceed ``σ̂(√m + √n)``, ``"auto"`` falls back to ``0.15·λ_max`` with a ``UserWarning``;
+        ``lam_rule_`` says which rule ran.
     lam_ratio : float in (0, 1] or None, default=None
         When given (with ``lam="auto"``), ``λ = lam_ratio·λ_max`` instead of the noise rule,
         with ``λ_max = ‖X‖₂`` (the polar of ``X``, the smallest ``λ`` giving rank 0; stored in
@@ -181,39 +101,18 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     debias : bool, default=True
         Run the debiasing refit and use its factors as ``components_``.
     prune : bool or "auto", default="auto"
-        After the refit, drop components that the noise could explain (a backward selection,
-        the hard-threshold counterpart of the ``λ`` rule): while the component whose removal
-        (followed by a short HALS refit of the others) raises the residual sum of squares the
-        least raises it by less than ``τ = (σ(√m + √n))²`` — the energy a best rank-one fit
-        captures from pure noise, ``‖σE‖₂²`` — it is removed and the rest refit.  Needed
-        because the regularized problem is convex in the product (an atomic norm) and its
-        solution may hold more atoms than the non-negative rank of the signal: small mixture
-        atoms that the unregularized refit then inflates.  Details (``_prune``): the trial
-        refit without component ``i`` starts with ``i`` merged into its most parallel
-        partner (split atoms become one again, :func:`_merge_into_partner`); a smallest rise
-        in ``[τ, 4τ)`` is re-measured after more sweeps (a short refit overestimates it where
-        the residual is flat); a merge whose exact rise, before any refit, is below ``τ``
-        removes a component without a trial, and rises are evaluated lazily (about one trial
-        per removal).
-        *Clipped data*: zeros of ``X`` are read as censored noise (``X = max(X* + σE, 0)``,
-        the way non-negative data with Gaussian noise arise): clipping biases the data up by
-        up to ``σφ(0) ≈ 0.4σ`` where ``X*`` is near 0 (a structured non-negative matrix that
-        an extra component would fit) and shrinks the noise variance there (``σ̂`` is then up
-        to ~25 % low).  When ``X`` has zeros, pruning therefore works on ``X`` with its zeros
-        replaced by their conditional means under the censored-Gaussian model at the current
-        fit, and ``σ`` is that model's EM estimate (:func:`_censored_data`; three EM steps,
-        then one per round); the refit factors are those of this censored fit (their codes
-        ``W`` are re-solved by NNLS on ``X``).  Without zeros ``Z = X`` and ``σ = σ̂``.
-        ``prune_noise_level_`` holds the ``σ`` of the last threshold.  ``"auto"``: prune when
-        ``λ`` comes from the noise rule and ``debias=True``.  ``True`` also prunes for a
-        numeric ``lam`` or ``lam_ratio`` (``σ̂`` is then estimated for this step).  Pruning
-        changes only the refit factors: ``certified_*`` and ``certificate_`` are those of the
-        regularized fit, whose rank is ``certified_rank_``.  Known limitation: with dense,
-        strongly correlated factors at high SNR the regularized fit can hold several split
-        copies of a component, along which the residual is nearly flat; the refits then do
-        not converge within the sweeps above and extra components survive (measured: 6
-        components for ``k = 4`` on a 200×150 matrix with dense Gamma factors,
-        tests/test_auto_lam.py).
+        Drop components that the noise could explain (a backward selection, the
+        hard-threshold counterpart of the ``λ`` rule): while the smallest rise of the residual
+        sum of squares caused by removing one component (and refitting the others) is below
+        ``τ = (σ(√m + √n))²``, the energy a best rank-one fit captures from pure noise, that
+        component is removed (:func:`homfact.solvers.nmf_prune.prune_components`).  On data
+        with zeros, the zeros are read as censored noise and ``σ`` is that model's EM
+        estimate (``prune_noise_level_``).  ``"auto"``: prune when ``λ`` comes from the noise
+        rule and ``debias=True``; ``True`` also prunes for a numeric ``lam`` or ``lam_ratio``
+        (``σ̂`` is then estimated for this step).  Pruning changes only the reported factors:
+        ``certified_*`` and ``certificate_`` are those of the regularized fit, whose rank is
+        ``certified_rank_``.  Details and a known limitation (split copies of strongly
+        correlated dense components at high SNR): docs: models/nmf.
     max_rank : int, optional
         Cap on the rank during growth (the certificate stays honest when it binds).
     tol : float, default=1e-4
@@ -245,7 +144,15 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
     Attributes
     ----------
     components_ : ndarray of shape (n_components_, n_features)
-        The fitted parts ``H`` (refit when ``debias=True``, certified otherwise).
+        The reported parts ``H`` (refit or pruned when ``debiased_``, certified otherwise).
+    W_ : ndarray of shape (n_samples, n_components_)
+        The reported codes of the training data (what ``fit_transform`` returns): the exact
+        NNLS codes of ``components_`` (no columns at rank 0).
+    debiased_ : bool
+        ``True`` exactly when the debiasing refit or the pruning ran: ``certified_rank_ > 0``
+        and (``debias=True`` or pruning was on); ``components_`` are then the refit/pruned
+        parts.  When ``False``, ``components_`` equals ``certified_components_`` (``W_`` is
+        still re-solved by NNLS at rank ``> 0``).
     n_components_ : int
         Selected rank (also ``rank_``): the number of fitted components (after pruning).
     certified_rank_ : int
@@ -257,9 +164,9 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
         ``σ`` of the last pruning threshold (``σ̂``, or the censored-model estimate when
         ``X`` has zeros; see ``prune``), ``None`` without pruning.
     reconstruction_err_ : float
-        ``‖X − W H‖_F`` of the fitted ``W`` and ``components_`` (as scikit-learn's NMF).
-    certified_W_ : ndarray of shape (n_samples, n_components_)
-    certified_components_ : ndarray of shape (n_components_, n_features)
+        ``‖X − W H‖_F`` of ``W_`` and ``components_`` (as scikit-learn's NMF).
+    certified_W_ : ndarray of shape (n_samples, certified_rank_)
+    certified_components_ : ndarray of shape (certified_rank_, n_features)
         ``U`` and ``Vᵀ`` of the certified regularized problem.
     certificate_ : homfact.Certificate
         Certificate of ``(certified_W_, certified_components_.T)`` for ``lam_``.
@@ -332,25 +239,9 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
                              f"X must be non-negative; its smallest entry is {X.min():g}")
         return X
 
-    # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None):
-        """Fit the certified factors, then (``debias=True``) the refit factors, to ``X ≥ 0``."""
-        self._fit(X)
-        return self
-
-    def fit_transform(self, X, y=None, **params):
-        """Fit and return ``W`` (n_samples × n_components_), the codes of ``X``."""
-        self._fit(X)
-        return self._W
-
-    def _fit(self, X) -> None:
-        self._check_params()
-        X = self._validate_X(X, reset=True)
-        with _blas_limit(X.size):
-            self._fit_dense(X)
-
-    def _fit_dense(self, X: np.ndarray) -> None:
-        t0 = time.perf_counter()
+    def _select_lam(self, X: np.ndarray) -> tuple[float, bool]:
+        """``(λ, prune)`` from ``lam``, ``lam_ratio`` and ``prune``; sets ``lam_max_``,
+        ``noise_level_`` and ``lam_rule_`` (the rules: ``lam`` above)."""
         self.lam_max_ = nonnegative_lam_max(X)
         noise_rule = isinstance(self.lam, str) and self.lam_ratio is None
         prune = (noise_rule and self.debias) if isinstance(self.prune, str) else bool(self.prune)
@@ -363,33 +254,48 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
                                  f"{X.shape[1]}): pass a numeric lam and prune=False")
             self.noise_level_ = estimate_noise_level(X)
         self.lam_rule_ = "given"
-        if noise_rule:
-            lam = max(AUTO_LAM_FACTOR * noise_spectral_norm(self.noise_level_, X.shape),
-                      AUTO_LAM_FLOOR * float(np.linalg.norm(X)))
-            self.lam_rule_ = "noise"
-            above = _count_above(X, lam)
-            if above >= 2 and above > AUTO_MAX_RANK_FRACTION * min(X.shape):
-                import warnings
-
-                warnings.warn(f"lam='auto': {above} of the {min(X.shape)} singular values of X "
-                              f"exceed the noise edge sigma_hat*(sqrt(m)+sqrt(n)) = {lam:.4g}, "
-                              f"so X is not low rank plus i.i.d. noise; using "
-                              f"{FALLBACK_LAM_RATIO} * lam_max instead (pass lam or lam_ratio "
-                              f"to choose)", UserWarning, stacklevel=3)
-                lam = FALLBACK_LAM_RATIO * self.lam_max_
-                self.lam_rule_ = "noise-fallback"
-                prune = False if isinstance(self.prune, str) else prune
-        elif isinstance(self.lam, str):
-            lam = self.lam_ratio * self.lam_max_
+        if not isinstance(self.lam, str):
+            return float(self.lam), prune
+        if not noise_rule:
             self.lam_rule_ = "ratio"
-        else:
-            lam = float(self.lam)
+            return self.lam_ratio * self.lam_max_, prune
+        lam = max(AUTO_LAM_FACTOR * noise_spectral_norm(self.noise_level_, X.shape),
+                  AUTO_LAM_FLOOR * float(np.linalg.norm(X)))
+        self.lam_rule_ = "noise"
+        above = _count_above(X, lam)
+        if above >= 2 and above > AUTO_MAX_RANK_FRACTION * min(X.shape):
+            warnings.warn(f"lam='auto': {above} of the {min(X.shape)} singular values of X "
+                          f"exceed the noise edge sigma_hat*(sqrt(m)+sqrt(n)) = {lam:.4g}, "
+                          f"so X is not low rank plus i.i.d. noise; using "
+                          f"{FALLBACK_LAM_RATIO} * lam_max instead (pass lam or lam_ratio "
+                          f"to choose)", UserWarning, stacklevel=4)
+            lam = FALLBACK_LAM_RATIO * self.lam_max_
+            self.lam_rule_ = "noise-fallback"
+            prune = False if isinstance(self.prune, str) else prune
+        return lam, prune
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None):
+        """Fit the certified factors, then (``debias=True``) the refit factors, to ``X ≥ 0``."""
+        self._fit(X)
+        return self
+
+    def fit_transform(self, X, y=None, **params):
+        """Fit and return ``W_`` (n_samples × n_components_), the codes of ``X``."""
+        self._fit(X)
+        return self.W_
+
+    def _fit(self, X) -> None:
+        self._check_params()
+        X = self._validate_X(X, reset=True)
+        with _blas_limit(X.size):
+            self._fit_dense(X)
+
+    def _fit_dense(self, X: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        lam, prune = self._select_lam(X)
         self.lam_ = float(lam)
-        gauges = (NonNegative(L2()), NonNegative(L2()))
-        polar = NonnegativePolar(lam=self.lam_, min_candidates=_MIN_GROWTH_BLOCK,
-                                 lazy_upper=True)
-        problem = Problem(SquaredLoss(X), Bilinear(X.shape), gauges, self.lam_, polar=polar,
-                          local_solver="hals")
+        problem, polar = nonnegative_problem(X, self.lam_)
         time_limit = None if self.time_limit is None else max(
             float(self.time_limit) - (time.perf_counter() - t0), 1e-3)
         with progress(bool(self.verbose), "NonnegativeFactorization") as callback:
@@ -398,68 +304,25 @@ class NonnegativeFactorization(TransformerMixin, BaseEstimator):
                        max_sweeps=self.max_sweeps, block_size=self.block_size,
                        growth_rtol=self.growth_rtol, random_state=self.random_state,
                        callback=callback)
-        U, V = res.factors
-        cert = res.certificate
-        if polar.last_lazy:
-            # the last bracket took the cheap upper bound ‖G₊‖_F: the reported certificate gets
-            # the careful one (σ_max bounds), its lower bound warm-started from the same pair
-            polar.lazy_upper = False
-            cert, *_ = certify_factors(problem, [U, V], tol=self.tol,
-                                       rng=np.random.default_rng(self.random_state),
-                                       warm_start=polar.last_maximizer)
-        polar.lazy_upper = False
-        U2, V2, merged = merge_parallel_columns(U, V)
-        if merged:
-            cert2, *_ = certify_factors(problem, [U2, V2], tol=self.tol,
-                                        rng=np.random.default_rng(self.random_state))
-            # keep the merged (smaller) factorization unless it is measurably worse
-            if cert2.objective <= cert.objective + 1e-9 * max(1.0, abs(cert.objective)):
-                U, V, cert = U2, V2, cert2
+        U, V, cert = certify_grown_nmf(problem, polar, *res.factors, res.certificate,
+                                       tol=self.tol, random_state=self.random_state)
         self.certified_W_ = U
         self.certified_components_ = V.T.copy()
         self.certificate_ = cert
         self.history_ = res.history
         self.n_iter_ = res.n_iter
         self.stop_reason_ = res.stop_reason
-        self.certified_rank_ = rank = int(U.shape[1])
-        self.refit_n_iter_ = 0
-        self.n_pruned_ = 0
-        self.prune_noise_level_ = None
-        if self.debias and rank:
-            # with pruning this refit only starts it (the survivors get the full refit there)
-            sweeps = min(self.refit_max_iter, _PRUNE_START_SWEEPS) if prune else \
-                self.refit_max_iter
-            refit = hals(X, U, V, 0.0, max_sweeps=sweeps, tol=self.refit_tol)
-            W, Vr = refit.factors
-            self.refit_n_iter_ = refit.n_sweeps
-            if prune:
-                W, Vr, self.prune_noise_level_ = self._prune(X, W, Vr)
-                self.n_pruned_ = rank - int(W.shape[1])
-                rank = int(W.shape[1])
-            H = Vr.T.copy()
-        elif prune and rank:
-            W, Vr, self.prune_noise_level_ = self._prune(X, U, V)
-            self.n_pruned_ = rank - int(W.shape[1])
-            rank = int(W.shape[1])
-            H = Vr.T.copy()
-        else:
-            W, H = U, V.T.copy()
-        self.rank_ = self.n_components_ = rank
-        if rank:
-            # W solves the NNLS problem of the final H exactly (what transform computes)
-            W = nnls_rows(X, H, W0=W)
-        self.components_ = H
-        self._W = W
-        self.reconstruction_err_ = float(np.linalg.norm(X - W @ H))
-
-    def _prune(self, X: np.ndarray, W: np.ndarray, V: np.ndarray):
-        """:func:`homfact.solvers.nmf_prune.prune_components` at ``noise_level_`` (see
-        ``prune``); returns ``(W, V, σ)`` and counts the final refit's sweeps in
-        ``refit_n_iter_``."""
-        W, V, sigma, sweeps = prune_components(X, W, V, self.noise_level_, self.refit_max_iter,
-                                               self.refit_tol)
-        self.refit_n_iter_ += sweeps
-        return W, V, sigma
+        self.certified_rank_ = int(U.shape[1])
+        out = debias_nmf(X, U, V, refit=self.debias, prune=prune, noise_level=self.noise_level_,
+                         max_sweeps=self.refit_max_iter, tol=self.refit_tol)
+        self.rank_ = self.n_components_ = int(out.H.shape[0])
+        self.n_pruned_ = self.certified_rank_ - self.n_components_
+        self.refit_n_iter_ = out.n_sweeps
+        self.prune_noise_level_ = out.prune_noise_level
+        self.debiased_ = out.debiased
+        self.components_ = out.H
+        self.W_ = out.W
+        self.reconstruction_err_ = float(np.linalg.norm(X - out.W @ out.H))
 
     # ------------------------------------------------------------------ transforms
     def transform(self, X):

@@ -1,39 +1,12 @@
 """Robust PCA: a low-rank part plus sparse gross errors, certified, then debiased.
 
-Split form (default)::
-
-    min_{U,V,E} ‖E‖₁ + λ Σᵢ ‖uᵢ‖₂‖vᵢ‖₂ + (γ/2)‖Y − UVᵀ − E‖²_F
-
-Minimizing over ``E`` in closed form (``E = soft(Y − UVᵀ, 1/γ)``) leaves the Huber loss
-``γ Σ h_{1/γ}(Y − UVᵀ)``, so the problem is the nuclear-norm problem with a Huber loss and is
-certified exactly like the core models; the dual point additionally satisfies ``‖Λ‖_∞ ≤ 1``
-(the ``E`` block's constraint).  ``loss="huber"`` uses ``Σ h_δ(Y − UVᵀ)`` with a free ``δ``
-instead.  Missing entries (NaN) are allowed: the loss is then summed over observed entries.
-
-Fitting has three parts:
-
-1. *Continuation* (warm start, not certified): proximal-gradient steps on the convex form
-   ``min_L w Σ h_δ(Y − L) + λ‖L‖_*``, ``L ← SVT_{λ/w}(P + clip(Y − P, ±δ))`` (step ``1/w``, the
-   inverse Lipschitz constant; FISTA extrapolation ``P`` restarted per stage), for Huber
-   thresholds ``δ`` shrinking geometrically from a robust scale of ``Y`` (1.4826·MAD) to the
-   target.  The singular-value thresholding uses a subspace iteration warm-started from the
-   previous iterate's singular vectors (one block power step per iteration), so an iteration
-   costs a few ``m×n×(rank + 10)`` products.  With the automatic ``γ`` (``δ``), the default,
-   the target is not known in advance: each stage's residual gives a noise estimate ``σ̂`` and
-   the path stops at ``δ* = cσ̂`` (class doc of :class:`RobustPCA`).
-2. *Certification*: :func:`homfact.meta.grow` on the requested problem from that start (local
-   descent, polar, duality gap, growth if the polar says so).  ``certificate_`` certifies the
-   factors ``certified_U_``, ``certified_V_`` returned by this step.
-3. *Debiasing refit* (``debias=True``, the default): the certified ``L`` is shrunk by the
-   nuclear norm (about ``λ/γ`` per singular value on the inliers).  Keeping the selected rank
-   ``r`` and the detected outlier support ``S = {|Y − L| > δ}``, the low-rank part is refit
-   without shrinkage, ``min_{rank(L) ≤ r} ‖P_{Ω∖S}(Y − L)‖²_F`` (least squares on the observed
-   inliers ``Ω∖S``), by alternating least squares with the entries outside ``Ω∖S`` imputed from
-   the current ``L`` (EM; monotone), switching to exact alternating least squares when EM
-   contracts slowly; ``S`` is re-detected from the refit residual (threshold
-   ``min(δ, 5σ̂)``, ``σ̂`` a robust scale of the inlier residuals) until it is stable (at most
-   3 rounds).  This is R softImpute's ``deBias`` idea (there: refitting the singular values)
-   carried to the robust setting; it assumes the certified rank is right (it is kept).
+Split form (default) ``min_{U,V,E} ‖E‖₁ + λ Σᵢ ‖uᵢ‖₂‖vᵢ‖₂ + (γ/2)‖Y − UVᵀ − E‖²_F``; minimized
+over ``E`` (``E = soft(Y − UVᵀ, 1/γ)``) it is the nuclear-norm problem with the Huber loss
+``γ Σ h_{1/γ}(Y − UVᵀ)``, certified like the core models.  ``loss="huber"`` uses
+``Σ h_δ(Y − UVᵀ)`` with a free ``δ``; NaN marks a missing entry.  Fitting has three parts:
+1. a warm start by continuation over Huber thresholds (not certified), 2. certification by
+:func:`homfact.meta.grow`, 3. a debiasing refit at the certified rank.  The three parts, the
+automatic ``γ`` and their sources: docs: models/robust-pca.
 """
 
 from __future__ import annotations
@@ -56,21 +29,26 @@ from ..problems import (
     low_rank_problem,
     observed_entries,
 )
-from ..solvers.robust_pca import _DENSE_SVT_MAX as _DENSE_SVT_MAX
-from ..solvers.robust_pca import _OVERSAMPLE as _OVERSAMPLE
-from ..solvers.robust_pca import _continuation, _debias
-from ..solvers.robust_pca import _masked_lstsq_rows as _masked_lstsq_rows
-from ..solvers.robust_pca import _WarmSVT as _WarmSVT
-from ..solvers.rpca_noise import _C_MAX as _C_MAX
-from ..solvers.rpca_noise import _C_MIN as _C_MIN
-from ..solvers.rpca_noise import _MARGIN as _MARGIN
-from ..solvers.rpca_noise import _NOISE_SAMPLE as _NOISE_SAMPLE
-from ..solvers.rpca_noise import _clipped_second_moment as _clipped_second_moment
-from ..solvers.rpca_noise import _gradient_norm_per_gamma_sigma as _gradient_norm_per_gamma_sigma
-from ..solvers.rpca_noise import _noise_factor as _noise_factor
-from ..solvers.rpca_noise import _NoiseRule
-from ..solvers.rpca_noise import _residual_noise as _residual_noise
-from .low_rank import _FactorizationMixin
+from ..solvers.robust_pca import (  # noqa: F401  (re-exported under their former names)
+    _DENSE_SVT_MAX,
+    _OVERSAMPLE,
+    _continuation,
+    _debias,
+    _masked_lstsq_rows,
+    _WarmSVT,
+)
+from ..solvers.rpca_noise import (  # noqa: F401
+    _C_MAX,
+    _C_MIN,
+    _MARGIN,
+    _NOISE_SAMPLE,
+    _clipped_second_moment,
+    _gradient_norm_per_gamma_sigma,
+    _noise_factor,
+    _NoiseRule,
+    _residual_noise,
+)
+from ._base import _FactorizationMixin
 
 __all__ = ["RobustPCA"]
 
@@ -82,50 +60,17 @@ _DELTA_FLOOR = 1e-3
 class RobustPCA(_FactorizationMixin, BaseEstimator):
     """Certified robust PCA ``Y ≈ low_rank_ + sparse_``, with a debiasing refit by default.
 
-    **The automatic ``γ`` (``δ``).**  Stable principal component pursuit (Z. Zhou, X. Li,
-    J. Wright, E. Candès & Y. Ma, "Stable principal component pursuit", ISIT 2010) solves
-    ``min ‖L‖_* + λ_pcp‖S‖₁ + (1/2μ)‖Y − L − S‖²_F`` with ``λ_pcp = 1/√n`` and ``μ = √(2n)·σ``
-    (``n×n``, noise ``N(0, σ²)``).  Divided by ``λ_pcp`` this is homfact's split objective
-    ``‖E‖₁ + λ‖L‖_* + (γ/2)‖Y − L − E‖²`` with ``λ = 1/λ_pcp = √n_max`` and
-    ``γ = 1/(μλ_pcp) = √n_max/μ``, so ``δ = 1/γ = μ/√n_max``: their ``μ`` is ``δ = √2·σ``.
-    That value keeps noise directions here (600×450, rank 8, 5 % gross errors ±5,
-    ``σ = 0.02``: rank 48 instead of 8).  The reason is the condition that decides the rank:
-    no noise direction enters ``L`` when the gradient of the loss at the truth,
-    ``G = γ·clip_δ(Y − L*)``, has ``‖G‖₂ < λ`` (the condition behind the rule
-    ``λ ≥ 2‖∇ loss(L*)‖₂`` of Negahban, Ravikumar, Wainwright & Yu, Statist. Sci. 2012, whose
-    factor 2 serves their error bound).  ``G`` has entries ``clip(z, ±c)/c`` (``δ = cσ``) on
-    the inliers, second moment ``s(c)²/c²`` with ``s(c)² = E min(z², c²)``, and ``±1`` on
-    the gross errors (fraction ``ρ``), so ``‖G‖₂ ≈ √((1 − ρ)s(c)²/c² + ρ)·√p(√m + √n)``
-    (:func:`homfact.noise.noise_spectral_norm`, ``p`` the observed fraction).  At ``c = √2``
-    and ``ρ = 5 %`` this is ``1.18·√n_max`` for 600×450 (rank 48 measured), at ``c = 2.6`` it
-    is ``0.81·√n_max`` (rank 8).  So the default keeps stable PCP's form ``μ = c·σ·√n_max``
-    (``δ* = cσ̂``) and takes for ``c`` the smallest value in ``[√2, 8]`` with
-    ``‖G‖₂ ≤ λ/κ``, ``κ = 1.25`` (a margin for finite-size fluctuations and the error of
-    ``σ̂``, ``ρ̂``; chosen on seeds 0-9 of ``benchmarks/robust_rpca.py``): for 0-10 % gross
-    errors ``c`` is 2.5-3.9 on square matrices, 1.6-1.9 at 2000×300.  If no ``c ≤ 8``
-    meets it (too many gross errors for ``λ``) ``c = 8`` and
-    ``noise_info_["rule_feasible"]`` is false.  Noise-free data (``cσ̂`` below
-    ``10⁻³·robust_scale(Y)``) use ``δ* = 10⁻³·robust_scale(Y)``: a finite ``γ`` whose
-    shrinkage the debiasing refit removes (exact recovery, measured to ~1e-11).
-
-    ``σ̂`` and ``ρ̂`` come from the warm-start path itself (module doc, 1.): after each stage
-    ``δ_s`` (which starts at the robust scale 1.4826·MAD of ``Y`` and shrinks by 0.3) the
-    residual ``R = Y − U(s + τ)Vᵀ`` of the *unshrunk* stage fit (``τ`` the stage's
-    singular-value threshold) gives ``σ₀ = 1.4826·MAD(R)`` (robust to the gross errors,
-    breakdown 50 %), then ``σ̂ = 1.4826·MAD(R[|R − med R| ≤ 5σ₀])·√(mn/((m−r)(n−r)))``
-    (gross errors trimmed, the rank-``r`` fit's share of the noise variance restored), and
-    ``ρ̂ = #{|R − med R| > 5σ̂}/#Ω``.  The Gavish–Donoho estimate of ``Y`` itself
-    (:func:`homfact.noise.estimate_noise_level`) is not used: the gross errors are a
-    full-rank, heavy matrix that inflates the median singular value (0.63 instead of 0.02 on
-    the example above).  The path goes down by 0.3 per stage until ``0.3δ_s ≤ cσ̂_s``, runs one
-    stage at ``cσ̂_s`` (where the fit, no longer biased by the larger thresholds, estimates
-    ``σ̂`` again: within +2-6 % of ``σ`` measured at 200×260, rank 5, σ = 0.005-0.05) and
-    ends with the stage at ``δ* = max(cσ̂, floor)`` from that estimate, the certified problem
-    (``noise_level_`` is that ``σ̂``; when the floor sets ``δ*`` the path goes to it
-    directly).  The residual is evaluated on a fixed uniform sample of at most 50,000
-    observed entries (drawn from ``random_state``).  With ``continuation=False`` the path
-    is still run, for the estimate only.  A given ``lam`` enters the rule in place of
-    ``√n_max`` (the Huber form with a given ``lam`` uses ``√n_max``).
+    **The automatic ``γ`` (``δ``).**  Stable principal component pursuit's form
+    ``δ* = cσ̂`` (Zhou, Li, Wright, Candès & Ma, ISIT 2010: their ``μ`` is ``δ = √2·σ``), with
+    ``σ̂`` (and the gross-error fraction ``ρ̂``) estimated from the residuals of the warm-start
+    path, and ``c`` the smallest value in ``[√2, 8]`` for which the loss gradient at the truth,
+    ``G = γ·clip_δ(Y − L*)``, has ``‖G‖₂ ≈ √((1 − ρ)s(c)²/c² + ρ)·√p(√m + √n) ≤ λ/κ``,
+    ``κ = 1.25`` (no noise direction enters ``L`` while ``‖G‖₂ < λ``; ``s(c)² = E min(z², c²)``,
+    ``p`` the observed fraction).  If no ``c ≤ 8`` meets it, ``c = 8`` and
+    ``noise_info_["rule_feasible"]`` is false; noise-free data (``cσ̂`` below
+    ``10⁻³·robust_scale(Y)``) use ``δ* = 10⁻³·robust_scale(Y)``.  A given ``lam`` enters the
+    rule in place of ``√n_max``.  The derivation, the noise estimate along the path, the
+    measurements behind ``κ`` and the sample size: docs: models/robust-pca.
 
     Parameters
     ----------
@@ -148,13 +93,13 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
         the certification together (the refit, a few least-squares sweeps, runs after them).
     continuation : bool, default=True
         Warm-start the certified solve by proximal-gradient continuation over Huber thresholds
-        shrinking geometrically from the data's robust scale to the target (module doc, 1.).
-        Without it :func:`homfact.meta.grow` starts from ``init`` directly; small thresholds
-        then converge slowly.
+        shrinking geometrically from the data's robust scale to the target (docs:
+        models/robust-pca, part 1).  Without it :func:`homfact.meta.grow` starts from ``init``
+        directly; small thresholds then converge slowly.
     debias : bool, default=True
         Refit the low-rank part at the certified rank without the nuclear-norm shrinkage, by
-        least squares on the detected inliers (module doc, 3.), and report the refit in
-        ``U_``, ``V_``, ``sparse_``.  This is the default because the certified solution is
+        least squares on the detected inliers (docs: models/robust-pca, part 3), and report the
+        refit in ``U_``, ``V_``, ``sparse_``.  This is the default because the certified solution is
         biased towards zero by about ``λ/γ`` per singular value (relative error about
         ``λ/(γσ)``), which the refit removes: on noise-free low-rank-plus-sparse data it
         recovers ``L`` to rounding error.  ``debias=False`` reports the certified solution.

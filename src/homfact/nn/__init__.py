@@ -11,7 +11,9 @@ subnetworks of degree ``p`` and is regularized by ``λ Σᵢ θ(Xᵢ)`` with ``�
 * regularizers :class:`ProductOfNorms`, :class:`BalancedPowerSum`, :class:`WeightDecay`;
 * :func:`homogeneity_degree` (numerical check of ``f(αθ) = αᵖ f(θ)``);
 * :class:`GrowingNetwork` (:class:`GrowingClassifier`, :class:`GrowingRegressor`): growth from
-  width 1 by the polar, with an honest :class:`homfact.certificate.Certificate`.
+  width 1 by the polar, with an honest :class:`homfact.certificate.Certificate`; its loop is
+  :func:`grow_network` (returns the core's :class:`homfact.meta.GrowResult`, factors from
+  :func:`network_factors`), its polar as a core polar solver :class:`NetworkPolar`.
 
 Needs PyTorch: ``pip install "homfact[nn]"``.
 """
@@ -25,7 +27,15 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
         "homfact.nn needs PyTorch, which is not installed: pip install 'homfact[nn]'"
     ) from exc
 
-from .growing import GrowingClassifier, GrowingNetwork, GrowingRegressor, polar_check
+from .growing import (
+    GrowingClassifier,
+    GrowingNetwork,
+    GrowingRegressor,
+    NetworkPolar,
+    grow_network,
+    network_factors,
+    polar_check,
+)
 from .homogeneity import (
     DegreeMismatchWarning,
     HomogeneityReport,
@@ -47,16 +57,19 @@ __all__ = [
     "GrowingNetwork",
     "GrowingRegressor",
     "HomogeneityReport",
+    "NetworkPolar",
     "NotHomogeneousWarning",
     "ParallelSubnetworks",
     "ProductOfNorms",
     "WeightDecay",
     "check_regularizer_degree",
     "conv_subnetwork",
+    "grow_network",
     "homogeneity_degree",
     "homogeneity_report",
     "make_loss",
     "make_regularizer",
+    "network_factors",
     "polar_check",
     "relu_chain",
     "relu_unit",

@@ -29,6 +29,7 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from ..certificate import Certificate, assemble_certificate, relative_to
+from ..meta import GrowResult
 from ..polar import PolarBound
 from .homogeneity import DegreeMismatchWarning, homogeneity_report
 from .losses import NetLoss, make_loss
@@ -37,7 +38,8 @@ from .polar import relu_unit_polar, subnetwork_polar, subnetwork_upper
 from .regularizers import ProductOfNorms, Regularizer, WeightDecay, make_regularizer
 from .training import objective, refine_output_weights, train_full_batch
 
-__all__ = ["GrowingClassifier", "GrowingNetwork", "GrowingRegressor", "polar_check"]
+__all__ = ["GrowingClassifier", "GrowingNetwork", "GrowingRegressor", "NetworkPolar",
+           "grow_network", "network_factors", "network_polar", "polar_check"]
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -67,8 +69,66 @@ def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, 
         return PolarBound(lower=b.lower, upper=b.upper, method=b.method,
                           maximizer=(w.reshape(shapes[0]), a.reshape(shapes[1])),
                           candidates=cands)
-    return subnetwork_polar(model, V, G, n_starts=n_starts, n_iter=n_iter,
-                            upper=subnetwork_upper(model, V, G), warm=list(model.params))
+    upper = subnetwork_upper(model, V, G)
+    if generator is None:
+        return subnetwork_polar(model, V, G, n_starts=n_starts, n_iter=n_iter, upper=upper,
+                                warm=list(model.params))
+    # the ascent's fresh starts come from the global torch RNG (the subnetwork factory's
+    # initialization): seed it from ``generator`` inside a fork, so a fit is reproducible
+    # from its random_state and the caller's RNG state is left untouched
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    cuda = [model.device.index or 0] if model.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        return subnetwork_polar(model, V, G, n_starts=n_starts, n_iter=n_iter, upper=upper,
+                                warm=list(model.params))
+
+
+class NetworkPolar:
+    """:func:`network_polar` as a core :class:`homfact.interfaces.PolarSolver`.
+
+    Bound to a model (its subnetwork family; its subnetworks warm-start the ascent) and the
+    inputs ``V``; called with ``op = G = −∇ℓ(Z)`` (``N × C``).  The returned
+    :class:`homfact.polar.PolarBound` is in the core's column form (one column of
+    :func:`network_factors` per layer): the maximizer and the candidates hold one float64
+    vector per layer, the layer's tensor flattened, of Euclidean (= Frobenius) norm at most 1
+    (exactly 1 where the value is positive); ``lower`` is the value ``⟨G, φ(V; x*)⟩`` the
+    maximizer attains and ``upper`` the family's valid bound (``inf`` where none).
+    :meth:`layers` turns columns back into layer tensors.  Computed in float64 (a float32
+    model is certified on a float64 copy, as the estimator does).  ``rng`` (a numpy
+    ``Generator``) seeds the torch generator of the starts (``None``: seed 0);
+    ``warm_start`` is accepted as the protocol's hint and not used (the model's subnetworks
+    are the warm start); at most ``n_candidates − 1`` candidates are returned.
+    """
+
+    def __init__(self, model: ParallelSubnetworks, V: torch.Tensor, *, n_starts: int = 32,
+                 n_iter: int = 100, exact: bool | str = "auto"):
+        if not isinstance(model, ParallelSubnetworks):
+            raise TypeError(f"model must be a ParallelSubnetworks, got {type(model).__name__}")
+        self.model = model if model.dtype == torch.float64 else (
+            copy.deepcopy(model).to(torch.float64))
+        self.V = torch.as_tensor(V).to(device=model.device, dtype=torch.float64)
+        self.n_starts, self.n_iter, self.exact = n_starts, n_iter, exact
+        self.shapes = [tuple(p.shape[1:]) for p in self.model.params]
+
+    def layers(self, columns) -> list[torch.Tensor]:
+        """Layer tensors (one subnetwork's shapes, float64, on the model's device) from one
+        column per layer."""
+        return [torch.as_tensor(np.asarray(c, dtype=float), device=self.model.device)
+                .reshape(shape) for c, shape in zip(columns, self.shapes, strict=True)]
+
+    def __call__(self, op, *, n_candidates: int = 1, rng=None, warm_start=None) -> PolarBound:
+        G = torch.as_tensor(op, dtype=torch.float64, device=self.model.device)
+        seed = 0 if rng is None else int(rng.integers(2 ** 62))
+        b = network_polar(self.model, self.V, G, n_starts=self.n_starts, n_iter=self.n_iter,
+                          exact=self.exact, generator=torch.Generator().manual_seed(seed))
+
+        def columns(xs) -> tuple[np.ndarray, ...]:
+            return tuple(x.detach().to("cpu", torch.float64).reshape(-1).numpy() for x in xs)
+
+        cands = tuple((columns(c), float(v))
+                      for c, v in b.candidates[:max(int(n_candidates) - 1, 0)])
+        return PolarBound(b.lower, b.upper, columns(b.maximizer), b.method, cands)
 
 
 def _certificate(loss: NetLoss, z: torch.Tensor, t: torch.Tensor, g: torch.Tensor,
@@ -341,16 +401,11 @@ class GrowingNetwork(BaseEstimator):
         return name
 
     def _check_params(self) -> None:
-        lam = self.lam
-        if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not (
-                math.isfinite(lam) and lam > 0):
-            raise ValueError(f"lam must be a positive finite number, got {lam!r}")
+        _check_lam(self.lam)
         for name in ("init_width", "max_width", "max_growth", "descent_iter", "polar_starts",
                      "polar_iter", "units_per_step", "stall_retries"):
-            v = getattr(self, name)
-            lo = 0 if name in ("max_growth", "stall_retries") else 1
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-                raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+            _check_count(name, getattr(self, name), 0 if name in ("max_growth",
+                                                                  "stall_retries") else 1)
         if self.init_width > self.max_width:
             raise ValueError("init_width must be <= max_width")
         if self.dtype not in _DTYPES:
@@ -421,8 +476,21 @@ class GrowingNetwork(BaseEstimator):
         return torch.as_tensor(X, device=self.device_, dtype=_DTYPES[self.dtype])
 
     # ------------------------------------------------------------------ fit
+    def _targets(self, loss: NetLoss, classes, yy, dtype: torch.dtype) -> tuple[torch.Tensor, int]:
+        """``(T, n_outputs)``: the loss's targets on the device (sets ``classes_`` or the
+        target's dimension for :meth:`predict`)."""
+        if self.task == "classification":
+            self.classes_ = classes
+            return loss.targets(yy, classes.size, self.device_, dtype), classes.size
+        self._y_ndim = yy.ndim
+        T = loss.targets(yy, None, self.device_, dtype)
+        return T, T.shape[1]
+
     def fit(self, X, y) -> GrowingNetwork:
-        """Grow from ``init_width`` subnetworks until certified, stalled or capped."""
+        """Grow from ``init_width`` subnetworks until certified, stalled or capped: validation,
+        the initial model and the degree check (:func:`_degree_check`), then
+        :func:`grow_network`, whose :class:`homfact.meta.GrowResult` sets the fitted
+        attributes."""
         self._check_params()
         loss_name = self._loss_name()
         X = self._validate_X(X)
@@ -430,116 +498,28 @@ class GrowingNetwork(BaseEstimator):
         self.device_ = _resolve_device(self.device)
         dtype = _DTYPES[self.dtype]
         loss = make_loss(loss_name)
-        if self.task == "classification":
-            self.classes_ = classes
-            n_out = classes.size
-            T = loss.targets(yy, n_out, self.device_, dtype)
-        else:
-            self._y_ndim = yy.ndim
-            T = loss.targets(yy, None, self.device_, dtype)
-            n_out = T.shape[1]
+        T, n_out = self._targets(loss, classes, yy, dtype)
         reg = make_regularizer(self.regularizer)
         V = self._inputs(X)
         self.n_features_in_ = X.shape[1]
         factory = self._factory(V.shape[1], n_out)
         seed = 0 if self.random_state is None else int(self.random_state)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = ParallelSubnetworks(factory, self.init_width, device=self.device_,
-                                        dtype=dtype)
-            gen = torch.Generator().manual_seed(seed + 1)
-        # homogeneity of the subnetwork family (parameters) and the degree match
-        rep = _family_homogeneity(factory, V, seed + 2)
-        if not rep.homogeneous:
-            raise ValueError("the subnetwork factory is not positively homogeneous in its "
-                             f"parameters ({rep.reason}); use bias-free layers with ReLU / "
-                             "pooling (a bias = a constant input column, fit_bias=True)")
-        degree = rep.degree
-        matched = abs(reg.degree(model) - degree) < 1e-9
-        if not matched:
-            warnings.warn(f"regularizer {reg.name!r} has degree {reg.degree(model)} but the "
-                          f"subnetwork has degree {degree:g}: no global-optimality guarantee, "
-                          "the certificate can only say 'unverified' or 'not_optimal'",
-                          DegreeMismatchWarning, stacklevel=2)
-        if isinstance(reg, WeightDecay) and matched:
-            reg = ProductOfNorms()  # equal after balancing for two layers; certified form
-        history = []
-        t0 = time.perf_counter()
-        lam = float(self.lam)
-        cert = None
-        stop = "max_iter"
-        retries_left, boost = self.stall_retries, 1
-        for step in range(self.max_growth + 1):
-            obj = train_full_batch(model, V, T, loss, reg, lam, optimizer=self.optimizer,
-                                   max_iter=boost * self.descent_iter, lr=self.lr)
-            if matched and getattr(model.make_subnetwork, "kind", "") == "relu_unit" and (
-                    loss.name != "hinge"):
-                obj = refine_output_weights(model, V, T, loss, lam)
-            # prune vanished subnetworks
-            if model.width > 0:
-                with torch.no_grad():
-                    theta = model.layer_norms().prod(dim=1)
-                dead = (theta <= self.prune_tol * max(float(theta.sum()), 1e-300)).nonzero()
-                if dead.numel():
-                    model.remove_subnetworks(dead.reshape(-1).cpu())
-            # certify (and grow) in float64 whatever the training dtype
-            wide, V64, T64 = _in_float64(model, V, T)
-            with torch.no_grad():
-                z = wide(V64)
-                obj = float(objective(wide, V64, T64, loss, reg, lam))
-                scale = float(loss.value(torch.zeros_like(z), T64))
-            g = loss.neg_gradient(z, T64)
-            bound = network_polar(wide, V64, g, n_starts=boost * self.polar_starts,
-                                  n_iter=min(boost, 2) * self.polar_iter, exact=self.exact_polar,
-                                  generator=gen)
-            boost = 1
-            cert = _certificate(loss, z, T64, g, bound, obj, lam, self.tol, self.polar_rtol,
-                                matched, scale)
-            rec = _history_record(step, model.width, lam, cert, time.perf_counter() - t0)
-            history.append(rec)
-            if self.verbose:
-                print(f"[grow] step {step} width {model.width} objective {obj:.8g} "
-                      f"polar∈[{bound.lower:.6g}, {bound.upper:.6g}] λ={lam:g} "
-                      f"status {cert.status}")
-            if cert.status == "global":
-                stop = "certified"
-                break
-            if step == self.max_growth:
-                stop = "max_iter"
-                break
-            if model.width >= self.max_width:
-                stop = "max_rank"
-                break
-            if matched:
-                if bound.lower <= lam * (1.0 + 1e-9):
-                    open_bracket = bound.upper > lam * (1.0 + self.polar_rtol)
-                    if retries_left > 0 and open_bracket:
-                        # stalled with an open bracket: descend longer, search the polar harder
-                        retries_left, boost = retries_left - 1, 4
-                        continue
-                    # no descent direction found (unverified if the bracket is loose)
-                    stop = "polar_inconclusive" if open_bracket else "stalled"
-                    break
-                added = _add_polar_units(wide, V64, T64, loss, reg, lam, z, bound,
-                                         min(self.units_per_step, self.max_width - model.width))
-                rec["added"] = added
-                if added == 0:
-                    stop = "stalled"
-                    break
-            else:
-                dec, new = _finite_step(wide, V64, T64, loss, reg, lam, bound)
-                if dec >= 0:
-                    stop = "stalled"
-                    break
-                wide.add_subnetworks(new)
-                rec["added"] = 1
-            model = wide.to(dtype)  # the grown network, back in the training dtype
+        model, gen = _initial_model(factory, self.init_width, self.device_, dtype, seed)
+        degree, matched, reg = _degree_check(factory, model, V, reg, seed + 2)
+        model, result = grow_network(
+            model, V, T, loss, reg, float(self.lam), matched=matched, generator=gen,
+            tol=self.tol, polar_rtol=self.polar_rtol, max_growth=self.max_growth,
+            max_width=self.max_width, descent_iter=self.descent_iter, optimizer=self.optimizer,
+            lr=self.lr, prune_tol=self.prune_tol, polar_starts=self.polar_starts,
+            polar_iter=self.polar_iter, exact_polar=self.exact_polar,
+            units_per_step=self.units_per_step, stall_retries=self.stall_retries,
+            verbose=self.verbose)
         self.model_ = model
-        self.width_ = self.rank_ = model.width
-        self.certificate_ = cert
-        self.history_ = history
-        self.n_iter_ = len(history)
-        self.stop_reason_ = stop
+        self.width_ = self.rank_ = result.rank
+        self.certificate_ = result.certificate
+        self.history_ = result.history
+        self.n_iter_ = result.n_iter
+        self.stop_reason_ = result.stop_reason
         self.degree_ = degree
         return self
 
@@ -566,6 +546,224 @@ class GrowingNetwork(BaseEstimator):
         if self.task == "classification":
             return ClassifierMixin.score(self, X, y)
         return RegressorMixin.score(self, X, y)
+
+
+def _initial_model(factory, width: int, device: torch.device, dtype: torch.dtype,
+                   seed: int) -> tuple[ParallelSubnetworks, torch.Generator]:
+    """The ``width`` initial subnetworks (drawn with the global torch RNG seeded by ``seed``,
+    restored afterwards) and the polar's generator (seeded ``seed + 1``)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = ParallelSubnetworks(factory, width, device=device, dtype=dtype)
+        gen = torch.Generator().manual_seed(seed + 1)
+    return model, gen
+
+
+def _degree_check(factory, model: ParallelSubnetworks, V: torch.Tensor, reg: Regularizer,
+                  seed: int) -> tuple[float, bool, Regularizer]:
+    """``(degree, matched, regularizer)``: the measured degree of the subnetwork family in its
+    parameters (:func:`_family_homogeneity`; ``ValueError`` if it is not positively
+    homogeneous), whether the regularizer has the same degree (a
+    :class:`DegreeMismatchWarning` otherwise: no optimality can be certified), and the
+    regularizer to train with: weight decay matched to two layers becomes the equal-after-
+    balancing :class:`ProductOfNorms`, the certified form."""
+    rep = _family_homogeneity(factory, V, seed)
+    if not rep.homogeneous:
+        raise ValueError("the subnetwork factory is not positively homogeneous in its "
+                         f"parameters ({rep.reason}); use bias-free layers with ReLU / "
+                         "pooling (a bias = a constant input column, fit_bias=True)")
+    degree = rep.degree
+    matched = abs(reg.degree(model) - degree) < 1e-9
+    if not matched:
+        warnings.warn(f"regularizer {reg.name!r} has degree {reg.degree(model)} but the "
+                      f"subnetwork has degree {degree:g}: no global-optimality guarantee, "
+                      "the certificate can only say 'unverified' or 'not_optimal'",
+                      DegreeMismatchWarning, stacklevel=3)
+    if isinstance(reg, WeightDecay) and matched:
+        reg = ProductOfNorms()  # equal after balancing for two layers; certified form
+    return degree, matched, reg
+
+
+def network_factors(model: ParallelSubnetworks) -> list[np.ndarray]:
+    """The core's factor representation of a network: one float64 array per layer, column
+    ``i`` = subnetwork ``i``'s parameters of that layer flattened (``params[k]`` of shape
+    ``(r, *shape_k)`` reshaped to ``(r, Π shape_k)`` and transposed), on the CPU; ``r = 0``
+    gives ``(Π shape_k, 0)`` arrays."""
+    out = []
+    for p in model.params:
+        flat = p.detach().reshape(p.shape[0], math.prod(p.shape[1:]))
+        out.append(flat.to("cpu", torch.float64).numpy().T.copy())
+    return out
+
+
+def _descend(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor, loss: NetLoss,
+             reg: Regularizer, lam: float, *, matched: bool, optimizer: str, max_iter: int,
+             lr: float) -> None:
+    """Full-batch descent (:func:`train_full_batch`), then, for matched two-layer units, the
+    exact convex refit of the output weights (:func:`refine_output_weights`; not for the
+    hinge loss)."""
+    train_full_batch(model, V, T, loss, reg, lam, optimizer=optimizer, max_iter=max_iter, lr=lr)
+    if matched and getattr(model.make_subnetwork, "kind", "") == "relu_unit" and (
+            loss.name != "hinge"):
+        refine_output_weights(model, V, T, loss, lam)
+
+
+def _prune_vanished(model: ParallelSubnetworks, prune_tol: float) -> None:
+    """Remove the subnetworks with ``θᵢ = Πₖ‖Xᵢᵏ‖ ≤ prune_tol·Σⱼθⱼ`` (in place)."""
+    if model.width > 0:
+        with torch.no_grad():
+            theta = model.layer_norms().prod(dim=1)
+        dead = (theta <= prune_tol * max(float(theta.sum()), 1e-300)).nonzero()
+        if dead.numel():
+            model.remove_subnetworks(dead.reshape(-1).cpu())
+
+
+def _certify_network(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor,
+                     loss: NetLoss, reg: Regularizer, lam: float, *, matched: bool, tol: float,
+                     polar_rtol: float, n_starts: int, n_iter: int, exact: bool | str,
+                     generator: torch.Generator | None):
+    """The polar bracket and certificate of ``model``, in float64 whatever the training dtype
+    (:func:`_in_float64`): returns ``(wide, V64, T64, z, bound, cert)`` with ``wide`` the
+    float64 model (``model`` itself when already float64) and ``z`` its outputs."""
+    wide, V64, T64 = _in_float64(model, V, T)
+    with torch.no_grad():
+        z = wide(V64)
+        obj = float(objective(wide, V64, T64, loss, reg, lam))
+        scale = float(loss.value(torch.zeros_like(z), T64))
+    g = loss.neg_gradient(z, T64)
+    bound = network_polar(wide, V64, g, n_starts=n_starts, n_iter=n_iter, exact=exact,
+                          generator=generator)
+    cert = _certificate(loss, z, T64, g, bound, obj, lam, tol, polar_rtol, matched, scale)
+    return wide, V64, T64, z, bound, cert
+
+
+def _grow_or_stop(wide: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor, loss: NetLoss,
+                  reg: Regularizer, lam: float, z: torch.Tensor, bound: PolarBound, *,
+                  matched: bool, polar_rtol: float, room: int,
+                  can_retry: bool) -> tuple[str | None, int]:
+    """One growth step on the float64 model ``wide`` (in place): ``(stop, added)``.
+
+    Matched degree: when the polar's lower bound is at most ``λ(1 + 1e-9)`` no subnetwork is
+    added and the step says ``"retry"`` (the bracket is still open, ``ρ_up > λ(1+ε)``, and
+    ``can_retry``), ``"polar_inconclusive"`` (open) or ``"stalled"`` (closed); otherwise up
+    to ``room`` polar atoms are appended with their line searches (:func:`_add_polar_units`;
+    ``"stalled"`` if none lowers the objective).  Mismatched degree: the best finite step
+    along the polar maximizer (:func:`_finite_step`) is appended if it lowers the objective,
+    else ``"stalled"``.  ``stop`` is ``None`` to go on."""
+    if matched:
+        if bound.lower <= lam * (1.0 + 1e-9):
+            open_bracket = bound.upper > lam * (1.0 + polar_rtol)
+            if can_retry and open_bracket:
+                return "retry", 0
+            return ("polar_inconclusive" if open_bracket else "stalled"), 0
+        added = _add_polar_units(wide, V, T, loss, reg, lam, z, bound, room)
+        return (None if added else "stalled"), added
+    dec, new = _finite_step(wide, V, T, loss, reg, lam, bound)
+    if dec >= 0:
+        return "stalled", 0
+    wide.add_subnetworks(new)
+    return None, 1
+
+
+def _check_count(name: str, value, minimum: int) -> int:
+    """``value`` must be an integer ``>= minimum`` (``ValueError`` naming ``name``)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_lam(lam) -> float:
+    """``λ`` must be a positive finite number (``ValueError`` naming ``lam``)."""
+    if isinstance(lam, bool) or not isinstance(lam, numbers.Real) or not (
+            math.isfinite(lam) and lam > 0):
+        raise ValueError(f"lam must be a positive finite number, got {lam!r}")
+    return float(lam)
+
+
+def grow_network(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor, loss: NetLoss,
+                 reg: Regularizer, lam: float, *, matched: bool = True,
+                 generator: torch.Generator | None = None, tol: float = 1e-5,
+                 polar_rtol: float = 1e-3, max_growth: int = 100, max_width: int = 256,
+                 descent_iter: int = 500, optimizer: str = "lbfgs", lr: float = 1e-2,
+                 prune_tol: float = 1e-6, polar_starts: int = 32, polar_iter: int = 100,
+                 exact_polar: bool | str = "auto", units_per_step: int = 8,
+                 stall_retries: int = 3,
+                 verbose: bool = False) -> tuple[ParallelSubnetworks, GrowResult]:
+    """The growth loop of :class:`GrowingNetwork` (docs: theory/descent-and-growth, 'The
+    meta-algorithm'), on the network family: returns the grown model (in the training dtype)
+    and the core's :class:`homfact.meta.GrowResult`.
+
+    Each step (at most ``max_growth + 1``): descent (:func:`_descend`, ``descent_iter``
+    iterations), pruning of vanished subnetworks (:func:`_prune_vanished`), the polar bracket
+    and certificate in float64 (:func:`_certify_network`) and its history record
+    (:func:`_history_record`); then the stop rules in order: ``"certified"`` (status
+    ``"global"``), ``"max_iter"`` (``max_growth`` steps grown), ``"max_rank"`` (width
+    ``max_width``); else a growth step (:func:`_grow_or_stop`).  A growth step that finds
+    nothing above ``λ`` while the bracket is open is retried up to ``stall_retries`` times
+    with 4× the descent iterations and polar starts and 2× the ascent iterations (the boost
+    lasts one step).
+
+    ``matched`` says whether ``reg`` has the subnetwork family's degree (see
+    :func:`_degree_check`; mismatched: no dual point, finite growth steps).  ``generator``
+    seeds the polar's starts.  The result's ``factors`` are :func:`network_factors` of the
+    returned model (so ``result.rank`` is its width), ``certificate`` the last step's,
+    ``history`` one record per step (:func:`_history_record`), ``n_iter`` the number of
+    steps, ``stop_reason`` as above or ``"polar_inconclusive"``/``"stalled"`` (from
+    :func:`_grow_or_stop`), ``elapsed`` the seconds spent.  ``model`` is modified in place
+    while its dtype is float64; a float32 model is replaced by its grown copy.
+    """
+    if not isinstance(model, ParallelSubnetworks):
+        raise TypeError(f"model must be a ParallelSubnetworks, got {type(model).__name__}")
+    lam = _check_lam(lam)
+    for name, value, lo in (("max_growth", max_growth, 0), ("max_width", max_width, 1),
+                            ("descent_iter", descent_iter, 1), ("polar_starts", polar_starts, 1),
+                            ("polar_iter", polar_iter, 1), ("units_per_step", units_per_step, 1),
+                            ("stall_retries", stall_retries, 0)):
+        _check_count(name, value, lo)
+    dtype = model.dtype
+    history: list[dict] = []
+    t0 = time.perf_counter()
+    cert = None
+    stop = "max_iter"
+    retries_left, boost = stall_retries, 1
+    for step in range(max_growth + 1):
+        _descend(model, V, T, loss, reg, lam, matched=matched, optimizer=optimizer,
+                 max_iter=boost * descent_iter, lr=lr)
+        _prune_vanished(model, prune_tol)
+        wide, V64, T64, z, bound, cert = _certify_network(
+            model, V, T, loss, reg, lam, matched=matched, tol=tol, polar_rtol=polar_rtol,
+            n_starts=boost * polar_starts, n_iter=min(boost, 2) * polar_iter,
+            exact=exact_polar, generator=generator)
+        boost = 1
+        rec = _history_record(step, model.width, lam, cert, time.perf_counter() - t0)
+        history.append(rec)
+        if verbose:
+            print(f"[grow] step {step} width {model.width} objective {cert.objective:.8g} "
+                  f"polar∈[{bound.lower:.6g}, {bound.upper:.6g}] λ={lam:g} "
+                  f"status {cert.status}")
+        if cert.status == "global":
+            stop = "certified"
+            break
+        if step == max_growth:
+            stop = "max_iter"
+            break
+        if model.width >= max_width:
+            stop = "max_rank"
+            break
+        grown, rec["added"] = _grow_or_stop(
+            wide, V64, T64, loss, reg, lam, z, bound, matched=matched, polar_rtol=polar_rtol,
+            room=min(units_per_step, max_width - model.width), can_retry=retries_left > 0)
+        if grown == "retry":
+            # stalled with an open bracket: descend longer, search the polar harder
+            retries_left, boost = retries_left - 1, 4
+            continue
+        if grown is not None:
+            stop = grown
+            break
+        model = wide.to(dtype)  # the grown network, back in the training dtype
+    result = GrowResult(network_factors(model), cert, history, len(history), stop,
+                        time.perf_counter() - t0)
+    return model, result
 
 
 def _add_polar_units(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor,

@@ -37,7 +37,8 @@ import sys
 
 import torch
 
-from ..polar import PolarBound, sigma_max_upper, svd_roundoff
+from ..polar import PolarBound, sigma_max_upper
+from ..polar.core import gram_sigma_max_upper
 from .arrangement import cell_count_bound, distinct_planes, relu_unit_exact_rank_one
 from .modules import ParallelSubnetworks
 
@@ -188,18 +189,25 @@ class _Grams:
         return float(ev[-1]), w, torch.einsum("nab,a,b->n", self.H, w, w) / c
 
     def upper(self, root: torch.Tensor) -> float:
-        """``‖C^{-1/2}M‖₂ ≤ √(λ̂ + e)`` with ``λ̂`` the computed top eigenvalue of
-        ``S = fl(Σₙ Hₙ/cₙ)`` and ``e`` bounding (i) the eigensolver's backward error
-        (:func:`homfact.polar.svd_roundoff`) and (ii) ``‖S − Σₙ MₙᵀMₙ/cₙ‖₂``, at most
-        ``γ_{L+N+2}·Σₙ ‖Mₙ‖_F²/cₙ`` (Higham 3.5: each entry is a sum of ``L·N`` products, and
-        ``‖|M|ᵀ|M|‖₂ ≤ ‖M‖_F²``), doubled for the rounding of ``Fₙ``."""
+        """Rigorous ``‖C^{-1/2}M‖₂`` from ``S = fl(Σₙ Hₙ/cₙ)``, ``cₙ = rootₙ²``.
+
+        A different computation of the same quantity as :func:`spectral_upper`: the stack
+        ``C^{-1/2}M`` is ``(N·L) × q`` (convolution patches: ``L`` positions per sample, too
+        large to hold), so only its ``q × q`` Gram is formed, and
+        :func:`homfact.polar.core.gram_sigma_max_upper` (the core's eigensolver and roundoff
+        allowance, steps 2–4 of :func:`homfact.polar.sigma_max_bracket`) bounds it.  Step 1
+        is this sum's: each entry of ``S`` is a sum over the ``L`` positions of every sample
+        (``Hₙ = MₙᵀMₙ``), divided by ``cₙ`` (two roundings for ``cₙ`` and its reciprocal, one
+        for the quotient) and summed over the ``N`` samples, at most ``L + N + 2`` roundings
+        on any path (Higham §3.5: ``|S − BᵀB| ≤ γ_{L+N+2}|B|ᵀ|B|``), and ``Σₙ Fₙ/cₙ`` has at
+        most ``Lq + N + 3 ≤ 2(L + N + 2)q`` (within the core's inflation of ``‖B‖²_F``).
+        ``c`` is exactly ``root²`` for the bound: any ``c > 0`` gives a valid product with
+        ``‖C^{1/2}G‖₂`` (:func:`row_weighted_upper`)."""
         c = root * root
         S = torch.einsum("nab,n->ab", self.H, 1.0 / c)
-        lam = float(torch.linalg.eigvalsh(S)[-1])
-        q, N = self.q, self.H.shape[0]
-        gram_err = 2.0 * (self.L + N + 2) * _EPS64 * float((self.F / c).sum())
-        return math.sqrt(max(lam, 0.0) + svd_roundoff(q, q, float(S.norm())) + gram_err) * (
-            1 + 1e-15)
+        fro2 = float((self.F / c).sum())
+        return gram_sigma_max_upper(S.detach().cpu().double().numpy(), fro2,
+                                    self.L + self.H.shape[0] + 2)
 
 
 def _search_weights(G: torch.Tensor, right, fro_m: torch.Tensor, n_iter: int):
@@ -311,7 +319,10 @@ def _row_weighted_balanced(prep, n_iter: int) -> float:
 def relu_unit_upper(V: torch.Tensor, G: torch.Tensor, *, n_iter: int = 30) -> float:
     """Valid upper bound on ``sup_{‖w‖≤1} ‖Gᵀ(Vw)₊‖`` (see module docstring): the least of
     ``½‖GᵀV‖₂ + ½ min_c ‖C^{1/2}G‖₂‖C^{-1/2}V‖₂``, ``‖G‖₂‖V‖₂`` and, for one output column,
-    ``max_± ‖g_±‖ ‖V_{P±}‖₂``."""
+    ``max_± ‖g_±‖ ‖V_{P±}‖₂``.  Every ``‖·‖₂`` is :func:`spectral_upper` (the core's
+    :func:`homfact.polar.sigma_max_upper`); ``‖GᵀV‖₂`` is of a product, so the core bounds the
+    computed ``fl(GᵀV)`` and the product's own rounding, ``γ_N‖G‖_F‖V‖_F`` (Higham §3.5), is
+    added here."""
     V = V.detach().to(torch.float64)
     G = G.detach().to(torch.float64)
     if V.dim() != 2 or G.dim() != 2 or V.shape[0] != G.shape[0]:
@@ -413,20 +424,19 @@ def _top_eigpair_2x2(Q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _top_eigval_sym3_upper(A: torch.Tensor) -> torch.Tensor:
-    """Upper bound on ``λ_max`` of each symmetric PSD 3×3 ``A[..]``: the trigonometric closed
-    form (Smith 1961) plus a margin of ``1e-9·tr A`` for its roundoff (``λ_max ≤ tr A`` caps it).
-    A bound, not just an estimate, because the exact search prunes candidates by it."""
+    """Upper bound on ``λ_max`` of each symmetric PSD 3×3 ``A[..]``: ``λ̂ + (1e-9 + 12·eps)·tr A``.
+
+    ``λ̂`` is the top eigenvalue from LAPACK's batched symmetric eigensolver
+    (:func:`torch.linalg.eigvalsh`): exact for ``A + E`` with ``‖E‖₂ ≤ 8·k·u·‖A‖₂ ≤ 12·eps·tr A``
+    (``k = 3``, PSD), the eigensolver constant :func:`homfact.polar.sigma_max_bracket` assumes;
+    ``1e-9·tr A`` is the margin for the roundoff in forming ``A``.  A bound, not just an
+    estimate, because the exact search prunes candidates by it.  Not the trigonometric closed
+    form (Smith 1961) used before: near a double top eigenvalue its ``acos`` is
+    ill-conditioned and it fell up to ``1.7e-9·tr A`` below ``λ_max``, beyond its margin
+    (tests/test_issue14_nn_core.py); not :func:`homfact.polar.sigma_max_bracket` itself either:
+    the search bounds up to millions of 3×3 forms per call, batched."""
     tr = A[..., 0, 0] + A[..., 1, 1] + A[..., 2, 2]
-    q = tr / 3
-    p1 = A[..., 0, 1] ** 2 + A[..., 0, 2] ** 2 + A[..., 1, 2] ** 2
-    p2 = (A[..., 0, 0] - q) ** 2 + (A[..., 1, 1] - q) ** 2 + (A[..., 2, 2] - q) ** 2 + 2 * p1
-    pp = torch.sqrt(p2 / 6)
-    eye = torch.eye(3, dtype=A.dtype, device=A.device)
-    scale = torch.where(pp > 0, pp, torch.ones_like(pp))[..., None, None]
-    Bm = (A - q[..., None, None] * eye) / scale
-    r = torch.clamp(torch.linalg.det(Bm) / 2, -1.0, 1.0)
-    lam1 = q + 2 * pp * torch.cos(torch.acos(r) / 3)
-    return torch.minimum(lam1 + 1e-9 * tr, tr)
+    return torch.linalg.eigvalsh(A)[..., -1] + (1e-9 + 12.0 * _EPS64) * tr
 
 
 def _exact_3d_chunk(V, G, GV, cidx, n, p, q, Kc, Kpos, Kneg, circle_of_row, lo, hi, cross,

@@ -440,3 +440,50 @@ def polar_solver_for(gauge_u: Gauge, gauge_v: Gauge, **kwargs):
     if type(gauge_v) is L1:
         return RowSparsePolar(gauge_u, side="v")
     return AlternatingPolar(gauge_u, gauge_v, **kwargs)
+
+
+def gram_sigma_max_upper(S, fro2: float, length: int) -> float:
+    """Upper bound on ``σ_max(B) = √λ_max(BᵀB)`` from a Gram matrix ``S`` computed by the
+    caller, for a ``B`` too large to hold (the network polars' stack of per-sample patch
+    matrices, held as the sum of their ``q × q`` Grams: :mod:`homfact.nn.polar`).
+
+    Steps 2–4 of :func:`sigma_max_bracket` with its constants (:func:`_gram_allowance`,
+    ``_ROUND_UP``) and its eigensolver (LAPACK ``syevr``, top index only), so the one assumed
+    constant stays the eigensolver's; step 1, forming the Gram, is the caller's, who must
+    guarantee what :func:`sigma_max_bracket` proves for its own ``fl(BᵀB)``:
+
+    * ``|S − BᵀB| ≤ γ_length·|B|ᵀ|B|`` entrywise (every entry of ``S`` computed from products
+      of entries of ``B`` with at most ``length`` roundings on any path, any order), so
+      ``‖S − BᵀB‖₂ ≤ γ_length·‖B‖²_F``;
+    * ``fro2`` is a computed ``‖B‖²_F`` within relative ``γ_{2·length·k}`` of it (``k × k`` the
+      size of ``S``); the allowance inflates it by ``1 + 2·length·k·eps``.
+
+    Then ``σ_max(B)² ≤ λ̂ + (length + 8k + 1)·eps·‖B‖²_F`` as in step 3.  ``S`` and ``fro2``
+    are scaled by the same power of four first (exact up to entries pushed below the normal
+    range, ``η`` each, far below ``eps·fro2``; ``max(max|S|, fro2) ∈ [1/4, 1)`` after it, so
+    neither the eigensolver nor the allowance under- or overflows), and the result is scaled
+    back by the power of two, ``inf`` on overflow and one subnormal step up below the normal
+    range.  Why a variant: :func:`sigma_max_bracket` needs ``B`` itself (``(N·L) × q``, too
+    large for convolution patches), while ``S`` is ``q × q``.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    if S.ndim != 2 or S.shape[0] != S.shape[1]:
+        raise ValueError(f"S must be a square 2-D array, got shape {S.shape}")
+    if not (np.all(np.isfinite(S)) and np.isfinite(fro2) and fro2 >= 0):
+        raise ValueError(f"S must be finite and fro2 a finite number >= 0, got fro2={fro2!r}")
+    if not (isinstance(length, int | np.integer) and length >= 1):
+        raise ValueError(f"length must be an integer >= 1, got {length!r}")
+    k = S.shape[0]
+    amax = float(np.max(np.abs(S))) if k else 0.0
+    if k == 0 or (amax == 0.0 and fro2 == 0.0):
+        return 0.0
+    e = (int(np.frexp(max(amax, float(fro2)))[1]) + 1) // 2   # max(amax, fro2)·4^{-e} < 1
+    Ss = np.ldexp(S, -2 * e)
+    f2 = float(np.ldexp(float(fro2), -2 * e))
+    lam = max(float(sla.eigh(Ss, eigvals_only=True, subset_by_index=[k - 1, k - 1])[-1]), 0.0)
+    bound = np.sqrt(lam + _gram_allowance(int(length), k, f2)) * _ROUND_UP
+    with np.errstate(over="ignore", under="ignore"):
+        upper = float(np.ldexp(bound, e))
+    if upper < float(np.finfo(float).tiny):
+        upper = float(np.nextafter(upper, np.inf))
+    return upper

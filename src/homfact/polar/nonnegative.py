@@ -10,8 +10,7 @@
   allowance (:func:`_sigma_max`), i.e. rigorous; above it from ARPACK with its residual added
   (:func:`homfact.polar.spectral_norm`), exact *to tolerance*.
 
-Used by :class:`homfact.models.nmf.NonnegativeFactorization` (whose module docstring holds the
-model).
+Used by :class:`homfact.models.nmf.NonnegativeFactorization` (the model: docs: models/nmf).
 """
 
 from __future__ import annotations

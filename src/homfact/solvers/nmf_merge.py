@@ -1,7 +1,8 @@
 """Merging nearly parallel rank-one terms ``wᵢvᵢᵀ`` of a non-negative factorization.
 
 :func:`merge_parallel_columns` joins duplicate columns of the certified factors (they cost
-nothing in the objective but inflate the rank); :func:`_merge_into_partner` and
+nothing in the objective but inflate the rank; a thin wrapper over the bilinear maps' one merge,
+:func:`homfact.maps.merge_bilinear_parallel`); :func:`_merge_into_partner` and
 :func:`_merge_rise` start and bound the trial removals of the pruning
 (:mod:`homfact.solvers.nmf_prune`).
 """
@@ -10,40 +11,32 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..maps import merge_bilinear_parallel
+
 __all__ = ["merge_parallel_columns"]
 
 
 def merge_parallel_columns(U: np.ndarray, V: np.ndarray, cos_tol: float = 1e-6):
-    """Merge columns ``i, j`` whose atoms are parallel: ``cos(uᵢ,uⱼ)·cos(vᵢ,vⱼ) ≥ 1 − cos_tol``.
+    """Merge duplicate columns: the bilinear maps' one merge at per-side cosine ``1 − cos_tol``.
 
-    Such duplicates cost nothing in the objective (the penalty is positively homogeneous) but
-    inflate the rank.  A group ``g`` becomes one balanced column ``√σ û, √σ v̂`` with
-    ``û ∝ Σ_g uᵢ``, ``v̂ ∝ Σ_g vᵢ`` and ``σ = Σ_g ‖uᵢ‖‖vᵢ‖ (ûᵀûᵢ)(v̂ᵀv̂ᵢ)``.  Returns
+    Columns ``i, j`` with ``cos(uᵢ,uⱼ) ≥ 1 − cos_tol`` and ``cos(vᵢ,vⱼ) ≥ 1 − cos_tol`` are the
+    same atom up to ``cos_tol``; such duplicates cost nothing in the objective (the penalty is
+    positively homogeneous) but inflate the rank.  Each group (heads in index order) becomes the
+    balanced best rank-one approximation of its sum, clipped at 0 on non-negative sides
+    (:func:`homfact.maps.merge_bilinear_parallel`; for exactly parallel columns this is the sum
+    direction with the summed magnitude).  After a merge every column is balanced,
+    ``‖uᵢ‖ = ‖vᵢ‖`` (the output and the ℓ2 penalty are unchanged).  Returns
     ``(U, V, merged)``; the caller re-certifies the result.
     """
     r = U.shape[1]
-    if r < 2:
+    out = merge_bilinear_parallel([U, V], cos_tol, priority=-np.arange(r, dtype=float))
+    if out[0] is U and out[1] is V:
         return U, V, False
-    nu, nv = np.linalg.norm(U, axis=0), np.linalg.norm(V, axis=0)
-    Uh, Vh = U / np.where(nu > 0, nu, 1.0), V / np.where(nv > 0, nv, 1.0)
-    C = (Uh.T @ Uh) * (Vh.T @ Vh)
-    group = -np.ones(r, dtype=int)
-    for i in range(r):
-        if group[i] < 0:
-            group[i] = i
-            group[(np.arange(r) > i) & (group < 0) & (C[i] >= 1.0 - cos_tol)] = i
-    heads = np.unique(group)
-    if heads.size == r:
-        return U, V, False
-    cols_u, cols_v = [], []
-    for h in heads:
-        g = group == h
-        uh, vh = U[:, g].sum(axis=1), V[:, g].sum(axis=1)
-        uh, vh = uh / np.linalg.norm(uh), vh / np.linalg.norm(vh)
-        sig = float(np.sum(nu[g] * nv[g] * (uh @ Uh[:, g]) * (vh @ Vh[:, g])))
-        cols_u.append(np.sqrt(max(sig, 0.0)) * uh)
-        cols_v.append(np.sqrt(max(sig, 0.0)) * vh)
-    return np.column_stack(cols_u), np.column_stack(cols_v), True
+    U2, V2 = out
+    nu, nv = np.linalg.norm(U2, axis=0), np.linalg.norm(V2, axis=0)
+    live = (nu > 0) & (nv > 0)
+    scale = np.sqrt(np.where(live, nv, 1.0) / np.where(live, nu, 1.0))
+    return U2 * scale, V2 / scale, True
 
 
 def _term_cosines(W: np.ndarray, V: np.ndarray) -> np.ndarray:

@@ -5,12 +5,15 @@ zeros are read as censored Gaussian noise (:func:`_censored_data`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .hals import hals
 from .nmf_merge import _merge_into_partner, _merge_rise, _term_cosines
+from .nnls import nnls_rows
 
-__all__ = ["prune_components"]
+__all__ = ["NMFDebiasResult", "debias_nmf", "prune_components"]
 
 #: HALS sweeps of the others after a trial removal (pruning)
 _PRUNE_SWEEPS = 10
@@ -65,6 +68,58 @@ def _censored_data(X: np.ndarray, mu: np.ndarray, sigma: float, cens: np.ndarray
     resid2 += sigma ** 2 * float(np.sum(1.0 - t * mills))
     dof = max(m * n - rank * (m + n - rank), 1)
     return Z, float(np.sqrt(resid2 / dof))
+
+
+@dataclass(frozen=True)
+class NMFDebiasResult:
+    """Reported factors of :func:`debias_nmf`: ``W`` (codes), ``H`` (parts, ``r × n``), the
+    HALS sweeps counted (``n_sweeps``), the noise level of the last pruning threshold
+    (``prune_noise_level``, ``None`` without pruning) and whether a refit or pruning ran
+    (``debiased``)."""
+
+    W: np.ndarray
+    H: np.ndarray
+    n_sweeps: int
+    prune_noise_level: float | None
+    debiased: bool
+
+
+def debias_nmf(X: np.ndarray, U: np.ndarray, V: np.ndarray, *, refit: bool, prune: bool,
+               noise_level: float | None, max_sweeps: int, tol: float) -> NMFDebiasResult:
+    """The reported factors of :class:`homfact.NonnegativeFactorization` from its certified
+    factors ``X ≈ U Vᵀ`` (docs: models/nmf, 'Debiasing refit' and 'Pruning').
+
+    * ``refit``: unregularized HALS (``min_{W,H ≥ 0} ½‖X − WH‖²_F``) from ``(U, V)``, at
+      most ``max_sweeps`` sweeps until the relative decrease is ``≤ tol``; with ``prune``
+      only ``min(max_sweeps, _PRUNE_START_SWEEPS)`` sweeps start it, then
+      :func:`prune_components` at ``noise_level`` (its final refit of the survivors counted in
+      ``n_sweeps``; the trial refits are not);
+    * ``prune`` without ``refit``: :func:`prune_components` from ``(U, V)``;
+    * neither, or rank 0: ``W = U``, ``H = Vᵀ`` (``debiased=False``).
+
+    At rank ``> 0`` the codes are then re-solved exactly by NNLS for the final ``H``
+    (:func:`homfact.solvers.nnls.nnls_rows` started from ``W``), so ``W`` is what
+    ``transform`` computes.
+    """
+    rank = int(U.shape[1])
+    n_sweeps, sigma = 0, None
+    if refit and rank:
+        sweeps = min(max_sweeps, _PRUNE_START_SWEEPS) if prune else max_sweeps
+        start = hals(X, U, V, 0.0, max_sweeps=sweeps, tol=tol)
+        W, Vr = start.factors
+        n_sweeps = start.n_sweeps
+        if prune:
+            W, Vr, sigma, final = prune_components(X, W, Vr, noise_level, max_sweeps, tol)
+            n_sweeps += final
+        H = Vr.T.copy()
+    elif prune and rank:
+        W, Vr, sigma, n_sweeps = prune_components(X, U, V, noise_level, max_sweeps, tol)
+        H = Vr.T.copy()
+    else:
+        W, H = U, V.T.copy()
+    if H.shape[0]:
+        W = nnls_rows(X, H, W0=W)
+    return NMFDebiasResult(W, H, n_sweeps, sigma, bool(rank and (refit or prune)))
 
 
 def prune_components(X: np.ndarray, W: np.ndarray, V: np.ndarray, noise_level: float,

@@ -17,6 +17,8 @@ weight ``β`` of the past follows scikit-learn's ``MiniBatchDictionaryLearning``
 
 The codes of a batch are any function ``encode(X_t, D) → C_t`` supplied by the caller (for
 :class:`~homfact.SparseDictionaryLearning`: error-target OMP at its estimated noise level).
+:func:`online_initial_factors` (moved unchanged from that estimator) runs the epochs from random
+signals as atoms and returns the starting factors of its final certified ``grow``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["OnlineDictionaryState", "online_dictionary_epochs", "update_atoms"]
+__all__ = ["OnlineDictionaryState", "online_dictionary_epochs", "online_initial_factors",
+           "update_atoms"]
 
 
 class OnlineDictionaryState:
@@ -102,3 +105,52 @@ def online_dictionary_epochs(X: np.ndarray, D: np.ndarray,
             if done >= n_steps or time.perf_counter() > deadline:
                 return D, state, done
     return D, state, done
+
+
+#: the online phase starts from this many random signals per feature as atoms
+INIT_ATOMS_PER_FEATURE = 2
+
+
+def online_initial_factors(X: np.ndarray, Xc: np.ndarray,
+                           encode: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+                           batch_size: int, n_epochs: float, max_atoms: int | None,
+                           rng: np.random.Generator, deadline: float = math.inf) -> tuple[
+                               list[np.ndarray] | None, int]:
+    """Starting factors ``[U, V]`` of a final certified ``grow`` on ``Xc`` (``X`` or a subsample
+    of its rows) from :func:`online_dictionary_epochs` over ``X``, and the number of mini-batches
+    processed.
+
+    The atoms start as ``min(n, 2·n_features, max_atoms)`` distinct random signals of ``X``
+    normalized to unit norm (zero signals dropped; ``(None, 0)`` if none is left).  After the
+    epochs, ``V`` holds the non-zero atoms as columns; ``U`` is the codes of ``Xc`` on them: the
+    codes of the last pass when ``Xc is X``, ``n_epochs ≥ 1`` and every row was coded (each on
+    the atoms of its batch's step), otherwise ``encode(Xc, atoms)``.  Atoms that no signal uses
+    are dropped; ``None`` when none is used.  ``encode(X_b, D) → C_b`` codes a batch (rows)
+    on atoms ``D`` (rows).  Used by :class:`homfact.SparseDictionaryLearning` (docs:
+    models/dictionary).
+    """
+    n, p = X.shape
+    b = batch_size
+    r0 = min(n, INIT_ATOMS_PER_FEATURE * p)
+    if max_atoms is not None:
+        r0 = min(r0, int(max_atoms))
+    D = np.array(X[np.sort(rng.choice(n, r0, replace=False))], dtype=float)
+    nd = np.linalg.norm(D, axis=1)
+    D = D[nd > 0] / nd[nd > 0, None]
+    if D.shape[0] == 0:
+        return None, 0
+    # with all rows certified, the codes of the last pass start the final grow
+    reuse = Xc is X and float(n_epochs) >= 1.0
+    codes = np.zeros((n, D.shape[0])) if reuse else None
+    D, _, done = online_dictionary_epochs(X, D, encode, batch_size=b, n_epochs=float(n_epochs),
+                                          rng=rng, deadline=deadline, codes_out=codes)
+    keep = np.linalg.norm(D, axis=1) > 0
+    Vc = np.asfortranarray(D[keep].T)
+    if reuse and done * b >= n:  # every row coded (on the atoms of its batch's step)
+        U = codes[:, keep]
+    else:
+        U = encode(Xc, Vc.T)
+    used = np.any(U != 0, axis=0)
+    if not np.any(used):
+        return None, int(done)
+    return [np.asfortranarray(U[:, used]), np.asfortranarray(Vc[:, used])], int(done)

@@ -1,8 +1,9 @@
 """Unregularized refits and merges of fitted atoms (no penalty, no certificate).
 
 * :func:`_merge_parallel` — replace groups of nearly parallel slices ``(u, a)`` by the best
-  rank-one approximation of their sum (:func:`_rank_one_merge`); used by
-  :class:`homfact.problems.StructuredProblem` when pruning.
+  rank-one approximation of their sum: a thin wrapper over the bilinear maps' one merge,
+  :func:`homfact.maps.merge_bilinear_parallel` (:func:`_rank_one_merge` is
+  :func:`homfact.maps.rank_one_merge`); kept for old imports.
 * :func:`merge_correlated` — CNMF's merge of components with touching supports and correlated
   traces.
 * :func:`debias_refit` — HALS refit of ``Y ≈ U Vᵀ + W Bᵀ`` without penalty, each footprint
@@ -17,64 +18,32 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from ..maps import _unit_columns as _unit_columns  # re-exported by models.structured
+from ..maps import merge_bilinear_parallel, rank_one_merge
+
 __all__ = ["debias_refit", "merge_correlated"]
 
 
 # --------------------------------------------------------------------------------------------
-# merging of parallel slices
+# merging of parallel slices: the one bilinear merge lives on the map
 
 
-def _unit_columns(X: np.ndarray) -> np.ndarray:
-    n = np.linalg.norm(X, axis=0)
-    return X / np.where(n > 0, n, 1.0)
+#: the balanced best rank-one approximation of a group's sum (also CNMF's merge below)
+_rank_one_merge = rank_one_merge
 
 
-def _rank_one_merge(U: np.ndarray, V: np.ndarray, nonneg_u: bool,
-                    nonneg_v: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Balanced best rank-one approximation ``√σ₁·(u, v)`` of ``Σ_g u_g v_gᵀ`` (``U @ V.T``).
-
-    Through thin QRs of ``U`` and ``V`` (no ``m×n`` product); the sign makes ``Σu + Σv ≥ 0``
-    and a non-negative side is then clipped at 0.
-    """
-    Q1, R1 = np.linalg.qr(U)
-    Q2, R2 = np.linalg.qr(V)
-    x, sv, yt = np.linalg.svd(R1 @ R2.T)
-    u, v = Q1 @ x[:, 0], Q2 @ yt[0]
-    if u.sum() + v.sum() < 0:
-        u, v = -u, -v
-    if nonneg_u:
-        u = np.maximum(u, 0.0)
-    if nonneg_v:
-        v = np.maximum(v, 0.0)
-    root = np.sqrt(sv[0])
-    return root * u, root * v
-
-
-def _merge_parallel(gauges, factors, cos: float):
+def _merge_parallel(gauges, factors: list[np.ndarray], cos: float,
+                    mapping=None) -> list[np.ndarray] | None:
+    """The bilinear merge (``mapping.merge_parallel``; without a map or hook
+    :func:`homfact.maps.merge_bilinear_parallel`) with per-side threshold ``cos``
+    (``tol = 1 − cos``), heads in decreasing penalty ``κ_u(uᵢ)κ_a(aᵢ)`` and each side clipped
+    when its gauge is non-negative; ``None`` when no pair qualifies."""
     U, A = factors
-    cu = np.abs(_unit_columns(U).T @ _unit_columns(U))
-    ca = np.abs(_unit_columns(A).T @ _unit_columns(A))
-    par = (cu >= cos) & (ca >= cos)
-    np.fill_diagonal(par, False)
-    if not par.any():
-        return None
-    theta = gauges[0].value(U) * gauges[1].value(A)
-    used = np.zeros(U.shape[1], dtype=bool)
-    keep_u, keep_a = [], []
-    for i in np.argsort(-theta, kind="stable"):
-        if used[i]:
-            continue
-        group = [i] + [j for j in np.flatnonzero(par[i]) if not used[j] and j != i]
-        used[group] = True
-        if len(group) == 1:
-            keep_u.append(U[:, i])
-            keep_a.append(A[:, i])
-            continue
-        u, a = _rank_one_merge(U[:, group], A[:, group], gauges[0].nonnegative,
-                               gauges[1].nonnegative)
-        keep_u.append(u)
-        keep_a.append(a)
-    return [np.column_stack(keep_u), np.column_stack(keep_a)]
+    merge = getattr(mapping, "merge_parallel", None) or merge_bilinear_parallel
+    merged = merge(factors, 1.0 - cos,
+                   nonnegative=(gauges[0].nonnegative, gauges[1].nonnegative),
+                   priority=gauges[0].value(U) * gauges[1].value(A))
+    return None if merged is factors else merged
 
 
 # --------------------------------------------------------------------------------------------
