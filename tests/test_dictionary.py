@@ -156,7 +156,7 @@ def _sparse_coding_case(seed=3):
 
 @pytest.mark.parametrize("anderson", [0, 5])
 def test_sparse_encode_working_set_matches_plain_coordinate_descent(anderson):
-    from homfact.models.dictionary import _update_codes
+    from homfact.solvers.elastic_net import _update_codes
 
     X, V, lam, gamma = _sparse_coding_case()
     VtV, w = V.T @ V, lam * np.linalg.norm(V, axis=0)

@@ -137,7 +137,6 @@ def test_former_import_paths_are_the_moved_objects():
     assert (AUTO_LAM_FACTOR, AUTO_LAM_FLOOR) == (1.1, 1e-8)
     assert _shrunk_triplets is shrunk_triplets
     assert _FactorizationMixin is _base._FactorizationMixin
-    assert _check_real_matrix is _base._check_real_matrix
 
 
 def test_select_index_min_and_one_standard_error():

@@ -32,22 +32,18 @@ def _cp_data(seed=4, shape=(10, 9, 8), rank=2, noise=0.05):
 def test_moved_names_stay_importable_from_the_model_modules():
     from homfact import lam_rules, validation
     from homfact.models import cp, nmf
-    from homfact.solvers import cp_prune, nmf_certified, nmf_prune
+    from homfact.solvers import nmf_certified, nmf_prune
 
     assert nmf.nonnegative_lam_max is lam_rules.nonnegative_lam_max
     assert nmf._check_nonnegative_matrix is validation._check_nonnegative_matrix
-    assert nmf._check_real_matrix is validation._check_real_matrix
-    assert nmf._MIN_GROWTH_BLOCK == nmf_certified._MIN_GROWTH_BLOCK == 4
+    assert nmf_certified._MIN_GROWTH_BLOCK == 4
     assert nmf.prune_components is nmf_prune.prune_components
-    for name in ("_censored_data", "_merge_into_partner", "_merge_rise", "_merged_pair",
-                 "_term_cosines", "_sigma_max", "nnls_rows", "merge_parallel_columns",
-                 "_nnls_from_support", "_PRUNE_SWEEPS", "_PRUNE_START_SWEEPS", "_REFINE_BAND",
-                 "_REFINE_ROUNDS", "_REFINE_SWEEPS", "_CENSORED_WARMUP", "NonnegativePolar",
+    # public names only: private helpers are imported from where they live
+    for name in ("nnls_rows", "merge_parallel_columns", "NonnegativePolar",
                  "AUTO_LAM_FACTOR", "AUTO_LAM_FLOOR", "AUTO_MAX_RANK_FRACTION",
-                 "FALLBACK_LAM_RATIO", "_SINGLE_THREAD_MAX_ENTRIES"):
+                 "FALLBACK_LAM_RATIO"):
         assert hasattr(nmf, name), name
     assert cp._parse_per_mode is validation._parse_per_mode
-    assert cp._STATUS_RANK is cp_prune._STATUS_RANK
     for name in ("cp_lam_max", "tensor_noise_level", "factor_match_score", "CPGrowthPolar",
                  "AUTO_LAM_FACTOR", "FALLBACK_LAM_RATIO", "AUTO_LAM_FLOOR"):
         assert hasattr(cp, name), name

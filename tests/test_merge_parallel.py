@@ -195,8 +195,8 @@ def test_wrappers_call_the_one_merge():
         np.testing.assert_array_equal(a, b)
     # old names stay importable
     from homfact.models.nmf import merge_parallel_columns as nmf_name
-    from homfact.models.structured import _merge_parallel as s_merge
-    from homfact.models.structured import _rank_one_merge as s_rank_one
+    from homfact.solvers.refit import _merge_parallel as s_merge
+    from homfact.solvers.refit import _rank_one_merge as s_rank_one
 
     assert nmf_name is merge_parallel_columns and s_merge is _merge_parallel
     assert s_rank_one is rank_one_merge

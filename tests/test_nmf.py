@@ -142,7 +142,7 @@ def test_polar_bracket_against_brute_force(seed):
 
 @pytest.mark.parametrize("shape", [(7, 30), (30, 7), (600, 500)])
 def test_sigma_max_bound_is_valid_and_tight(rng, shape):
-    from homfact.models.nmf import _sigma_max
+    from homfact.polar.nonnegative import _sigma_max
 
     A = rng.standard_normal(shape)
     u, v, upper, _ = _sigma_max(A, 1e-3, rng)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import homfact as hf
-from homfact.models.nmf import _censored_data, _merge_into_partner
+from homfact.solvers.nmf_merge import _merge_into_partner
+from homfact.solvers.nmf_prune import _censored_data
 
 
 def _clipped(seed, m=300, n=200, k=3, density=0.6, snr=4.0):

@@ -255,7 +255,7 @@ def test_debias_with_missing_entries_and_huber_variant():
 
 
 def test_warm_svt_matches_dense_svt_and_grows_its_block():
-    from homfact.models.robust_pca import _WarmSVT
+    from homfact.solvers.robust_pca import _WarmSVT
 
     rng = np.random.default_rng(0)
     m, n, r = 200, 150, 30  # rank above the initial block of 10
@@ -301,7 +301,7 @@ def test_max_rank_caps_the_warm_start_and_stays_honest():
 def test_masked_row_least_squares_matches_per_row_lstsq():
     import scipy.sparse as sp
 
-    from homfact.models.robust_pca import _masked_lstsq_rows
+    from homfact.solvers.robust_pca import _masked_lstsq_rows
 
     rng = np.random.default_rng(7)
     m, n, r = 12, 15, 3
@@ -450,7 +450,7 @@ def test_huber_auto_is_the_split_problem_scaled():
 
 
 def test_gradient_norm_formula_matches_a_draw_and_sets_c():
-    from homfact.models.robust_pca import _gradient_norm_per_gamma_sigma, _noise_factor
+    from homfact.solvers.rpca_noise import _gradient_norm_per_gamma_sigma, _noise_factor
 
     rng = np.random.default_rng(7)
     m, n, sigma, rho = 600, 450, 0.02, 0.05

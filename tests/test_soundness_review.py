@@ -27,7 +27,7 @@ from homfact.models.dictionary import (
     elastic_net_bcd,
     elastic_net_dual_columns,
 )
-from homfact.models.nmf import NonnegativeFactorization, NonnegativePolar, _sigma_max
+from homfact.models.nmf import NonnegativeFactorization, NonnegativePolar
 from homfact.models.robust_pca import RobustPCA
 from homfact.models.structured import (
     DictionaryBilinear,
@@ -38,6 +38,7 @@ from homfact.models.structured import (
 from homfact.nn.losses import make_loss
 from homfact.nn.polar import relu_unit_polar
 from homfact.polar import TensorPolar, tensor_polar_upper, unfolding_spectral_bounds
+from homfact.polar.nonnegative import _sigma_max
 from homfact.solvers.hals import hals
 from homfact.tv import L1TVL2
 

@@ -12,17 +12,13 @@ from conftest import requires_cvxpy
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import homfact as hf
+from homfact.bases import fourier_basis
 from homfact.datasets import calcium_video
-from homfact.models.structured import (
-    DictionaryBilinear,
-    InterceptSquaredLoss,
-    StructuredPolar,
-    StructuredProblem,
-    _l1l2_dual_rows,
-    fourier_basis,
-    parse_gauge_weights,
-)
-from homfact.tv import L1TVL2, grid_edges, tv_value
+from homfact.losses import InterceptSquaredLoss
+from homfact.maps import DictionaryBilinear
+from homfact.polar.structured import StructuredPolar, _l1l2_dual_rows
+from homfact.problems import StructuredProblem
+from homfact.tv import L1TVL2, grid_edges, parse_gauge_weights, tv_value
 
 try:
     import cvxpy as cp

@@ -77,9 +77,14 @@ def check_fit_params(est, *, integers: tuple[str, ...] = ("max_iter",)) -> None:
                          f"{est.time_limit!r}")
 
 
-def check_dense_matrix(Y, name: str = "Y") -> np.ndarray:
-    """Return ``Y`` as a finite 2-D float array (sparse input is densified)."""
+def check_dense_matrix(Y, name: str = "Y", *, missing: bool = False) -> np.ndarray:
+    """Return ``Y`` as a finite 2-D float array (sparse input is densified); with
+    ``missing=True`` NaN entries are allowed (they mark missing entries) and sparse input is
+    refused (its zeros would be read as observed)."""
     if sp.issparse(Y):
+        if missing:
+            raise TypeError(f"{name} must be a dense array (NaN marks a missing entry), got a "
+                            f"sparse matrix")
         Y = Y.toarray()
     try:
         Y = np.asarray(Y, dtype=float)
@@ -89,7 +94,9 @@ def check_dense_matrix(Y, name: str = "Y") -> np.ndarray:
         raise ValueError(f"{name} must be a 2-D array, got {Y.ndim} dimension(s)")
     if Y.size == 0:
         raise ValueError(f"{name} must be non-empty, got shape {Y.shape}")
-    if not np.all(np.isfinite(Y)):
+    if missing and np.any(np.isinf(Y)):
+        raise ValueError(f"{name} contains infinite values (use NaN for missing entries)")
+    if not missing and not np.all(np.isfinite(Y)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return Y
 

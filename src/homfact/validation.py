@@ -11,13 +11,21 @@ for one release.  This module imports nothing from
 
 from __future__ import annotations
 
+import numbers
 import warnings
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["DEPRECATED", "_check_nonnegative_matrix", "_check_real_matrix", "_is_given",
-           "_parse_per_mode", "_renamed_params"]
+__all__ = [
+    "DEPRECATED",
+    "_check_nonnegative_matrix",
+    "_check_real_matrix",
+    "_is_given",
+    "_parse_per_mode",
+    "_renamed_params",
+    "random_init_rank",
+]
 
 
 def _check_real_matrix(Y, name: str) -> None:
@@ -101,3 +109,12 @@ def _renamed_params(est, renamed: dict[str, str]) -> dict:
                           f"given as {old} is used)", FutureWarning, stacklevel=3)
             values[new] = getattr(est, old)
     return values
+
+
+def random_init_rank(rank) -> int:
+    """The rank of ``init="random"``: ``rank`` (an integer ``>= 1``; bools rejected), 10 when
+    ``None``; a ``ValueError`` naming ``rank`` otherwise."""
+    rank = 10 if rank is None else rank
+    if isinstance(rank, bool) or not (isinstance(rank, numbers.Integral) and rank >= 1):
+        raise ValueError(f"rank must be an integer >= 1, got {rank!r}")
+    return int(rank)

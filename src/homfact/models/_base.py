@@ -9,14 +9,12 @@ Moved unchanged from :mod:`homfact.models.low_rank`, which re-exports both names
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .._progress import progress
 from ..meta import GrowResult, grow
 from ..problems import check_fit_params, check_lam
-from ..validation import _check_real_matrix as _check_real_matrix  # re-export
+from ..validation import random_init_rank
 
 __all__: list[str] = []  # private helpers of the estimators
 
@@ -34,9 +32,7 @@ class _FactorizationMixin:
             if init == "zero":
                 return None
             if init == "random":
-                rank = 10 if self.rank is None else self.rank
-                if not (isinstance(rank, numbers.Integral) and rank >= 1):
-                    raise ValueError(f"rank must be an integer >= 1, got {rank!r}")
+                rank = random_init_rank(self.rank)
                 rng = np.random.default_rng(self.random_state)
                 s = np.sqrt(max(scale, 1e-12) / np.sqrt(rank))
                 return [s * rng.standard_normal((shape[0], rank)),

@@ -26,9 +26,8 @@ from ..metrics import factor_match_score
 from ..polar import CPGrowthPolar
 from ..problems import check_fit_params, check_lam, check_tensor, cp_factors, cp_problem
 from ..solvers.cp_als import cp_refit
-from ..solvers.cp_prune import _STATUS_RANK as _STATUS_RANK
 from ..solvers.cp_prune import cp_weights, prune_small_slices, sorted_by_weight
-from ..validation import DEPRECATED, _is_given, _parse_per_mode, _renamed_params
+from ..validation import DEPRECATED, _is_given, _parse_per_mode, _renamed_params, random_init_rank
 
 # the slice pruning and ordering live in homfact.solvers.cp_prune, the per-mode parser in
 # homfact.validation; the names this module used to define stay importable from here.
@@ -192,10 +191,7 @@ class CPTensorFactorization(BaseEstimator):
             if init == "zero":
                 return None
             if init == "random":
-                rank = 10 if self.rank is None else self.rank
-                if isinstance(rank, bool) or not (isinstance(rank, numbers.Integral)
-                                                  and rank >= 1):
-                    raise ValueError(f"rank must be an integer >= 1, got {rank!r}")
+                rank = random_init_rank(self.rank)
                 rng = np.random.default_rng(self.random_state)
                 s = (max(scale, 1e-12) / np.sqrt(rank)) ** (1.0 / len(shape))
                 # columns of norm ≈ s, so each rank-one term has norm ≈ ‖Y‖/√rank

@@ -23,24 +23,13 @@ from .._progress import progress
 from ..lam_rules import dictionary_auto_lam_gamma, dictionary_lam_floor, dictionary_lam_max
 from ..meta import certify_factors, grow
 from ..noise import estimate_signal_noise_level
-from ..polar.dictionary import _NOISE_SIM_ROWS as _NOISE_SIM_ROWS  # re-export
 from ..polar.dictionary import ElasticNetL2Polar, elastic_net_dual_columns, noise_polar_level
-from ..polar.dictionary import _thresholded_polar as _thresholded_polar  # re-export
 from ..problems import DictionaryProblem as DictionaryProblem  # re-export
-from ..problems import _check_gamma as _check_gamma  # re-export
 from ..problems import check_fit_params, check_lam_or_auto, dictionary_problem
-from ..solvers.elastic_net import _objective as _objective  # re-export
-from ..solvers.elastic_net import _omp_codes as _omp_codes  # re-export
-from ..solvers.elastic_net import _rebalance as _rebalance  # re-export
 from ..solvers.elastic_net import _refit_on_support, elastic_net_bcd, sparse_encode_elastic_net
-from ..solvers.elastic_net import _update_atoms as _update_atoms  # re-export
-from ..solvers.elastic_net import _update_codes as _update_codes  # re-export
-from ..solvers.elastic_net import _WorkingSet as _WorkingSet  # re-export
-from ..solvers.online_dictionary import INIT_ATOMS_PER_FEATURE as _INIT_ATOMS_PER_FEATURE  # noqa: F401
 from ..solvers.online_dictionary import online_initial_factors
-from ..solvers.sparse_coding import OMP_ERROR_FACTOR as _OMP_ERROR_FACTOR  # noqa: F401
 from ..solvers.sparse_coding import omp_encoder, omp_error_target, unit_atom_codes
-from .low_rank import _check_real_matrix
+from ..validation import _check_real_matrix
 
 # dictionary_lam_max and the λ/γ rules live in homfact.lam_rules, the online phase in
 # homfact.solvers.online_dictionary, the OMP/scikit-learn codings in

@@ -26,7 +26,8 @@ from ..problems import (
 )
 from ..solvers.als import _ridge_right
 from ..solvers.shrinkage import shrunk_triplets as _shrunk_triplets
-from ._base import _check_real_matrix, _FactorizationMixin
+from ..validation import _check_real_matrix
+from ._base import _FactorizationMixin
 
 # low_rank_auto_lam and its constants live in homfact.lam_rules, _shrunk_triplets in
 # homfact.solvers.shrinkage, _check_real_matrix and _FactorizationMixin in homfact.models._base;

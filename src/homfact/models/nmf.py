@@ -18,35 +18,19 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._blas_limit import _SINGLE_THREAD_MAX_ENTRIES as _SINGLE_THREAD_MAX_ENTRIES
 from .._blas_limit import _blas_limit
 from .._progress import progress
 from ..lam_rules import _count_above, nonnegative_lam_max
 from ..meta import grow
 from ..noise import estimate_noise_level, noise_spectral_norm
 from ..polar.nonnegative import NonnegativePolar
-from ..polar.nonnegative import _sigma_max as _sigma_max
 from ..problems import check_fit_params, check_lam_or_auto
-from ..solvers.nmf_certified import _MIN_GROWTH_BLOCK as _MIN_GROWTH_BLOCK
 from ..solvers.nmf_certified import certify_grown_nmf, nonnegative_problem
-from ..solvers.nmf_merge import _merge_into_partner as _merge_into_partner
-from ..solvers.nmf_merge import _merge_rise as _merge_rise
-from ..solvers.nmf_merge import _merged_pair as _merged_pair
-from ..solvers.nmf_merge import _term_cosines as _term_cosines
 from ..solvers.nmf_merge import merge_parallel_columns
-from ..solvers.nmf_prune import _CENSORED_WARMUP as _CENSORED_WARMUP
-from ..solvers.nmf_prune import _PRUNE_START_SWEEPS as _PRUNE_START_SWEEPS
-from ..solvers.nmf_prune import _PRUNE_SWEEPS as _PRUNE_SWEEPS
-from ..solvers.nmf_prune import _REFINE_BAND as _REFINE_BAND
-from ..solvers.nmf_prune import _REFINE_ROUNDS as _REFINE_ROUNDS
-from ..solvers.nmf_prune import _REFINE_SWEEPS as _REFINE_SWEEPS
-from ..solvers.nmf_prune import _censored_data as _censored_data
 from ..solvers.nmf_prune import debias_nmf
 from ..solvers.nmf_prune import prune_components as prune_components
-from ..solvers.nnls import _nnls_from_support as _nnls_from_support
 from ..solvers.nnls import nnls_rows
 from ..validation import _check_nonnegative_matrix
-from ..validation import _check_real_matrix as _check_real_matrix
 
 # nonnegative_lam_max lives in homfact.lam_rules, the input checks in homfact.validation, the
 # kernels in homfact.solvers.nmf_certified / nmf_prune / nmf_merge / nnls; the names this module

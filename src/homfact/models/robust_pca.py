@@ -23,31 +23,15 @@ from ..gauges import soft_threshold
 from ..losses import HuberLoss
 from ..noise import robust_scale
 from ..problems import (
+    check_dense_matrix,
     check_fit_params,
     check_lam,
     completion_problem,
     low_rank_problem,
     observed_entries,
 )
-from ..solvers.robust_pca import (  # noqa: F401  (re-exported under their former names)
-    _DENSE_SVT_MAX,
-    _OVERSAMPLE,
-    _continuation,
-    _debias,
-    _masked_lstsq_rows,
-    _WarmSVT,
-)
-from ..solvers.rpca_noise import (  # noqa: F401
-    _C_MAX,
-    _C_MIN,
-    _MARGIN,
-    _NOISE_SAMPLE,
-    _clipped_second_moment,
-    _gradient_norm_per_gamma_sigma,
-    _noise_factor,
-    _NoiseRule,
-    _residual_noise,
-)
+from ..solvers.robust_pca import _continuation, _debias
+from ..solvers.rpca_noise import _NoiseRule
 from ._base import _FactorizationMixin
 
 __all__ = ["RobustPCA"]
@@ -202,16 +186,7 @@ class RobustPCA(_FactorizationMixin, BaseEstimator):
     def fit(self, Y, y=None):
         """Fit ``Y`` (ndarray; NaN marks a missing entry): continuation, certify, debias."""
         self._check_params()
-        try:
-            A = np.asarray(Y, dtype=float)
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"Y must be a numeric 2-D array: {exc}") from None
-        if A.ndim != 2:
-            raise ValueError(f"Y must be a 2-D array, got {A.ndim} dimension(s)")
-        if A.size == 0:
-            raise ValueError(f"Y must be non-empty, got shape {A.shape}")
-        if np.any(np.isinf(A)):
-            raise ValueError("Y contains infinite values (use NaN for missing entries)")
+        A = check_dense_matrix(Y, "Y", missing=True)
         split = self.loss == "split"
         lam_auto = isinstance(self.lam, str)
         auto = isinstance(self.gamma if split else self.delta, str)

@@ -15,16 +15,12 @@ import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..bases import AUTO_INTERCEPT_PAIRS as _AUTO_INTERCEPT_PAIRS  # noqa: F401
 from ..bases import fourier_basis, intercept_basis
-from ..lam_rules import STRUCTURED_AUTO_LAM_SEEDS as _AUTO_LAM_SEEDS  # noqa: F401
 from ..lam_rules import structured_auto_lam
 from ..losses import InterceptSquaredLoss, SquaredLoss
-from ..losses import _vdot as _vdot  # re-export
 from ..maps import Bilinear, DictionaryBilinear
 from ..meta import Problem
 from ..polar.structured import StructuredPolar
-from ..polar.structured import _l1l2_dual_rows as _l1l2_dual_rows  # re-export
 from ..problems import (
     StructuredProblem,
     check_dense_matrix,
@@ -33,14 +29,10 @@ from ..problems import (
     check_lam_or_auto,
 )
 from ..solvers.refit import _adjacency, _dilate, debias_refit, merge_correlated
-from ..solvers.refit import _merge_parallel as _merge_parallel  # re-export
-from ..solvers.refit import _rank_one_merge as _rank_one_merge  # re-export
-from ..solvers.refit import _unit_columns as _unit_columns  # re-export
-from ..tv import _TERM_NAMES as _TERM_NAMES  # re-export
 from ..tv import L1TVL2, gauge_from_spec, grid_edges, neighbourhood_mean, parse_gauge_weights
 from ..tv import _chain_edges as _chain_edges  # re-export
-from ..tv import gauge_from_spec as _build_gauge  # noqa: F401  (its former name)
-from .low_rank import _check_real_matrix, _FactorizationMixin
+from ..validation import _check_real_matrix
+from ._base import _FactorizationMixin
 
 # fourier_basis lives in homfact.bases, parse_gauge_weights and the gauge construction in
 # homfact.tv, the automatic λ in homfact.lam_rules; the former names are re-exported here.
