@@ -69,6 +69,7 @@ def _polar_instances() -> dict[type, object]:
         polar.StructuredPolar: polar.StructuredPolar(tv, L1TVL2(0, 0, 1, 4)),
         polar.TensorPolar: polar.TensorPolar((L2(), L2(), L2())),
         polar.CPGrowthPolar: polar.CPGrowthPolar((L2(), L2(), L2()), 1.0),
+        polar.OperatorNuclearPolar: polar.OperatorNuclearPolar(),
     }
 
 

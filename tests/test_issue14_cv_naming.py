@@ -121,7 +121,6 @@ def test_former_import_paths_are_the_moved_objects():
     from homfact.models.low_rank import (
         AUTO_LAM_FACTOR,
         AUTO_LAM_FLOOR,
-        _check_real_matrix,
         _FactorizationMixin,
         _shrunk_triplets,
         low_rank_auto_lam,

@@ -27,7 +27,8 @@ def test_get_set_params_and_clone():
     params = est.get_params()
     assert params["lam"] == 0.3 and params["max_rank"] == 4 and params["tol"] == 1e-7
     assert set(params) == {"lam", "debias", "init", "rank", "max_rank", "tol", "max_iter",
-                           "time_limit", "random_state", "verbose"}
+                           "time_limit", "random_state", "verbose", "checkpoint",
+                           "checkpoint_every", "resume"}
     est.set_params(lam=2.0, init="random", rank=3)
     assert est.lam == 2.0 and est.init == "random" and est.rank == 3
     c = clone(est)

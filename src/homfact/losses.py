@@ -30,8 +30,17 @@ from scipy.optimize import brentq
 __all__ = ["HuberLoss", "Loss", "SquaredLoss", "huber"]
 
 
-def _vdot(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.vdot(a.ravel(), b.ravel()))
+def _vdot(a, b) -> float:
+    """``⟨a, b⟩`` of two outputs: NumPy arrays, or any *output representation* with a
+    ``vdot`` method (a distributed vector, :mod:`homfact.distributed`), which then computes it.
+
+    The core's losses and maps touch an output only through ``+``, ``−``, unary ``−``,
+    ``*`` by a float and this inner product, so an object with those operations can stand for
+    the model output (docs: theory/problem-class).
+    """
+    if isinstance(a, np.ndarray) or not hasattr(a, "vdot"):
+        return float(np.vdot(np.ravel(a), np.ravel(b)))
+    return float(a.vdot(b))
 
 
 class Loss(ABC):
@@ -41,7 +50,9 @@ class Loss(ABC):
     lipschitz: float = 1.0
 
     def __init__(self, y: np.ndarray):
-        self.y = np.asarray(y, dtype=float)
+        # an output representation with its own inner product stays as it is (see _vdot)
+        self.y = y if hasattr(y, "vdot") and not isinstance(y, np.ndarray) else np.asarray(
+            y, dtype=float)
 
     @abstractmethod
     def value(self, z: np.ndarray) -> float:

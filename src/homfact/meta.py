@@ -1,6 +1,6 @@
 """The meta-algorithm: descend → prune/rebalance → polar → certify → grow.
 
-Theory: docs: theory/descent-and-growth, 'The meta-algorithm'.
+Theory: docs: theory/descent-and-growth, 'The meta-algorithm' and 'Checkpoint and resume'.
 
 :class:`Problem` bundles a loss, a map, one gauge per factor block, ``λ`` and a polar solver.
 :func:`grow` runs the loop from any start (rank 0 included) and always returns factors together
@@ -10,17 +10,20 @@ with the certificate computed *for those factors*.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from . import _checkpoint as _ckpt
 from .certificate import Certificate, certificate_from_bound
 from .gauges import L2, Gauge, NonNegative
 from .interfaces import LocalSolver, MapProtocol, PolarSolver, growth_margin, merge_parallel
 from .interfaces import min_candidates as polar_min_candidates
-from .losses import HuberLoss, Loss, SquaredLoss
+from .losses import HuberLoss, Loss, SquaredLoss, _vdot
 from .maps import Bilinear, CPMap, MaskedBilinear
 from .polar import PolarBound, TensorPolar, polar_solver_for
 from .solvers import als_dense, als_masked, orthogonalize_l2, prox_linear
@@ -236,9 +239,11 @@ class Problem:
 
     @property
     def negligible_penalty(self) -> float:
-        """Slices with ``θᵢ`` below ``1e-12·‖y‖`` are numerically zero and pruned."""
+        """Slices with ``θᵢ`` below ``1e-12·‖y‖`` are numerically zero and pruned
+        (``‖y‖ = √⟨y, y⟩`` through :func:`homfact.losses._vdot`, so an output representation
+        that is not a NumPy array computes it itself)."""
         if not hasattr(self, "_negligible"):
-            self._negligible = 1e-12 * float(np.linalg.norm(np.ravel(self.loss.y)))
+            self._negligible = 1e-12 * math.sqrt(max(_vdot(self.loss.y, self.loss.y), 0.0))
         return self._negligible
 
     def slice_penalties(self, factors: list[np.ndarray]) -> np.ndarray:
@@ -287,6 +292,8 @@ class GrowResult:
     n_iter: int = 0
     stop_reason: str = ""
     elapsed: float = 0.0
+    #: outer iterations restored from a checkpoint (``grow(resume=True)``; 0: a fresh start)
+    resumed_from: int = 0
 
     @property
     def rank(self) -> int:
@@ -358,6 +365,12 @@ def _append_atoms(problem: Problem, factors: list[np.ndarray], z: np.ndarray, g:
     return factors, n_added
 
 
+def _as_strong(status: str, reference: str) -> bool:
+    """``status`` certifies at least as much as ``reference`` (a certified one): ``"global"``
+    always, ``"global_probabilistic"`` only against itself."""
+    return status == "global" or (status == reference and _certified(status))
+
+
 def _drop_negligible(problem: Problem, X: list[np.ndarray], cert: Certificate, record: dict, *,
                      tol: float, polar_rtol: float, rng, inner_tol: float, deadline: float,
                      rtol: float = 1e-3, polish_sweeps: int = 50):
@@ -366,8 +379,9 @@ def _drop_negligible(problem: Problem, X: list[np.ndarray], cert: Certificate, r
     Local descent only shrinks such slices geometrically (ridge ALS never reaches zero), so
     they would inflate the reported rank.  They are removed and the rest is recertified as it
     stands, then, if needed, after a short polish (at most ``polish_sweeps`` sweeps).  The smaller
-    factorization is kept only if it is certified ``"global"`` too; otherwise the original point
-    and its certificate are returned unchanged.
+    factorization is kept only if it is certified at least as strongly (``"global"``, or
+    ``"global_probabilistic"`` when the point was); otherwise the original point and its
+    certificate are returned unchanged.
     """
     theta = problem.slice_penalties(X)
     small = theta <= max(rtol * theta.max(initial=0.0), problem.negligible_penalty)
@@ -376,12 +390,12 @@ def _drop_negligible(problem: Problem, X: list[np.ndarray], cert: Certificate, r
     X2 = problem.prune([F[:, ~small] for F in X])
     cert2, *_ = certify_factors(problem, X2, tol=tol, polar_rtol=polar_rtol, rng=rng)
     sweeps = 0
-    if cert2.status != "global":
+    if not _as_strong(cert2.status, cert.status):
         X2, sweeps = problem.descend(X2, tol=inner_tol, max_sweeps=polish_sweeps,
                                      deadline=deadline)
         X2 = problem.prune(X2)
         cert2, *_ = certify_factors(problem, X2, tol=tol, polar_rtol=polar_rtol, rng=rng)
-    if cert2.status != "global":
+    if not _as_strong(cert2.status, cert.status):
         return X, cert, record
     record = {**record, "objective": cert2.objective, "lower_bound": cert2.lower_bound,
               "rank": int(X2[0].shape[1]), "polar_lower": cert2.polar_lower,
@@ -407,8 +421,14 @@ def _start_factors(problem: Problem, factors: list[np.ndarray] | None) -> list[n
 
 def _history_record(problem: Problem, cert: Certificate, *, iteration: int, rank: int,
                     sweeps: int, inner_tol: float, t0: float) -> dict:
-    """The history record of one outer iteration (``"added"`` is filled in by growth)."""
-    return {
+    """The history record of one outer iteration (``"added"`` is filled in by growth).
+
+    With a probabilistic polar bound the record also holds ``polar_upper_probabilistic``,
+    ``relative_gap_probabilistic`` and ``delta``: each certificate's ``δ`` covers that
+    certificate alone, so a fit that stopped at the first of ``T`` such certificates holds
+    with probability ``≥ 1 − Tδ`` (``T`` = the records with a ``delta``).
+    """
+    record = {
         "iteration": iteration, "lam": problem.lam, "objective": cert.objective,
         "lower_bound": cert.lower_bound,
         "rank": rank, "polar_lower": cert.polar_lower, "polar_upper": cert.polar_upper,
@@ -416,6 +436,11 @@ def _history_record(problem: Problem, cert: Certificate, *, iteration: int, rank
         "sweeps": sweeps, "inner_tol": inner_tol, "added": 0,
         "elapsed": time.perf_counter() - t0,
     }
+    if cert.delta is not None:
+        record.update(polar_upper_probabilistic=cert.polar_upper_probabilistic,
+                      relative_gap_probabilistic=cert.relative_gap_probabilistic,
+                      delta=cert.delta)
+    return record
 
 
 def _negligible_growth(problem: Problem, cert: Certificate, bound: PolarBound,
@@ -430,16 +455,25 @@ def _negligible_growth(problem: Problem, cert: Certificate, bound: PolarBound,
             <= growth_rtol * abs(cert.objective))
 
 
+def _certified(status: str) -> bool:
+    """The statuses that end the loop as ``"certified"``: ``"global"``, and
+    ``"global_probabilistic"``, which a polar only reports when the user opted in to
+    probabilistic upper bounds (it holds with probability ``≥ 1 − δ``, δ recorded in the
+    certificate's method)."""
+    return status in ("global", "global_probabilistic")
+
+
 def _stop_before_growth(problem: Problem, cert: Certificate, *, iteration: int, max_iter: int,
                         deadline: float, rank: int, max_rank: float) -> str | None:
-    """Stop rules checked on each certificate, in order: ``"certified"`` (status global),
-    ``"time_limit"``, ``"max_iter"``, ``"max_rank"`` (an atom above ``λ`` but no room);
-    ``None`` to go on growing."""
-    if cert.status == "global":
+    """Stop rules checked on each certificate, in order: ``"certified"`` (status
+    ``"global"``, or ``"global_probabilistic"``), ``"time_limit"``, ``"max_iter"`` (also past
+    it: a resumed fit runs at least one iteration), ``"max_rank"`` (an atom above ``λ`` but
+    no room); ``None`` to go on growing."""
+    if _certified(cert.status):
         return "certified"
     if time.perf_counter() > deadline:
         return "time_limit"
-    if iteration == max_iter:
+    if iteration >= max_iter:
         return "max_iter"
     if cert.polar_lower > problem.lam and rank >= max_rank:
         return "max_rank"
@@ -459,9 +493,28 @@ def _grow_along_polar(problem: Problem, X: list[np.ndarray], z: np.ndarray, g: n
     return X, 0
 
 
+def _opted_in(cert: Certificate) -> bool:
+    """The user opted in to probabilistic polar bounds (the certificate then carries the
+    probabilistic dual value, docs: theory/duality-gap-and-status, 'Probabilistic status')."""
+    return cert.delta is not None and cert.lower_bound_probabilistic > -math.inf
+
+
+def _working_upper(cert: Certificate) -> float:
+    """The polar upper bound that steers the loop: the deterministic one, or, opted in, the
+    smaller of it and the probabilistic one (steering only; the status has its own rule)."""
+    return min(cert.polar_upper, cert.polar_upper_probabilistic) if _opted_in(cert) \
+        else cert.polar_upper
+
+
+def _working_gap(cert: Certificate) -> float:
+    """The relative gap that steers the loop (as :func:`_working_upper`)."""
+    return min(cert.relative_gap, cert.relative_gap_probabilistic) if _opted_in(cert) \
+        else cert.relative_gap
+
+
 def _exact_polar(cert: Certificate) -> bool:
     """The polar bracket is tight (``ρ_up ≤ ρ_lo(1 + 1e-6)``)."""
-    return cert.polar_upper <= cert.polar_lower * (1 + 1e-6)
+    return _working_upper(cert) <= cert.polar_lower * (1 + 1e-6)
 
 
 def _growth_regime(problem: Problem, cert: Certificate, *, n_added: int, prev_gap: float,
@@ -475,12 +528,12 @@ def _growth_regime(problem: Problem, cert: Certificate, *, n_added: int, prev_ga
     * ``"bracket"``: no atom found above ``λ``, yet ``ρ_up > λ(1+ε)`` (NP-hard polars);
     * ``"no_direction"``: no usable descent direction.
     """
-    stagnating = _exact_polar(cert) and cert.relative_gap > 0.9 * prev_gap
+    stagnating = _exact_polar(cert) and _working_gap(cert) > 0.9 * prev_gap
     if n_added and cert.status == "not_optimal" and not stagnating:
         return "progress"
     if n_added:
         return "slow"
-    if cert.polar_upper > problem.lam * (1 + polar_rtol):
+    if _working_upper(cert) > problem.lam * (1 + polar_rtol):
         return "bracket"
     return "no_direction"
 
@@ -518,21 +571,67 @@ def _next_inner_tol(regime: str, problem: Problem, cert: Certificate, *, inner_t
     * ``"no_direction"``: ``max(min(tol_in, 1e-2·gap)/100, floor·tol)``.
     """
     if regime == "progress":
-        excess = cert.relative_gap if _exact_polar(cert) or problem.lam == 0 else (
+        excess = _working_gap(cert) if _exact_polar(cert) or problem.lam == 0 else (
             1e-2 * (cert.polar_lower / problem.lam - 1.0))
         return min(inner_tol, max(1e-2 * excess, 1e-3 * tol))
     if regime == "slow":
         return max(inner_tol / 100, _INNER_TOL_FLOOR * tol)
     if regime == "bracket":
         return 1e-2 * tol
-    return max(min(inner_tol, 1e-2 * cert.relative_gap) / 100, _INNER_TOL_FLOOR * tol)
+    return max(min(inner_tol, 1e-2 * _working_gap(cert)) / 100, _INNER_TOL_FLOOR * tol)
+
+
+def _grow_step(problem: Problem, X: list[np.ndarray], z, g, bound: PolarBound,
+               cert: Certificate, *, negligible: bool, room: int, prev_gap: float,
+               polar_rtol: float, k_cand: int, block_size: int, inner_tol: float,
+               tol: float) -> tuple[list[np.ndarray], int, int, float, str | None]:
+    """Growth and what follows it, ``(X, n_added, k_cand, inner_tol, stop)``: growth along
+    the polar (:func:`_grow_along_polar`), the regime (:func:`_growth_regime`), the block size
+    (:func:`_next_block_size`), the stop rules after growth (:func:`_schedule_stop`) and the
+    tolerance schedule (:func:`_next_inner_tol`, unchanged when the loop stops)."""
+    X, n_added = _grow_along_polar(problem, X, z, g, bound, cert, negligible=negligible,
+                                   room=room)
+    regime = _growth_regime(problem, cert, n_added=n_added, prev_gap=prev_gap,
+                            polar_rtol=polar_rtol)
+    k_cand = _next_block_size(regime, n_added=n_added, k_cand=k_cand, block_size=block_size)
+    stop = _schedule_stop(regime, inner_tol=inner_tol, tol=tol)
+    if stop is None:
+        inner_tol = _next_inner_tol(regime, problem, cert, inner_tol=inner_tol, tol=tol)
+    if negligible and stop in ("polar_inconclusive", "stalled"):
+        stop = "negligible_growth"
+    return X, n_added, k_cand, inner_tol, stop
+
+
+class _Checkpointer:
+    """Writes the loop state every ``every`` outer iterations and at the end
+    (:mod:`homfact._checkpoint`: format, atomic write, fingerprint)."""
+
+    def __init__(self, path: Path, every: int, problem: Problem, settings: dict):
+        self.path, self.every, self.problem, self.settings = path, int(every), problem, settings
+        self.fingerprint = _ckpt.fingerprint(problem)
+
+    def due(self, iteration: int, stop: str | None) -> bool:
+        return stop is not None or iteration % self.every == 0
+
+    def save(self, state: _ckpt.LoopState, rng: np.random.Generator) -> None:
+        state.rng = _ckpt.rng_state(rng)
+        state.polar = _ckpt.polar_state(self.problem.polar)
+        _ckpt.save(self.path, state, self.fingerprint, self.settings)
+
+    def load(self) -> _ckpt.LoopState | None:
+        """The saved state, ``None`` when there is no file (a fresh start)."""
+        if not self.path.exists():
+            return None
+        return _ckpt.load(self.path, self.fingerprint)
 
 
 def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: float = 1e-6,
          max_rank: int | None = None, max_iter: int = 200, time_limit: float | None = None,
          polar_rtol: float | None = None, max_sweeps: int = 500, block_size: int = 16,
          random_state=None, callback: Callable[[dict], None] | None = None,
-         growth_rtol: float | None = None, initial_inner_tol: float = 1e-3) -> GrowResult:
+         growth_rtol: float | None = None, initial_inner_tol: float = 1e-3,
+         checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+         resume: bool = False) -> GrowResult:
     """Descend → prune → polar → certify → grow, until certified or a budget runs out.
 
     Each outer iteration: local descent and pruning, a certificate (:func:`certify_factors`)
@@ -540,7 +639,8 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     a certified point first drops negligible slices, :func:`_drop_negligible`), growth along the
     polar (:func:`_grow_along_polar`), then the block size (:func:`_next_block_size`), the
     stop rules after growth (:func:`_schedule_stop`) and the tolerance schedule
-    (:func:`_next_inner_tol`), all keyed by :func:`_growth_regime`.
+    (:func:`_next_inner_tol`), all keyed by :func:`_growth_regime` (:func:`_grow_step`), and
+    last the checkpoint (:class:`_Checkpointer`, :mod:`homfact._checkpoint`).
 
     Parameters
     ----------
@@ -548,8 +648,10 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     factors : starting factors (one ``n_k × r`` array per block); ``None`` starts from rank 0.
     tol : target relative duality gap for the ``"global"`` status.
     max_rank : cap on the number of slices (``None``: no cap).
-    max_iter : cap on outer iterations (one certificate each).
-    time_limit : wall-clock budget in seconds.
+    max_iter : cap on outer iterations (one certificate each); after a resume it counts the
+        iterations before the checkpoint too (a resumed fit runs at least one).
+    time_limit : wall-clock budget in seconds (after a resume: the time before the checkpoint
+        counts, as its records' ``"elapsed"`` do).
     polar_rtol : ``ε`` of the status rule ``ρ_up ≤ λ(1+ε)`` (default ``1e-3``; the gap accounts
         exactly for any excess of ``ρ_up`` over ``λ`` through the dual scaling ``c ≤ λ/ρ_up``).
     max_sweeps : cap on local sweeps per outer iteration.
@@ -566,15 +668,32 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
         (the default) keeps the original behaviour.
     initial_inner_tol : relative-decrease tolerance of the first local descents (tightened
         as the loop proceeds); smaller values trade descent sweeps for outer iterations.
+    checkpoint : path of a checkpoint file (``None``: none).  Every ``checkpoint_every``
+        outer iterations and when the loop ends, the state the loop would go on from (the
+        factors, the polar warm start, the tolerance schedule and block size, the random
+        generator's and the polar solver's state, the history, the iteration count, the
+        elapsed time and the problem's fingerprint) is written there atomically, as a NumPy
+        ``.npz`` without pickle (:mod:`homfact._checkpoint`).  After a ``max_iter`` or
+        ``time_limit`` stop it holds the state *after* that iteration's growth, which an
+        uninterrupted fit would have gone on from; the returned factors are, as always, the
+        certified ones.  A ``KeyboardInterrupt`` also writes it (the iterations completed).
+    checkpoint_every : outer iterations between two checkpoints (an integer ``>= 1``).
+    resume : go on from ``checkpoint`` when the file exists (``factors`` is then ignored);
+        start afresh, like ``resume=False``, when it does not (``GrowResult.resumed_from``
+        is then 0).  ``ValueError`` naming ``checkpoint`` when the file was written for
+        another problem (fingerprint: :func:`homfact._checkpoint.fingerprint`).  A checkpoint
+        of a fit that ended certified is returned as it stands, its certificate recomputed on
+        the data at hand (a certificate is never read from the file); any other goes on.
+        With the same settings and the same data, the resumed fit ends at the same factors
+        as an uninterrupted one.
 
     """
     if not (isinstance(max_iter, int | np.integer) and max_iter >= 1):
         raise ValueError(f"max_iter must be an integer >= 1, got {max_iter!r}")
     check_tol(tol)
+    path = _ckpt.check_args(checkpoint, checkpoint_every, resume)
     rng = np.random.default_rng(random_state)
     polar_rtol = DEFAULT_POLAR_RTOL if polar_rtol is None else polar_rtol
-    t0 = time.perf_counter()
-    deadline = t0 + time_limit if time_limit is not None else math.inf
     max_rank = math.inf if max_rank is None else int(max_rank)
     X = _start_factors(problem, factors)
     history: list[dict] = []
@@ -583,19 +702,45 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
     # a polar may ask for a floor on the candidates per iteration (NMF: block growth in the tail)
     min_cand = max(1, min(polar_min_candidates(problem.polar), block_size))
     prev_gap = math.inf
-    bound = None
+    warm = None  # the previous polar maximizer (warm start)
     stop: str | None = None  # set when the loop must end
     cert = None
-    it = 0
+    it = done = 0  # the current and the last completed outer iteration
+    saver = saved = None
+    if path is not None:
+        saver = _Checkpointer(path, checkpoint_every, problem, {
+            "tol": tol, "polar_rtol": polar_rtol, "max_iter": int(max_iter),
+            "max_rank": None if max_rank == math.inf else max_rank, "max_sweeps": max_sweeps,
+            "block_size": block_size, "growth_rtol": growth_rtol,
+            "initial_inner_tol": initial_inner_tol, "local_solver": problem.local_solver,
+            "polar": type(problem.polar).__name__})
+        saved = saver.load() if resume else None
+    elapsed0 = 0.0
+    if saved is not None:
+        X, history, it = saved.factors, saved.history, saved.iteration
+        inner_tol, k_cand, prev_gap, warm = (saved.inner_tol, saved.k_cand, saved.prev_gap,
+                                             saved.warm)
+        rng = _ckpt.restore_rng(rng, saved.rng)
+        _ckpt.restore_polar(problem.polar, saved.polar)
+        done, elapsed0 = it, saved.elapsed
+    t0 = time.perf_counter() - elapsed0
+    deadline = t0 + time_limit if time_limit is not None else math.inf
+    if saved is not None and saved.stop_reason == "certified":
+        cert, *_ = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol, rng=rng,
+                                   n_candidates=max(k_cand, min_cand), warm_start=warm)
+        if _certified(cert.status):
+            return GrowResult(X, cert, history, it, "certified", time.perf_counter() - t0,
+                              resumed_from=it)
+    start = it + 1
     try:
-        for it in range(1, max_iter + 1):
+        for it in range(start, max(max_iter, start) + 1):
             X, sweeps = problem.descend(X, tol=inner_tol, max_sweeps=max_sweeps,
                                         deadline=deadline)
             X = problem.prune(X)
-            warm = bound.maximizer if bound is not None else None
             cert, bound, z, g = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol,
                                                 rng=rng, n_candidates=max(k_cand, min_cand),
                                                 warm_start=warm)
+            warm = list(bound.maximizer)
             rank = int(X[0].shape[1])
             record = _history_record(problem, cert, iteration=it, rank=rank, sweeps=sweeps,
                                      inner_tol=inner_tol, t0=t0)
@@ -605,6 +750,11 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                 record["negligible_growth"] = True
             stop = _stop_before_growth(problem, cert, iteration=it, max_iter=max_iter,
                                        deadline=deadline, rank=rank, max_rank=max_rank)
+            room = int(min(max(k_cand, min_cand), max_rank - rank))
+            step = dict(negligible=negligible, room=room, prev_gap=prev_gap,
+                        polar_rtol=polar_rtol, k_cand=k_cand, block_size=block_size,
+                        inner_tol=inner_tol, tol=tol)
+            state = None  # the state to checkpoint when it is not the loop's own
             if stop == "certified":
                 X, cert, record = _drop_negligible(problem, X, cert, record, tol=tol,
                                                    polar_rtol=polar_rtol, rng=rng,
@@ -612,28 +762,32 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                 record["elapsed"] = time.perf_counter() - t0
                 history[-1] = record
             elif stop is None:
-                room = int(min(max(k_cand, min_cand), max_rank - rank))
-                X, n_added = _grow_along_polar(problem, X, z, g, bound, cert,
-                                               negligible=negligible, room=room)
-                record["added"] = n_added
-                regime = _growth_regime(problem, cert, n_added=n_added, prev_gap=prev_gap,
-                                        polar_rtol=polar_rtol)
-                k_cand = _next_block_size(regime, n_added=n_added, k_cand=k_cand,
-                                          block_size=block_size)
-                stop = _schedule_stop(regime, inner_tol=inner_tol, tol=tol)
-                if stop is None:
-                    inner_tol = _next_inner_tol(regime, problem, cert, inner_tol=inner_tol,
-                                                tol=tol)
-            if negligible and stop in ("polar_inconclusive", "stalled"):
-                stop = "negligible_growth"
-            prev_gap = cert.relative_gap
+                X, record["added"], k_cand, inner_tol, stop = _grow_step(
+                    problem, X, z, g, bound, cert, **step)
+            elif saver is not None and stop in ("max_iter", "time_limit"):
+                # the state an uninterrupted fit goes on from: this iteration's growth
+                Xc, n_added, kc, tol_c, stop_c = _grow_step(problem, X, z, g, bound, cert,
+                                                            **step)
+                state = _ckpt.LoopState(Xc, it, [*history[:-1], {**record, "added": n_added}],
+                                        time.perf_counter() - t0, tol_c, kc,
+                                        cert.relative_gap, warm, stop_c or stop)
+            prev_gap = _working_gap(cert)
+            done = it
             if callback is not None:
                 callback(record)
+            if saver is not None and saver.due(it, stop):
+                saver.save(state or _ckpt.LoopState(
+                    X, it, history, time.perf_counter() - t0, inner_tol, k_cand, prev_gap,
+                    warm, stop or ""), rng)
             if stop is not None:
                 break
     except KeyboardInterrupt:
         # never lose work: certify whatever factors we hold and hand them back
         stop = "interrupted"
+        if saver is not None:  # first: the iterations completed and the factors held
+            saver.save(_ckpt.LoopState(X, done, history[:done], time.perf_counter() - t0,
+                                       inner_tol, k_cand, prev_gap, warm, stop), rng)
         X = problem.prune(X)
         cert, *_ = certify_factors(problem, X, tol=tol, polar_rtol=polar_rtol, rng=rng)
-    return GrowResult(X, cert, history, it, stop or "max_iter", time.perf_counter() - t0)
+    return GrowResult(X, cert, history, it, stop or "max_iter", time.perf_counter() - t0,
+                      resumed_from=0 if saved is None else saved.iteration)

@@ -26,7 +26,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["plot_completion_examples", "plot_convergence", "plot_path"]
 
-_STATUS_COLORS = {"global": "tab:green", "unverified": "tab:orange", "not_optimal": "tab:red"}
+_STATUS_COLORS = {"global": "tab:green", "global_probabilistic": "tab:olive",
+                  "unverified": "tab:orange", "not_optimal": "tab:red"}
 #: relative gaps are clipped to this floor on log axes (a gap of exactly 0 is possible)
 _GAP_FLOOR = 1e-16
 

@@ -35,11 +35,18 @@ from ._common import (
 )
 from .fit_generic import cmd_fit_generic
 
+_NO_CHECKPOINT = ("--checkpoint applies to low_rank and completion (not with --lam cv); the "
+                  "other models do not checkpoint yet")
+
 
 def cmd_fit(args) -> int:
     """Fit a model to a matrix file."""
     spec = get_model(args.model)
+    if args.resume and args.checkpoint is None:
+        raise CLIError("--resume needs --checkpoint PATH (the file to resume from)")
     if spec.cli == "generic":
+        if args.checkpoint is not None:
+            raise CLIError(_NO_CHECKPOINT)
         return cmd_fit_generic(args)
     if args.set:
         raise CLIError("--set only applies to " + ", ".join(GENERIC_MODELS))
@@ -74,9 +81,15 @@ def cmd_fit(args) -> int:
     elif not isinstance(lam, str):
         say(f"  lam = {lam:.6g}")
     est = _make_estimator(spec, lam, args, verbose=not args.quiet)
+    if args.checkpoint is not None:
+        if "checkpoint" not in est.get_params():
+            raise CLIError(_NO_CHECKPOINT)
+        est.set_params(checkpoint=args.checkpoint, resume=args.resume)
     t0 = time.perf_counter()
     est.fit(data)
     elapsed = time.perf_counter() - t0
+    if getattr(est, "resumed_from_", 0):
+        say(f"  resumed from {args.checkpoint} after {est.resumed_from_} outer iterations")
     if isinstance(lam, str):  # chosen by the estimator: report the value it used
         lam = float(est.lam_)
         lam_info["lam"] = lam
@@ -166,5 +179,12 @@ def add_parser(sub) -> None:
     fit.add_argument("--output", metavar="DIR", default=None, help="output folder")
     _add_fit_options(fit, generic=True)
     fit.add_argument("--no-plot", action="store_true", help="do not write convergence.png")
+    fit.add_argument("--checkpoint", metavar="PATH", default=None,
+                     help="low_rank, completion: save the fit's state to PATH after every "
+                          "outer iteration (a NumPy .npz, written atomically)")
+    fit.add_argument("--resume", action="store_true",
+                     help="go on from --checkpoint PATH when it exists (start afresh when it "
+                          "does not); --max-iter and --time-limit count the iterations and "
+                          "time before it")
     _add_quiet(fit)
     fit.set_defaults(func=cmd_fit)

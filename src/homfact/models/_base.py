@@ -54,16 +54,25 @@ class _FactorizationMixin:
     def _run(self, problem, factors, description: str, time_limit=...,
              **grow_options) -> GrowResult:
         """:func:`homfact.meta.grow` with the estimator's common parameters (and any further
-        ``grow`` keyword, e.g. ``max_sweeps``); the result becomes the fitted attributes."""
+        ``grow`` keyword, e.g. ``max_sweeps``); the result becomes the fitted attributes.
+
+        ``checkpoint``, ``checkpoint_every`` and ``resume`` are passed on when the estimator
+        has them (:class:`~homfact.LowRankApproximation`, :class:`~homfact.MatrixCompletion`);
+        ``resumed_from_`` records the outer iterations restored from the checkpoint."""
         time_limit = self.time_limit if time_limit is ... else time_limit
+        saving = {"checkpoint": getattr(self, "checkpoint", None),
+                  "checkpoint_every": getattr(self, "checkpoint_every", 1),
+                  "resume": getattr(self, "resume", False)}
         with progress(bool(self.verbose), description) as callback:
             res = grow(problem, factors, tol=self.tol, max_rank=self.max_rank,
                        max_iter=self.max_iter, time_limit=time_limit,
-                       random_state=self.random_state, callback=callback, **grow_options)
+                       random_state=self.random_state, callback=callback, **saving,
+                       **grow_options)
         self.U_, self.V_ = res.factors
         self.rank_ = res.rank
         self.certificate_ = res.certificate
         self.history_ = res.history
         self.n_iter_ = res.n_iter
         self.stop_reason_ = res.stop_reason
+        self.resumed_from_ = res.resumed_from
         return res

@@ -86,6 +86,19 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
         Seed for random starts and eigensolver start vectors.
     verbose : bool, default=False
         Show a progress line on a terminal.
+    checkpoint : str, os.PathLike or None, default=None
+        File where the fit saves its state every ``checkpoint_every`` outer iterations and
+        at the end (NumPy ``.npz`` without pickle, written atomically;
+        :func:`homfact.meta.grow`, docs: theory/descent-and-growth, "Checkpoint and resume").
+    checkpoint_every : int, default=1
+        Outer iterations between two checkpoints.
+    resume : bool, default=False
+        Go on from ``checkpoint`` when the file exists (``init`` is then ignored; like
+        scikit-learn's ``warm_start``, but from the file, so a crashed or time-limited fit
+        loses nothing); start afresh when it does not.  ``max_iter`` and ``time_limit`` count
+        the iterations and time before the checkpoint too.  With the same data and
+        parameters the resumed fit ends at the same factors as an uninterrupted one;
+        ``ValueError`` when the file was written for other data or another ``λ``.
 
     Attributes
     ----------
@@ -118,10 +131,13 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
     components_ : ndarray of shape (k, n_features)
         ``V_.T`` (scikit-learn orientation; the debiased factors when ``debiased_``).
     n_iter_, stop_reason_, n_features_in_
+    resumed_from_ : int
+        Outer iterations restored from ``checkpoint`` (0: a fresh start).
     """
 
     def __init__(self, lam="auto", *, debias="auto", init="zero", rank=None, max_rank=None,
-                 tol=1e-6, max_iter=200, time_limit=None, random_state=None, verbose=False):
+                 tol=1e-6, max_iter=200, time_limit=None, random_state=None, verbose=False,
+                 checkpoint=None, checkpoint_every=1, resume=False):
         self.lam = lam
         self.debias = debias
         self.init = init
@@ -132,6 +148,9 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
         self.time_limit = time_limit
         self.random_state = random_state
         self.verbose = verbose
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
 
     def fit(self, Y, y=None):
         """Fit the factors to ``Y`` (dense array or scipy.sparse; sparse input is densified)."""
@@ -233,7 +252,7 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
     residual.
 
     Parameters are those of :class:`LowRankApproximation` (except that ``lam`` is a number,
-    default ``1.0``), plus
+    default ``1.0``; ``checkpoint``, ``checkpoint_every`` and ``resume`` included), plus
 
     local_solver : {"auto", "als-exact", "als"}, default="auto"
         ``"als-exact"`` (the default under ``"auto"``) solves each row's ridge problem exactly;
@@ -247,14 +266,15 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
 
     Attributes
     ----------
-    U_, V_, rank_, certificate_, history_, n_iter_, stop_reason_ : as in LowRankApproximation.
+    U_, V_, rank_, certificate_, history_, n_iter_, stop_reason_, resumed_from_ : as in
+        LowRankApproximation.
     shape_ : (int, int)
         Shape of the completed matrix.
     """
 
     def __init__(self, lam=1.0, *, init="zero", rank=None, max_rank=None, tol=1e-6,
                  max_iter=200, time_limit=None, random_state=None, verbose=False,
-                 local_solver="auto"):
+                 local_solver="auto", checkpoint=None, checkpoint_every=1, resume=False):
         self.lam = lam
         self.init = init
         self.rank = rank
@@ -265,6 +285,9 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.local_solver = local_solver
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
 
     def fit(self, Y, y=None):
         """Fit to the observed entries of ``Y`` (scipy.sparse, or ndarray with NaN = missing)."""

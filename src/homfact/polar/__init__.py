@@ -10,7 +10,10 @@ valid bound or ``inf``; a heuristic value is never reported as an upper bound).
 * :mod:`homfact.polar.tensor`: CP tensor atoms (:class:`TensorPolar`, :class:`CPGrowthPolar`);
 * :mod:`homfact.polar.nonnegative`: NMF atoms (:class:`NonnegativePolar`);
 * :mod:`homfact.polar.structured`: structured (ℓ1 + TV + ℓ2) atoms (:class:`StructuredPolar`);
-* :mod:`homfact.polar.dictionary`: elastic-net codes with ℓ2 atoms (:class:`ElasticNetL2Polar`).
+* :mod:`homfact.polar.dictionary`: elastic-net codes with ℓ2 atoms (:class:`ElasticNetL2Polar`);
+* :mod:`homfact.polar.operator_bounds`: ``σ_max`` of a large (distributed, sparse) operator with
+  a deterministic and a random-start (Kuczyński–Woźniakowski) upper bound
+  (:class:`OperatorNuclearPolar`).
 
 Every function, class and constant defined in the former ``homfact/polar.py`` module is
 re-exported here.
@@ -35,6 +38,14 @@ from .core import _is_small as _is_small
 from .core import _power_bracket as _power_bracket
 from .dictionary import ElasticNetL2Polar
 from .nonnegative import NonnegativePolar
+from .operator_bounds import (
+    OperatorNuclearPolar,
+    lanczos_epsilon,
+    lanczos_failure_probability,
+    lanczos_steps_for_accuracy,
+    lanczos_top_ritz,
+    norm_sigma_upper,
+)
 from .structured import StructuredPolar
 from .tensor import (
     CPGrowthPolar,
@@ -55,11 +66,17 @@ __all__ = [
     "ElasticNetL2Polar",
     "NonnegativePolar",
     "NuclearPolar",
+    "OperatorNuclearPolar",
     "PolarBound",
     "RowSparsePolar",
     "StructuredPolar",
     "TensorPolar",
     "gram_sigma_max_upper",
+    "lanczos_epsilon",
+    "lanczos_failure_probability",
+    "lanczos_steps_for_accuracy",
+    "lanczos_top_ritz",
+    "norm_sigma_upper",
     "polar_solver_for",
     "sigma_max_bracket",
     "sigma_max_upper",

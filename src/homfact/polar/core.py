@@ -52,6 +52,13 @@ class PolarBound:
     ``maximizer`` holds one unit-gauge column per factor block, ``method`` says how each bound was
     obtained and ``candidates`` optionally lists further feasible atoms ``(columns, value)`` in
     decreasing value (the next singular pairs for ℓ2/ℓ2), usable for growing several columns.
+
+    Optional probabilistic end (operator polars, :mod:`homfact.polar.operator_bounds`):
+    ``upper_probabilistic`` is an upper bound that holds with probability at least
+    ``1 − delta`` over the solver's own random start (``inf`` and ``None`` when there is none;
+    ``upper`` stays the deterministic bound), and ``allow_probabilistic`` records that the
+    user opted in to a status resting on it (``"global_probabilistic"``,
+    :mod:`homfact.certificate`).  Solvers that do not set them are unaffected.
     """
 
     lower: float
@@ -59,6 +66,9 @@ class PolarBound:
     maximizer: tuple[np.ndarray, ...]
     method: str
     candidates: tuple[tuple[tuple[np.ndarray, ...], float], ...] = field(default=(), repr=False)
+    upper_probabilistic: float = float("inf")
+    delta: float | None = None
+    allow_probabilistic: bool = False
 
     def __post_init__(self) -> None:
         if not self.lower <= self.upper * (1 + 1e-9) + 1e-300:

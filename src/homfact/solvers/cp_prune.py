@@ -17,7 +17,7 @@ from ..meta import Problem, certify_factors
 __all__ = ["cp_weights", "prune_small_slices", "sorted_by_weight"]
 
 #: order of certificate statuses (a pruning step never makes it worse)
-_STATUS_RANK = {"global": 2, "unverified": 1, "not_optimal": 0}
+_STATUS_RANK = {"global": 3, "global_probabilistic": 2, "unverified": 1, "not_optimal": 0}
 
 
 def cp_weights(X: list[np.ndarray]) -> np.ndarray:
