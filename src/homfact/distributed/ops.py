@@ -1,0 +1,508 @@
+"""Distributed kernels on :class:`~homfact.distributed.BlockedEntries`: ALS sweeps and residuals.
+
+The factors ``U`` (m×r) and ``V`` (n×r) are NumPy arrays on the client.  Objective (as
+:func:`homfact.solvers.als.als_masked`)::
+
+    f(U, V) = ½‖P_Ω(Y − UVᵀ)‖² + (λ/2)(‖U‖²_F + ‖V‖²_F).
+
+**Half-sweep** (:func:`half_sweep`, side ``"rows"``: solve ``U`` given ``V``): every row ``i``
+solves its ridge problem over its observed entries ``Ω_i``,
+
+    u_i = (V_{Ω_i}ᵀ V_{Ω_i} + λI)⁻¹ V_{Ω_i}ᵀ y_{Ω_i},
+
+with the helpers of ``als_masked(method="exact")`` (:func:`homfact.solvers.als._exact_rows`,
+hence ``_row_grams``, the ``1e-12`` ridge at ``λ = 0``, one BLAS thread), on the same CSR order,
+so a sweep equals the single-machine sweep to rounding.  Side ``"cols"`` is the same on ``Yᵀ``.
+Task pattern, a fixed ``≤ B + B² + 2B`` tasks per half-sweep (Spark ALS's in/out blocks):
+
+1. ``B`` *root* tasks hold the other side's factor, split by block (``V[c::B]``), as literal
+   arguments — recomputable, unlike ``client.scatter``;
+2. one *extraction* task per block pair ``(b, c)`` with ``ref_counts[b, c] > 0``: block ``c`` of
+   the other side cuts out the rows block ``b`` references (it runs next to block ``c``, so a
+   block receives only the factor rows it needs);
+3. one *solve* task per block: CSR products, the row-wise solves and, when asked, the residual
+   ``r_b = y_b − (UVᵀ)_b`` at its entries and ``½‖r_b‖²`` (kept on the worker);
+4. one small task per block returns ``(rows of the new factor, ½‖r_b‖²)`` to the client.
+
+In :func:`exact_sweep` the column half takes the new rows of ``U`` straight from the row
+solves' results on the workers (extraction tasks on those futures; no root tasks, no round trip
+through the client), and the client gathers ``U`` and ``V`` at the end.  A sweep is thus
+``B`` roots, ``≤ 2B²`` extractions, ``2B`` solves and ``2B`` gathers.  Each sweep starts again
+from the client's ``V``, so its graph never reaches back into the previous one; nothing of a
+sweep is referenced once the next one has replaced its residual, and the scheduler forgets it:
+the graph holds the blocks plus one sweep (a test counts the scheduler's tasks over 10 sweeps).
+
+**Loss of a worker.** Every input of a sweep is a task result (blocks built from a graph, factor
+pieces from root tasks with literal arguments), so when a worker dies the scheduler recomputes
+the lost results from their recipes and the sweep returns the same numbers.
+
+**Residual.** :class:`BlockResidual` keeps ``R = P_Ω(Y − UVᵀ)`` on the blocks of one side
+(``"cols"`` after :func:`exact_sweep`, whose last half solves ``V``; :func:`residual` builds
+either side) and gives ``R x``, ``Rᵀ y``, ``Rᵀ(R x)``, ``R(Rᵀ y)`` and the exact norms ``‖R‖_F²``,
+``‖R‖₁`` (max column abs sum), ``‖R‖_∞`` (max row abs sum).  Sums over blocks are tree
+reductions of ``client.submit(add)`` over pairs: ``B − 1`` tasks in ``⌈log₂ B⌉`` levels, each
+running where its inputs are, so the client receives one vector instead of ``B`` (dask.bag's
+``reduction`` does the same with more graph building per call; the futures pattern keeps the
+per-product overhead at ``2B`` tasks, which matters inside Lanczos).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..maps import masked_dot
+from ..solvers.als import LocalResult, _exact_rows
+from ..tolerance import relative_to
+from .blocks import BlockedEntries, SideBlock, _hold, gather_or_cancel
+
+__all__ = ["BlockResidual", "HalfSweep", "SweepResult", "als_exact", "exact_sweep",
+           "half_sweep", "residual"]
+
+_U = float(np.finfo(float).eps) / 2  # unit roundoff
+
+
+# --------------------------------------------------------------------------------------------
+# worker-side tasks
+
+
+@dataclass(eq=False)
+class BlockState:
+    """One block's result: its new factor rows (or ``None``), its residual and ``½‖r_b‖²``."""
+
+    factor: np.ndarray | None
+    residual: np.ndarray | None
+    half_sq: float
+
+
+def extract_rows(block: SideBlock, piece: np.ndarray | BlockState, requester: int
+                 ) -> np.ndarray:
+    """Rows of ``piece`` (this block's factor rows, or the solve that made them) that block
+    ``requester`` references."""
+    F = piece.factor if isinstance(piece, BlockState) else piece
+    return F[block.served_rows(requester)]
+
+
+def _block_residual(block: SideBlock, own: np.ndarray, other: np.ndarray
+                    ) -> tuple[np.ndarray, float]:
+    """``r = y_b − (F_b F_otherᵀ)`` at the block's entries and ``½‖r‖²``."""
+    r = block.values - masked_dot(own, other, block.entry_rows(), block.compact)
+    return r, 0.5 * float(r @ r)
+
+
+def solve_block(block: SideBlock, lam: float, want_residual: bool, *pieces: np.ndarray
+                ) -> BlockState:
+    """Exact row-wise ridge on one block: ``x_l = (F_lᵀF_l + λI)⁻¹ F_lᵀ y_l`` for each local row.
+
+    ``pieces`` are the other side's factor rows for ``block.ref_cols``, by other-side block.
+    """
+    F = np.concatenate(pieces, axis=0)
+    X = _exact_rows(block.matrix() @ F, F, block.pattern(), lam)
+    if not want_residual:
+        return BlockState(X, None, float("nan"))
+    r, half = _block_residual(block, X, F)
+    return BlockState(X, r, half)
+
+
+def residual_block(block: SideBlock, own: np.ndarray, *pieces: np.ndarray) -> BlockState:
+    """Residual of one block for given factors (no solve)."""
+    r, half = _block_residual(block, own, np.concatenate(pieces, axis=0))
+    return BlockState(None, r, half)
+
+
+def factor_and_half(state: BlockState) -> tuple[np.ndarray, float]:
+    return state.factor, state.half_sq
+
+
+def _m(block: SideBlock, state: BlockState):
+    return block.matrix(state.residual)
+
+
+def m_matvec(block: SideBlock, state: BlockState, x: np.ndarray) -> np.ndarray:
+    """``M_b x`` (local rows)."""
+    return _m(block, state) @ x[block.ref_cols]
+
+
+def mt_matvec(block: SideBlock, state: BlockState, y_local: np.ndarray) -> np.ndarray:
+    """``M_bᵀ y_b`` as a dense vector over the other side."""
+    out = np.zeros(block.n_other)
+    out[block.ref_cols] = _m(block, state).T @ y_local
+    return out
+
+
+def mtm_matvec(block: SideBlock, state: BlockState, x: np.ndarray) -> np.ndarray:
+    """``M_bᵀ(M_b x)`` as a dense vector over the other side."""
+    M = _m(block, state)
+    out = np.zeros(block.n_other)
+    out[block.ref_cols] = M.T @ (M @ x[block.ref_cols])
+    return out
+
+
+def half_sq(state: BlockState) -> float:
+    return state.half_sq
+
+
+def abs_row_max(block: SideBlock, state: BlockState) -> float:
+    """``max_l Σ_k |M_b[l, k]|`` (0 for an empty block)."""
+    if block.nnz == 0:
+        return 0.0
+    return float(np.max(np.add.reduceat(np.abs(state.residual),
+                                        block.indptr[:-1][np.diff(block.indptr) > 0])))
+
+
+def abs_col_sums(block: SideBlock, state: BlockState) -> np.ndarray:
+    """``Σ_l |M_b[l, ·]|`` as a dense vector over the other side."""
+    out = np.zeros(block.n_other)
+    out[block.ref_cols] = np.bincount(block.compact, weights=np.abs(state.residual),
+                                      minlength=block.n_ref)
+    return out
+
+
+def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return a + b
+
+
+def vector_max(v: np.ndarray) -> float:
+    return float(v.max()) if v.size else 0.0
+
+
+def block_values(block: SideBlock, state: BlockState):
+    """``(global row of M, global col of M, residual)`` of the block's entries."""
+    r, c, _ = block.triplets()
+    return r, c, state.residual.copy()
+
+
+# --------------------------------------------------------------------------------------------
+# client side
+
+
+def _tree_sum(client, futures: list):
+    """Pairwise sum of futures: ``B − 1`` add tasks in ``⌈log₂ B⌉`` levels; returns a future."""
+    level = list(futures)
+    while len(level) > 1:
+        nxt = [client.submit(add, level[k], level[k + 1], pure=False)
+               for k in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def _check_factor(F, rows: int, name: str, r: int | None = None) -> np.ndarray:
+    F = np.asarray(F, dtype=float)
+    if F.ndim != 2 or F.shape[0] != rows or (r is not None and F.shape[1] != r):
+        want = f"({rows}, {'r' if r is None else r})"
+        raise ValueError(f"{name} must have shape {want}, got {F.shape}")
+    if not np.all(np.isfinite(F)):
+        raise ValueError(f"{name} has NaN or infinite values")
+    return np.ascontiguousarray(F)
+
+
+def _check_lam(lam) -> float:
+    if isinstance(lam, bool) or not isinstance(lam, int | float | np.integer | np.floating):
+        raise TypeError(f"lam must be a real number, got {type(lam).__name__}")
+    lam = float(lam)
+    if not np.isfinite(lam) or lam < 0:
+        raise ValueError(f"lam must be finite and >= 0, got {lam}")
+    return lam
+
+
+def _near(holders: dict, block) -> dict:
+    """Placement of a task next to ``block``: a loose restriction to a worker holding it.
+
+    Without it the scheduler may balance load by moving a whole block (``12·nnz_b`` bytes) to
+    an idle worker; ``allow_other_workers`` keeps the task runnable when that worker is gone.
+    """
+    ws = holders.get(block.key) or ()
+    return {"workers": list(ws)[:1], "allow_other_workers": True} if ws else {}
+
+
+def _holders(entries: BlockedEntries) -> dict:
+    """Current location of every block (one scheduler round trip)."""
+    return entries.client.who_has(entries.blocks["rows"] + entries.blocks["cols"])
+
+
+def _other_pieces(entries: BlockedEntries, side: str, F_other: np.ndarray | list, r: int,
+                  holders: dict) -> list[list]:
+    """``pieces[b][c]``: future (or empty literal) of the rows of the other side's factor that
+    block ``b`` of ``side`` references in block ``c`` of the other side (steps 1-2).
+
+    ``F_other``: the factor on the client (sent as ``B`` root tasks), or the ``B`` futures of the
+    other side's solves of this sweep (their factors are already on the workers).
+    """
+    client, B = entries.client, entries.n_blocks
+    serving = entries.blocks[entries.other(side)]
+    if isinstance(F_other, np.ndarray):
+        roots = [client.submit(_hold, np.ascontiguousarray(F_other[c::B]), pure=False,
+                               **_near(holders, serving[c])) for c in range(B)]
+    else:
+        roots = F_other
+    counts = entries.ref_counts[side]
+    empty = np.empty((0, r))
+    return [[client.submit(extract_rows, serving[c], roots[c], b, pure=False,
+                           **_near(holders, serving[c]))
+             if counts[b, c] else empty for c in range(B)] for b in range(B)]
+
+
+@dataclass
+class HalfSweep:
+    """New factor of the solved side, ``Σ_b ½‖r_b‖²`` (NaN without residual), the residual."""
+
+    factor: np.ndarray
+    half_sq: float
+    residual: BlockResidual | None
+
+
+@dataclass
+class SweepResult:
+    """Factors after one sweep, the objective ``f(U, V)`` and the residual (column blocks)."""
+
+    U: np.ndarray
+    V: np.ndarray
+    objective: float
+    residual: BlockResidual
+
+
+def half_sweep(entries: BlockedEntries, side: str, F_other, lam: float, *,
+               want_residual: bool = False) -> HalfSweep:
+    """Solve the factor of ``side`` given the other one (see the module docstring).
+
+    ``side="rows"``: ``F_other = V`` (n×r), returns ``U``; ``side="cols"``: ``F_other = U``,
+    returns ``V``.  With ``want_residual`` the solve tasks also compute ``r_b`` and ``½‖r_b‖²``
+    for the new factor (kept on the workers as a :class:`BlockResidual` on ``side``).
+    """
+    other = entries.other(side)
+    lam = _check_lam(lam)
+    F_other = _check_factor(F_other, entries.size(other), "V" if side == "rows" else "U")
+    states = _submit_solves(entries, side, F_other, F_other.shape[1], lam, want_residual,
+                            _holders(entries))
+    return _collect(entries, side, states, F_other.shape[1], want_residual)
+
+
+def _submit_solves(entries: BlockedEntries, side: str, F_other, r: int, lam: float,
+                   want_residual: bool, holders: dict) -> list:
+    """Steps 1-3 of a half-sweep on ``side``: the ``B`` futures of the solve tasks."""
+    client, B = entries.client, entries.n_blocks
+    pieces = _other_pieces(entries, side, F_other, r, holders)
+    own = entries.blocks[side]
+    return [client.submit(solve_block, own[b], lam, bool(want_residual), *pieces[b],
+                          pure=False, **_near(holders, own[b])) for b in range(B)]
+
+
+def _collect(entries: BlockedEntries, side: str, states: list, r: int, want_residual: bool,
+             also: list = ()) -> HalfSweep:
+    """Step 4: gather the new factor rows (and ``½‖r_b‖²``) of ``side``."""
+    client, B = entries.client, entries.n_blocks
+    out = gather_or_cancel(client, [client.submit(factor_and_half, s, pure=False)
+                                    for s in states], states, list(also))
+    F = np.empty((entries.size(side), r))
+    for b, (rows, _) in enumerate(out):
+        F[b::B] = rows
+    half = float(sum(h for _, h in out)) if want_residual else float("nan")
+    res = BlockResidual(entries, side, states) if want_residual else None
+    return HalfSweep(F, half, res)
+
+
+def exact_sweep(entries: BlockedEntries, U, V, lam: float) -> SweepResult:
+    """One sweep of ``als_masked(method="exact")``: ``U`` given ``V``, then ``V`` given ``U``.
+
+    Returns the new factors, ``f(U, V) = Σ_c ½‖r_c‖² + (λ/2)(‖U‖² + ‖V‖²)`` (from the column
+    solves' residuals: no extra pass) and the residual on the column blocks.
+    """
+    m, n = entries.shape
+    lam = _check_lam(lam)
+    V = _check_factor(V, n, "V")
+    r = V.shape[1]
+    _check_factor(U, m, "U", r)   # the sweep overwrites U; only its shape is checked
+    holders = _holders(entries)
+    u_states = _submit_solves(entries, "rows", V, r, lam, False, holders)
+    # the column solves take the new rows of U from the row solves' results on the workers:
+    # no round trip through the client between the halves
+    v_states = _submit_solves(entries, "cols", u_states, r, lam, True, holders)
+    U = _collect(entries, "rows", u_states, r, False, v_states).factor
+    h = _collect(entries, "cols", v_states, r, True, u_states)
+    V = h.factor
+    f = h.half_sq + 0.5 * lam * float(np.vdot(U, U) + np.vdot(V, V))
+    return SweepResult(U, V, f, h.residual)
+
+
+def als_exact(entries: BlockedEntries, U, V, lam: float, *, max_sweeps: int = 200,
+              tol: float = 1e-9, deadline: float = np.inf
+              ) -> tuple[LocalResult, BlockResidual | None]:
+    """Exact ALS sweeps until the relative decrease ``(f_old − f)/f`` is ``≤ tol`` (the loop and
+    stopping rule of ``als_masked(method="exact")``); returns its ``LocalResult`` and the last
+    residual (column blocks; ``None`` when ``max_sweeps`` is 0)."""
+    f_old, rel, f, sweeps, res = np.inf, np.inf, np.inf, 0, None
+    for sweep in range(1, max_sweeps + 1):
+        sweeps = sweep
+        out = exact_sweep(entries, U, V, lam)
+        U, V, f, res = out.U, out.V, out.objective, out.residual
+        rel = relative_to(f_old - f, f)
+        f_old = f
+        if abs(rel) <= tol or time.perf_counter() > deadline:
+            break
+    return LocalResult([np.asarray(U, float), np.asarray(V, float)], sweeps, float(rel),
+                       float(f)), res
+
+
+def residual(entries: BlockedEntries, U, V, layout: str = "rows") -> BlockResidual:
+    """``R = P_Ω(Y − UVᵀ)`` on the blocks of ``layout`` (``"rows"``: row blocks, where
+    ``Rᵀ(R x)`` is one reduction; ``"cols"``: column blocks, where ``R(Rᵀ y)`` is)."""
+    m, n = entries.shape
+    V = _check_factor(V, n, "V")
+    U = _check_factor(U, m, "U", V.shape[1])
+    entries.other(layout)  # validates layout
+    own, F_other = (U, V) if layout == "rows" else (V, U)
+    client, B = entries.client, entries.n_blocks
+    holders = _holders(entries)
+    pieces = _other_pieces(entries, layout, F_other, F_other.shape[1], holders)
+    blocks = entries.blocks[layout]
+    states = [client.submit(residual_block, blocks[b], np.ascontiguousarray(own[b::B]),
+                            *pieces[b], pure=False, **_near(holders, blocks[b]))
+              for b in range(B)]
+    return BlockResidual(entries, layout, states)
+
+
+class BlockResidual:
+    """The residual ``R = P_Ω(Y − UVᵀ)`` (``m×n``) stored on the blocks of one side.
+
+    ``M = R`` on side ``"rows"`` and ``M = Rᵀ`` on side ``"cols"``; ``M`` is a stack of block
+    rows ``M_b`` (rows ``b, b+B, …``), so ``M x`` is local to the blocks while ``Mᵀ y`` and
+    ``Mᵀ(M x) = Σ_b M_bᵀ(M_b x)`` are sums over blocks (tree reductions).  The vectors are
+    NumPy on the client; the full ``x`` is sent once per product to the workers that need it
+    (one root task), the per-block slices ``y[b::B]`` go as task arguments.
+    """
+
+    def __init__(self, entries: BlockedEntries, side: str, states: list):
+        entries.other(side)
+        self.entries = entries
+        self.side = side
+        self.states = states
+        self._cache: dict[str, float] = {}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.entries.shape
+
+    # ---- M and Mᵀ on this side's blocks
+
+    def _blocks(self):
+        return zip(self.entries.blocks[self.side], self.states, strict=True)
+
+    def _m(self, x: np.ndarray) -> np.ndarray:
+        client, B = self.entries.client, self.entries.n_blocks
+        xf = client.submit(_hold, x, pure=False)
+        parts = client.gather([client.submit(m_matvec, blk, st, xf, pure=False)
+                               for blk, st in self._blocks()])
+        out = np.empty(self.entries.size(self.side))
+        for b, p in enumerate(parts):
+            out[b::B] = p
+        return out
+
+    def _mt(self, y: np.ndarray) -> np.ndarray:
+        client, B = self.entries.client, self.entries.n_blocks
+        parts = [client.submit(mt_matvec, blk, st, np.ascontiguousarray(y[b::B]), pure=False)
+                 for b, (blk, st) in enumerate(self._blocks())]
+        return _tree_sum(client, parts).result()
+
+    def _mtm(self, x: np.ndarray) -> np.ndarray:
+        client = self.entries.client
+        xf = client.submit(_hold, x, pure=False)
+        parts = [client.submit(mtm_matvec, blk, st, xf, pure=False) for blk, st in self._blocks()]
+        return _tree_sum(client, parts).result()
+
+    def _vec(self, x, n: int, name: str) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        if x.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},), got {x.shape}")
+        return x
+
+    # ---- products with R
+
+    def matvec(self, x) -> np.ndarray:
+        """``R x`` (``x`` of length n)."""
+        x = self._vec(x, self.shape[1], "x")
+        return self._m(x) if self.side == "rows" else self._mt(x)
+
+    def rmatvec(self, y) -> np.ndarray:
+        """``Rᵀ y`` (``y`` of length m)."""
+        y = self._vec(y, self.shape[0], "y")
+        return self._mt(y) if self.side == "rows" else self._m(y)
+
+    def rtr_matvec(self, x) -> np.ndarray:
+        """``Rᵀ(R x)``: one tree reduction on row blocks, two passes on column blocks."""
+        x = self._vec(x, self.shape[1], "x")
+        return self._mtm(x) if self.side == "rows" else self._m(self._mt(x))
+
+    def rrt_matvec(self, y) -> np.ndarray:
+        """``R(Rᵀ y)``: one tree reduction on column blocks, two passes on row blocks."""
+        y = self._vec(y, self.shape[0], "y")
+        return self._mtm(y) if self.side == "cols" else self._m(self._mt(y))
+
+    # ---- exact norms
+
+    def sq_frobenius(self) -> float:
+        """``‖R‖_F² = 2 Σ_b ½‖r_b‖²`` (the solve tasks' values; no pass over the data)."""
+        if "fro2" not in self._cache:
+            client = self.entries.client
+            halves = client.gather([client.submit(half_sq, st, pure=False)
+                                    for st in self.states])
+            self._cache["fro2"] = 2.0 * float(sum(halves))
+        return self._cache["fro2"]
+
+    def _row_abs_max(self) -> float:
+        """Max row abs sum of ``M``: local per block, max of ``B`` scalars."""
+        client = self.entries.client
+        return max(client.gather([client.submit(abs_row_max, blk, st, pure=False)
+                                  for blk, st in self._blocks()]))
+
+    def _col_abs_max(self) -> float:
+        """Max column abs sum of ``M``: tree sum of the blocks' column sums, max on a worker."""
+        client = self.entries.client
+        parts = [client.submit(abs_col_sums, blk, st, pure=False) for blk, st in self._blocks()]
+        return client.submit(vector_max, _tree_sum(client, parts), pure=False).result()
+
+    def norm_1(self) -> float:
+        """``‖R‖₁ = max_j Σ_i |R_ij|`` (max column abs sum)."""
+        if "norm1" not in self._cache:
+            self._cache["norm1"] = (self._col_abs_max() if self.side == "rows"
+                                    else self._row_abs_max())
+        return self._cache["norm1"]
+
+    def norm_inf(self) -> float:
+        """``‖R‖_∞ = max_i Σ_j |R_ij|`` (max row abs sum)."""
+        if "norminf" not in self._cache:
+            self._cache["norminf"] = (self._row_abs_max() if self.side == "rows"
+                                      else self._col_abs_max())
+        return self._cache["norminf"]
+
+    def sigma_max_upper(self) -> float:
+        """Deterministic ``σ_max(R) ≤ min(‖R‖_F, (‖R‖₁‖R‖_∞)^{1/2})``, rounding included.
+
+        ``σ_max ≤ ‖R‖_F`` and ``σ_max² ≤ ‖R‖₁‖R‖_∞`` (Hölder).  Each norm is a float sum of at
+        most ``k = nnz + B`` non-negative terms, whose relative error is at most
+        ``γ_k = k·u/(1 − k·u)`` (Higham 2002, §4.2); the square root halves it, and the factor
+        ``1 + 2γ_{k+4}`` covers that and the few roundings of the final product and root.
+        """
+        k = self.entries.nnz + self.entries.n_blocks + 4
+        gamma = k * _U / (1 - k * _U)
+        bound = min(np.sqrt(self.sq_frobenius()), np.sqrt(self.norm_1() * self.norm_inf()))
+        return float(bound * (1 + 2 * gamma))
+
+    def to_scipy(self):
+        """``R`` as a ``scipy.sparse.csr_matrix`` gathered on the client (tests, small data)."""
+        import scipy.sparse as sp
+
+        client = self.entries.client
+        parts = client.gather([client.submit(block_values, blk, st, pure=False)
+                               for blk, st in self._blocks()])
+        r, c, v = (np.concatenate([p[k] for p in parts]) for k in range(3))
+        if self.side == "cols":
+            r, c = c, r
+        return sp.csr_matrix((v, (r, c)), shape=self.shape)
+
+    def release(self) -> None:
+        """Drop the futures of the residual (the workers free it)."""
+        self.states = []
