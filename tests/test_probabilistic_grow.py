@@ -46,3 +46,24 @@ def test_opt_in_certifies_probabilistically_at_the_exact_optimum(seed):
     for rec in opted.history:
         assert rec["delta"] == 1e-9
         assert rec["polar_upper"] >= rec["polar_lower"]
+
+
+def test_resume_with_probabilistic_bounds_is_bit_identical(tmp_path):
+    """With probabilistic bounds too, a fit stopped and resumed from its checkpoint takes the
+    same path as an uninterrupted one (the checkpoint saves the gap that steers the loop)."""
+    Y, lam = _data(1), 2.0
+
+    def problem():
+        return completion_problem(Y, lam, local_solver="als-exact",
+                                  polar=OperatorNuclearPolar(delta=1e-9,
+                                                             allow_probabilistic=True))
+
+    full = grow(problem(), tol=1e-8, max_iter=40, random_state=1)
+    for stop_at in (1, 2, 3):
+        path = tmp_path / f"ck{stop_at}.npz"
+        grow(problem(), tol=1e-8, max_iter=stop_at, random_state=1, checkpoint=path)
+        resumed = grow(problem(), tol=1e-8, max_iter=40, random_state=1, checkpoint=path,
+                       resume=True)
+        assert resumed.n_iter == full.n_iter and resumed.rank == full.rank
+        for a, b in zip(resumed.factors, full.factors, strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -770,7 +770,7 @@ def grow(problem: Problem, factors: list[np.ndarray] | None = None, *, tol: floa
                                                             **step)
                 state = _ckpt.LoopState(Xc, it, [*history[:-1], {**record, "added": n_added}],
                                         time.perf_counter() - t0, tol_c, kc,
-                                        cert.relative_gap, warm, stop_c or stop)
+                                        _working_gap(cert), warm, stop_c or stop)
             prev_gap = _working_gap(cert)
             done = it
             if callback is not None:

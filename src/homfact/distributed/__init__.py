@@ -23,6 +23,16 @@ Public names
     The residual ``R = P_Ω(Y − UVᵀ)`` kept on the workers: products ``R x``, ``Rᵀ y``,
     ``Rᵀ(R x)``, ``R(Rᵀ y)`` (tree reductions over the blocks) and the exact norms
     ``‖R‖_F²``, ``‖R‖₁``, ``‖R‖_∞`` behind a deterministic bound on ``σ_max(R)``.
+:class:`BlockVector`
+    The output representation of the core loop on the cluster: a vector over the observed
+    entries, one future per block (``+``, ``−``, ``*`` by a number, ``vdot``, ``fingerprint``).
+:class:`DaskMaskedBilinear`, :class:`BlockOperator`
+    :class:`homfact.maps.MaskedBilinear` on the blocks (same semantics, method by method), and
+    the operator ``G`` its polar (:class:`homfact.polar.OperatorNuclearPolar`) reads: products
+    by tree reductions (one per Lanczos step), exact norms.
+:func:`distributed_completion_problem`, :func:`fit_completion`
+    The :class:`homfact.meta.Problem` that :func:`homfact.meta.grow` runs unchanged (local
+    solver ``"dask-als-exact"``), and what ``MatrixCompletion().fit(dask_dataframe)`` runs.
 """
 
 from __future__ import annotations
@@ -37,7 +47,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         f"(missing: {exc.name})") from exc
 
 from .blocks import BlockedEntries, SideBlock, read_triplets
+from .maps import BlockOperator, DaskMaskedBilinear
 from .ops import BlockResidual, als_exact, exact_sweep, half_sweep, residual
+from .outputs import BlockVector
+from .problem import distributed_completion_problem, fit_completion
 
-__all__ = ["BlockResidual", "BlockedEntries", "SideBlock", "als_exact", "exact_sweep",
-           "half_sweep", "read_triplets", "residual"]
+__all__ = ["BlockOperator", "BlockResidual", "BlockVector", "BlockedEntries",
+           "DaskMaskedBilinear", "SideBlock", "als_exact", "distributed_completion_problem",
+           "exact_sweep", "fit_completion", "half_sweep", "read_triplets", "residual"]

@@ -257,6 +257,24 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
     local_solver : {"auto", "als-exact", "als"}, default="auto"
         ``"als-exact"`` (the default under ``"auto"``) solves each row's ridge problem exactly;
         ``"als"`` is the soft-impute-ALS majorization step (cheaper sweeps, many more of them).
+    allow_probabilistic : bool, default=False
+        Distributed fit only (dask input, below): let the status rest on the
+        Kuczyński–Woźniakowski probabilistic bound on the polar when the deterministic one is
+        loose (status ``"global_probabilistic"``, holding with probability ``≥ 1 − delta``).
+    delta : float, default=1e-9
+        Distributed fit only: the failure probability ``δ`` of that bound.
+
+    **Dask input** (``pip install 'homfact[dask]'``).  ``fit(ddf)`` with a
+    ``dask.dataframe.DataFrame`` of columns ``row``, ``col``, ``value`` runs on the active
+    ``dask.distributed`` client, or on a ``LocalCluster`` started for the fit when there is
+    none (:func:`homfact.distributed.fit_completion`; docs: models/distributed).  The entries
+    stay on the workers, partitioned into row and column blocks; the loop is the same
+    (:func:`homfact.meta.grow`) with exact row-wise ALS sweeps on the workers and the polar
+    :class:`homfact.polar.OperatorNuclearPolar` (Lanczos on the client, one tree reduction
+    per product; its deterministic upper bound alone rarely certifies, so the status is
+    ``"unverified"`` unless ``allow_probabilistic``).  The shape is ``(max row + 1,
+    max col + 1)``; ``U_`` and ``V_`` are NumPy arrays on the client; ``local_solver`` must
+    be ``"auto"`` or ``"als-exact"``.
 
     **Choosing λ.**  No Marchenko–Pastur law holds for a matrix with missing entries, so there
     is no ``lam="auto"`` noise rule here: :class:`homfact.MatrixCompletionCV` selects
@@ -274,7 +292,8 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
 
     def __init__(self, lam=1.0, *, init="zero", rank=None, max_rank=None, tol=1e-6,
                  max_iter=200, time_limit=None, random_state=None, verbose=False,
-                 local_solver="auto", checkpoint=None, checkpoint_every=1, resume=False):
+                 local_solver="auto", checkpoint=None, checkpoint_every=1, resume=False,
+                 allow_probabilistic=False, delta=1e-9):
         self.lam = lam
         self.init = init
         self.rank = rank
@@ -288,9 +307,17 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
         self.resume = resume
+        self.allow_probabilistic = allow_probabilistic
+        self.delta = delta
 
     def fit(self, Y, y=None):
-        """Fit to the observed entries of ``Y`` (scipy.sparse, or ndarray with NaN = missing)."""
+        """Fit to the observed entries of ``Y`` (scipy.sparse, or ndarray with NaN = missing,
+        or a dask DataFrame of ``row, col, value`` triplets: see the class docstring)."""
+        if (type(Y).__module__ or "").split(".")[0] == "dask":
+            from ..distributed import fit_completion  # only when dask input is given
+
+            fit_completion(self, Y)
+            return self
         if isinstance(self.lam, str):
             raise TypeError(f"lam must be a real number >= 0, got {self.lam!r}: missing entries "
                             f"have no noise law to set lam from, so use "

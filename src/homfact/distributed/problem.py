@@ -1,0 +1,132 @@
+"""Distributed certified matrix completion through the core loop :func:`homfact.meta.grow`.
+
+* :func:`distributed_completion_problem`: the :class:`homfact.meta.Problem` of
+  ``min ½‖P_Ω(Y − UVᵀ)‖² + λ Σᵢ ‖uᵢ‖‖vᵢ‖`` on a :class:`~homfact.distributed.BlockedEntries`:
+  :class:`~homfact.losses.SquaredLoss` of the data as a
+  :class:`~homfact.distributed.BlockVector`, the map
+  :class:`~homfact.distributed.DaskMaskedBilinear`, ℓ2 gauges, the polar
+  :class:`~homfact.polar.OperatorNuclearPolar` (deterministic upper bound; the
+  Kuczyński–Woźniakowski bound only with ``allow_probabilistic=True``) and the local solver
+  ``"dask-als-exact"``.
+* The local solver ``"dask-als-exact"`` (registered with
+  :func:`homfact.meta.register_local_solver`): :func:`homfact.distributed.als_exact`, the
+  sweeps and stopping rule of the single-machine ``"als-exact"``
+  (``als_masked(method="exact")``: stop when the relative decrease ``(f_old − f)/f`` of a sweep
+  is ``≤ tol``, or past ``deadline``, or after ``max_sweeps``).
+* :func:`fit_completion`: what :meth:`homfact.MatrixCompletion.fit` runs on a dask DataFrame.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import numpy as np
+
+from ..gauges import L2
+from ..losses import SquaredLoss
+from ..meta import Problem, register_local_solver
+from ..polar import OperatorNuclearPolar
+from ..problems import check_lam
+from .blocks import BlockedEntries
+from .maps import DaskMaskedBilinear
+from .ops import als_exact
+from .outputs import BlockVector
+
+__all__ = ["distributed_completion_problem", "fit_completion"]
+
+LOCAL_SOLVER = "dask-als-exact"
+
+
+def _descend_dask_als_exact(problem: Problem, factors, *, tol, max_sweeps, deadline):
+    """Exact row-wise ALS sweeps on the workers (:func:`homfact.distributed.als_exact`)."""
+    U, V = factors
+    res, resid = als_exact(problem.mapping.entries, U, V, problem.lam, max_sweeps=max_sweeps,
+                           tol=tol, deadline=deadline)
+    if resid is not None:
+        resid.release()
+    return res.factors, res.n_sweeps
+
+
+def _applies(problem: Problem) -> bool:
+    """Squared loss of the map's own data, a :class:`DaskMaskedBilinear` and ℓ2 gauges: the
+    sweeps read ``y`` from the blocks, so the loss must hold exactly those values."""
+    y = getattr(problem.loss, "y", None)
+    return (type(problem.loss) is SquaredLoss and isinstance(problem.mapping, DaskMaskedBilinear)
+            and isinstance(y, BlockVector) and y.data_of is problem.mapping.entries
+            and all(type(g) is L2 for g in problem.gauges))
+
+
+register_local_solver(LOCAL_SOLVER, _descend_dask_als_exact, requires=_applies,
+                      requirement="dask-als-exact needs a DaskMaskedBilinear map, the squared "
+                                  "loss of its entries' values and L2/L2 gauges")
+
+
+def distributed_completion_problem(entries: BlockedEntries, lam: float, *, polar=None,
+                                   allow_probabilistic: bool = False, delta: float = 1e-9,
+                                   layout: str | None = None) -> Problem:
+    """``min ½‖P_Ω(Y − UVᵀ)‖² + λ Σᵢ ‖uᵢ‖‖vᵢ‖`` on the observed entries held by ``entries``.
+
+    ``polar``: any :class:`homfact.interfaces.PolarSolver` taking a
+    :class:`~homfact.distributed.BlockOperator`; default
+    ``OperatorNuclearPolar(allow_probabilistic=allow_probabilistic, delta=delta)``
+    (``allow_probabilistic`` and ``delta`` are ignored when ``polar`` is given).  ``layout``:
+    the side holding the output vectors (default: :class:`DaskMaskedBilinear`'s).
+    """
+    if not isinstance(entries, BlockedEntries):
+        raise TypeError(f"entries must be a BlockedEntries, got {type(entries).__name__}")
+    lam = check_lam(lam)
+    if polar is None:
+        polar = OperatorNuclearPolar(allow_probabilistic=allow_probabilistic, delta=delta)
+    mapping = DaskMaskedBilinear(entries, layout)
+    return Problem(SquaredLoss(mapping.data()), mapping, (L2(), L2()), lam, polar=polar,
+                   local_solver=LOCAL_SOLVER)
+
+
+@contextlib.contextmanager
+def active_client():
+    """The active ``dask.distributed`` client, or a ``LocalCluster`` (and client) started for
+    the block and closed after it."""
+    import distributed
+
+    try:
+        yield distributed.get_client()
+        return
+    except ValueError:
+        pass
+    with distributed.LocalCluster(dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
+
+
+def fit_completion(est, ddf) -> None:
+    """Fit a :class:`homfact.MatrixCompletion` to a dask DataFrame with columns ``row``,
+    ``col`` and ``value`` on the active Dask client (or a ``LocalCluster`` started for it).
+
+    The entries are partitioned into blocks on the workers
+    (:meth:`BlockedEntries.from_dask_dataframe`; the shape is ``(max row + 1, max col + 1)``),
+    the problem is :func:`distributed_completion_problem` with the estimator's ``λ``,
+    ``allow_probabilistic`` and ``delta``, and the loop is the estimator's own ``_run``
+    (:func:`homfact.meta.grow`): the fitted attributes are those of the one-machine fit, the
+    factors NumPy arrays on the client.  ``local_solver`` must be ``"auto"`` or
+    ``"als-exact"`` (the sweeps are exact row-wise ALS).
+    """
+    if isinstance(est.lam, str):
+        raise TypeError(f"lam must be a real number >= 0, got {est.lam!r}")
+    est._check_params()
+    if est.local_solver not in ("auto", "als-exact"):
+        raise ValueError(f"local_solver must be 'auto' or 'als-exact' for a dask DataFrame "
+                         f"(the distributed sweeps are exact row-wise ALS), got "
+                         f"{est.local_solver!r}")
+    with active_client() as client:
+        entries = BlockedEntries.from_dask_dataframe(ddf, client=client)
+        try:
+            problem = distributed_completion_problem(
+                entries, est.lam, allow_probabilistic=est.allow_probabilistic, delta=est.delta)
+            y = problem.loss.y
+            rms = math.sqrt(max(y.vdot(y), 0.0) / entries.nnz)
+            est.shape_ = entries.shape
+            est._run(problem, est._initial_factors(entries.shape, rms), "MatrixCompletion")
+            est.U_, est.V_ = (np.asarray(F) for F in (est.U_, est.V_))
+        finally:
+            entries.release()
