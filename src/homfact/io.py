@@ -9,6 +9,9 @@ Readers (:func:`read_matrix`) accept
   is an observed entry for completion, stored zeros included;
 * ``.csv`` / ``.txt`` — triplets ``row,col,value`` per line, 0-based indices, an optional
   header line; the shape is ``max index + 1`` unless given.
+* ``.parquet`` / ``.pq`` — columns ``row``, ``col``, ``value`` (other columns ignored), read
+  with ``pyarrow`` (the ``dask`` extra) into one process, checked as the CSV triplets; for
+  files that outgrow one process use ``homfact fit completion --scheduler``.
 * ``.tif`` / ``.tiff`` — an image stack read with ``tifffile`` (:func:`read_tiff_stack`): a
   ``frames × rows × cols`` stack becomes the ``pixels × frames`` matrix (pixels in row-major
   order, so column ``t`` reshaped to ``(rows, cols)`` is frame ``t``), as calcium-imaging
@@ -41,6 +44,7 @@ __all__ = [
     "parse_shape",
     "read_csv_triplets",
     "read_matrix",
+    "read_parquet_triplets",
     "read_tiff_stack",
     "save_factors",
     "tiff_image_shape",
@@ -184,6 +188,13 @@ def read_csv_triplets(path: str | os.PathLike,
         r_arr = np.asarray(rows, dtype=np.int64)
         c_arr = np.asarray(cols, dtype=np.int64)
         vals = np.asarray(vlist, dtype=np.float64)
+    return _triplets_csr(r_arr, c_arr, vals, shape, path)
+
+
+def _triplets_csr(r_arr: np.ndarray, c_arr: np.ndarray, vals: np.ndarray,
+                  shape: tuple[int, int] | None, path: Path) -> sp.csr_matrix:
+    """CSR matrix of checked triplets (int64 ids ``≥ 0``, float values); ``shape`` defaults to
+    ``max id + 1`` and must contain every id; duplicate positions are an error."""
     inferred = (int(r_arr.max()) + 1, int(c_arr.max()) + 1)
     if shape is None:
         shape = inferred
@@ -195,6 +206,50 @@ def read_csv_triplets(path: str | os.PathLike,
         raise ValueError(f"{path}: duplicate (row, col) positions")
     coo = sp.coo_matrix((vals, (r_arr, c_arr)), shape=shape)
     return sp.csr_matrix(coo)
+
+
+def read_parquet_triplets(path: str | os.PathLike,
+                          shape: tuple[int, int] | None = None) -> sp.csr_matrix:
+    """Read a Parquet file with columns ``row``, ``col`` (integer ids ``≥ 0``) and ``value``
+    (real, finite) into a CSR matrix, as :func:`read_csv_triplets` reads CSV.
+
+    Needs ``pyarrow`` (``pip install 'homfact[dask]'``).  The whole file is loaded into this
+    process: for data that outgrow it, ``homfact fit completion FILE --scheduler ...`` reads
+    it on Dask workers (:func:`homfact.distributed.read_triplets`).
+    """
+    path = Path(path)
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise ImportError(f"{path}: reading Parquet needs pyarrow: pip install "
+                          f"'homfact[dask]'") from None
+    try:
+        names = pq.read_schema(path).names
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read as Parquet ({exc})") from None
+    missing = [c for c in ("row", "col", "value") if c not in names]
+    if missing:
+        raise ValueError(f"{path}: missing the column(s) {missing}; a triplet file needs row, "
+                         f"col, value (has {names})")
+    table = pq.read_table(path, columns=["row", "col", "value"])
+    if table.num_rows == 0:
+        raise ValueError(f"{path}: no triplets (no rows)")
+    ids = []
+    for name in ("row", "col"):
+        a = table.column(name).to_numpy()
+        if a.dtype.kind not in "iu":
+            raise ValueError(f"{path}: column {name!r} must hold integer ids, got dtype "
+                             f"{a.dtype}")
+        if a.min() < 0:
+            raise ValueError(f"{path}: column {name!r} has negative ids")
+        ids.append(a.astype(np.int64))
+    vals = table.column("value").to_numpy()
+    if vals.dtype.kind not in "iuf":
+        raise ValueError(f"{path}: column 'value' must hold real numbers, got dtype {vals.dtype}")
+    vals = vals.astype(np.float64)
+    if not np.all(np.isfinite(vals)):
+        raise ValueError(f"{path}: column 'value' has NaN or infinite values")
+    return _triplets_csr(ids[0], ids[1], vals, shape, path)
 
 
 def _read_npz(path: Path) -> np.ndarray | sp.csr_matrix:
@@ -270,7 +325,8 @@ def tiff_image_shape(path: str | os.PathLike) -> tuple[int, int] | None:
 def read_matrix(path: str | os.PathLike,
                 shape: tuple[int, int] | None = None) -> np.ndarray | sp.csr_matrix:
     """Read a matrix file by its extension (``.npy``, ``.npz``, ``.mtx``, ``.csv``/``.txt``,
-    ``.tif``/``.tiff``: a ``frames × rows × cols`` stack is read as ``pixels × frames``).
+    ``.parquet``/``.pq``, ``.tif``/``.tiff``: a ``frames × rows × cols`` stack is read as
+    ``pixels × frames``).
 
     Returns a dense float array (``.npy``, dense ``.npz``/``.mtx``) or a CSR matrix whose stored
     entries are exactly those in the file.  ``shape`` is used by triplet files; for other
@@ -311,11 +367,13 @@ def read_matrix(path: str | os.PathLike,
             np.asarray(raw), path)
     elif ext in (".csv", ".txt"):
         return read_csv_triplets(path, shape)
+    elif ext in (".parquet", ".pq"):
+        return read_parquet_triplets(path, shape)
     elif ext in _TIFF_EXTENSIONS:
         data, _ = read_tiff_stack(path)
     else:
         raise ValueError(f"{path}: unknown file type {ext or '(none)'!r}; use .npy, .npz, .mtx, "
-                         f".csv (row,col,value triplets) or .tif (an image stack)")
+                         f".csv or .parquet (row,col,value triplets) or .tif (an image stack)")
     if sp.issparse(data):
         return _reshape(data, shape, path)
     if shape is not None and shape != data.shape:

@@ -310,6 +310,9 @@ input formats (by extension):
   .mtx   Matrix Market (scipy.io.mmread); for completion every stored entry is observed
   .csv   triplets "row,col,value" per line, 0-based, optional header line; the shape is
          max index + 1 unless --shape M,N is given; for completion every line is observed
+  .parquet  columns row, col, value (needs pyarrow: pip install 'homfact[dask]'); read as
+         the .csv triplets.  completion --scheduler ADDRESS|local:N reads .parquet and .csv
+         triplets on Dask workers instead (nothing loaded into this process)
   .tif   image stack (tifffile), frames x rows x cols, read as the pixels x frames
          matrix; "fit structured" then sets image_shape to the frame shape
   For low_rank, sparse or triplet input is densified (entries not stored are 0).
@@ -374,8 +377,8 @@ def _model_help(models: Sequence[str]) -> str:
 def _add_io_options(p: argparse.ArgumentParser, models: Sequence[str] = MODELS) -> None:
     p.add_argument("model", metavar="MODEL", choices=models, help=_model_help(models))
     p.add_argument("input", metavar="INPUT",
-                   help="matrix file: .npy, .npz, .mtx, .csv or .tif (frames x rows x cols "
-                        "stack, read as pixels x frames)")
+                   help="matrix file: .npy, .npz, .mtx, .csv, .parquet or .tif (frames x "
+                        "rows x cols stack, read as pixels x frames)")
     p.add_argument("--shape", metavar="M,N", default=None,
                    help="matrix shape for .csv triplets (default: max index + 1)")
 

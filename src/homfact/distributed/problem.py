@@ -99,17 +99,19 @@ def active_client():
         yield client
 
 
-def fit_completion(est, ddf) -> None:
-    """Fit a :class:`homfact.MatrixCompletion` to a dask DataFrame with columns ``row``,
-    ``col`` and ``value`` on the active Dask client (or a ``LocalCluster`` started for it).
+def fit_completion(est, data) -> None:
+    """Fit a :class:`homfact.MatrixCompletion` on a Dask cluster.
 
-    The entries are partitioned into blocks on the workers
-    (:meth:`BlockedEntries.from_dask_dataframe`; the shape is ``(max row + 1, max col + 1)``),
-    the problem is :func:`distributed_completion_problem` with the estimator's ``λ``,
-    ``allow_probabilistic`` and ``delta``, and the loop is the estimator's own ``_run``
-    (:func:`homfact.meta.grow`): the fitted attributes are those of the one-machine fit, the
-    factors NumPy arrays on the client.  ``local_solver`` must be ``"auto"`` or
-    ``"als-exact"`` (the sweeps are exact row-wise ALS).
+    ``data``: a dask DataFrame with columns ``row``, ``col`` and ``value``, fitted on the
+    active Dask client (or a ``LocalCluster`` started for it; the entries are partitioned into
+    blocks on the workers by :meth:`BlockedEntries.from_dask_dataframe`, the shape is
+    ``(max row + 1, max col + 1)``); or a :class:`BlockedEntries` already on a cluster (e.g.
+    from :func:`homfact.distributed.read_triplets`, with its own shape), fitted on its client
+    and left to the caller.  The problem is :func:`distributed_completion_problem` with the
+    estimator's ``λ``, ``allow_probabilistic`` and ``delta``, and the loop is the estimator's
+    own ``_run`` (:func:`homfact.meta.grow`): the fitted attributes are those of the
+    one-machine fit, the factors NumPy arrays on the client.  ``local_solver`` must be
+    ``"auto"`` or ``"als-exact"`` (the sweeps are exact row-wise ALS).
     """
     if isinstance(est.lam, str):
         raise TypeError(f"lam must be a real number >= 0, got {est.lam!r}")
@@ -118,15 +120,23 @@ def fit_completion(est, ddf) -> None:
         raise ValueError(f"local_solver must be 'auto' or 'als-exact' for a dask DataFrame "
                          f"(the distributed sweeps are exact row-wise ALS), got "
                          f"{est.local_solver!r}")
+    if isinstance(data, BlockedEntries):
+        _fit_entries(est, data)
+        return
     with active_client() as client:
-        entries = BlockedEntries.from_dask_dataframe(ddf, client=client)
+        entries = BlockedEntries.from_dask_dataframe(data, client=client)
         try:
-            problem = distributed_completion_problem(
-                entries, est.lam, allow_probabilistic=est.allow_probabilistic, delta=est.delta)
-            y = problem.loss.y
-            rms = math.sqrt(max(y.vdot(y), 0.0) / entries.nnz)
-            est.shape_ = entries.shape
-            est._run(problem, est._initial_factors(entries.shape, rms), "MatrixCompletion")
-            est.U_, est.V_ = (np.asarray(F) for F in (est.U_, est.V_))
+            _fit_entries(est, entries)
         finally:
             entries.release()
+
+
+def _fit_entries(est, entries: BlockedEntries) -> None:
+    """Run the estimator's loop on the blocked entries (see :func:`fit_completion`)."""
+    problem = distributed_completion_problem(
+        entries, est.lam, allow_probabilistic=est.allow_probabilistic, delta=est.delta)
+    y = problem.loss.y
+    rms = math.sqrt(max(y.vdot(y), 0.0) / entries.nnz)
+    est.shape_ = entries.shape
+    est._run(problem, est._initial_factors(entries.shape, rms), "MatrixCompletion")
+    est.U_, est.V_ = (np.asarray(F) for F in (est.U_, est.V_))
