@@ -41,3 +41,16 @@ def test_scaling_benchmark_quick(tmp_path):
     res = _load("bench_scaling").main(quick=True, out_dir=tmp_path)
     assert res["points"]
     assert not any("error" in p for p in res["points"])
+
+
+def test_dask_benchmark_quick(tmp_path):
+    """bench_dask quick mode (10⁵ entries, LocalClusters of 1 and 2 workers, no Spark)."""
+    pytest.importorskip("dask.dataframe")
+    pytest.importorskip("distributed")
+    res = _load("bench_dask").main(quick=True, out_dir=tmp_path, spark=False)
+    points = res["points"]
+    assert [p["config"] for p in points] == ["single", "dask1", "dask2"]
+    assert all(p["per_sweep_s"] > 0 and p["gram_product_s"] > 0 for p in points)
+    assert all(len(p["worker_maxrss_mib"]) == int(p["config"][-1]) for p in points[1:])
+    assert res["paper"]["lanczos"]["0.001"]["steps"] == 315
+    assert res["paper"]["factor_rows_formula_check"]
