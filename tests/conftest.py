@@ -218,3 +218,24 @@ def random_mask(rng: np.random.Generator, shape: tuple[int, int], frac: float) -
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+def low_rank_triplets(rng: np.random.Generator, m: int, n: int, nnz: int,
+                      noise: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank 3 plus Gaussian noise (std ``noise``) observed on ``nnz`` distinct random entries
+    of an ``m × n`` matrix, as triplets ``(rows, cols, values)`` drawn from ``rng``."""
+    idx = rng.choice(m * n, nnz, replace=False)
+    rows, cols = idx // n, idx % n
+    A, B = rng.standard_normal((m, 3)), rng.standard_normal((n, 3))
+    vals = np.einsum("ij,ij->i", A[rows], B[cols]) + noise * rng.standard_normal(nnz)
+    return rows, cols, vals
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A module's own LocalCluster (2 worker processes, one thread each) and its client."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as c:
+        yield c

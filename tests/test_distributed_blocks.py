@@ -21,6 +21,8 @@ pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 pd = pytest.importorskip("pandas")
 
+from conftest import low_rank_triplets  # noqa: E402
+
 from homfact.distributed import (  # noqa: E402
     BlockedEntries,
     exact_sweep,
@@ -35,21 +37,15 @@ M, N, NNZ, RANK, LAM = 10_000, 1_000, 50_000, 4, 1.5
 
 
 @pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
-        yield c
+def client(dask_client):
+    return dask_client
 
 
 @pytest.fixture(scope="module")
 def data():
     """Low rank + noise observed on NNZ random entries (unique), as triplets."""
     rng = np.random.default_rng(0)
-    idx = rng.choice(M * N, NNZ, replace=False)
-    rows, cols = idx // N, idx % N
-    A, B = rng.standard_normal((M, 3)), rng.standard_normal((N, 3))
-    vals = np.einsum("ij,ij->i", A[rows], B[cols]) + 0.1 * rng.standard_normal(NNZ)
+    rows, cols, vals = low_rank_triplets(rng, M, N, NNZ)
     U0, V0 = rng.standard_normal((M, RANK)), rng.standard_normal((N, RANK))
     return rows, cols, vals, U0, V0
 

@@ -20,6 +20,8 @@ pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 pd = pytest.importorskip("pandas")
 
+from conftest import low_rank_triplets  # noqa: E402
+
 import homfact as hf  # noqa: E402
 from homfact.distributed import (  # noqa: E402
     BlockedEntries,
@@ -41,20 +43,12 @@ M_SMALL, N_SMALL, NNZ_SMALL, LAM_SMALL = 4_000, 30, 24_000, 12.0
 
 
 def _low_rank(m, n, nnz, seed):
-    rng = np.random.default_rng(seed)
-    idx = rng.choice(m * n, nnz, replace=False)
-    rows, cols = idx // n, idx % n
-    A, B = rng.standard_normal((m, 3)), rng.standard_normal((n, 3))
-    vals = np.einsum("ij,ij->i", A[rows], B[cols]) + 0.1 * rng.standard_normal(nnz)
-    return rows, cols, vals
+    return low_rank_triplets(np.random.default_rng(seed), m, n, nnz)
 
 
 @pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
-        yield c
+def client(dask_client):
+    return dask_client
 
 
 @pytest.fixture(scope="module")

@@ -23,27 +23,22 @@ pytest.importorskip("dask.dataframe")
 distributed = pytest.importorskip("distributed")
 pd = pytest.importorskip("pandas")
 
+from conftest import low_rank_triplets  # noqa: E402
+
 import homfact as hf  # noqa: E402
 
 M, N, NNZ, LAM = 3_000, 30, 18_000, 20.0
 
 
 @pytest.fixture(scope="module")
-def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as c:
-        yield c
+def client(dask_client):
+    return dask_client
 
 
 @pytest.fixture(scope="module")
 def frame():
     """Rank 3 + noise observed on NNZ distinct entries, as a pandas frame of triplets."""
-    rng = np.random.default_rng(5)
-    idx = rng.choice(M * N, NNZ, replace=False)
-    rows, cols = idx // N, idx % N
-    A, B = rng.standard_normal((M, 3)), rng.standard_normal((N, 3))
-    vals = np.einsum("ij,ij->i", A[rows], B[cols]) + 0.1 * rng.standard_normal(NNZ)
+    rows, cols, vals = low_rank_triplets(np.random.default_rng(5), M, N, NNZ)
     return pd.DataFrame({"row": rows, "col": cols, "value": vals})
 
 
