@@ -32,7 +32,7 @@ import numpy as np
 
 from ..maps import masked_dot
 from .blocks import BlockedEntries, SideBlock, _hold, gather_or_cancel
-from .ops import _holders, _other_pieces
+from .ops import _holders, _other_pieces, as_vector
 from .outputs import INLINE_FLOATS, BlockVector, check_layout, entry_hash
 
 __all__ = ["BlockOperator", "DaskMaskedBilinear"]
@@ -240,14 +240,7 @@ class BlockOperator:
             return self._gram[1].copy()
         return self._mt(y)
 
-    @staticmethod
-    def _vec(x, n: int, name: str) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        if x.ndim == 2 and x.shape[1] == 1:   # a column vector, as scipy's LinearOperator
-            x = x.reshape(-1)
-        if x.shape != (n,):
-            raise ValueError(f"{name} must have shape ({n},), got {x.shape}")
-        return x
+    _vec = staticmethod(as_vector)
 
     # ---- products with G
 

@@ -178,6 +178,17 @@ def block_values(block: SideBlock, state: BlockState):
 # client side
 
 
+def as_vector(x, n: int, name: str) -> np.ndarray:
+    """``x`` as a float vector of length ``n`` (an ``n × 1`` column, as scipy's
+    ``LinearOperator`` passes it, is flattened); a ``ValueError`` naming ``name`` otherwise."""
+    x = np.asarray(x, dtype=float)
+    if x.ndim == 2 and x.shape[1] == 1:
+        x = x.reshape(-1)
+    if x.shape != (n,):
+        raise ValueError(f"{name} must have shape ({n},), got {x.shape}")
+    return x
+
+
 def _tree_sum(client, futures: list):
     """Pairwise sum of futures: ``B − 1`` add tasks in ``⌈log₂ B⌉`` levels; returns a future."""
     level = list(futures)
@@ -414,10 +425,7 @@ class BlockResidual:
         return _tree_sum(client, parts).result()
 
     def _vec(self, x, n: int, name: str) -> np.ndarray:
-        x = np.asarray(x, dtype=float)
-        if x.shape != (n,):
-            raise ValueError(f"{name} must have shape ({n},), got {x.shape}")
-        return x
+        return as_vector(x, n, name)
 
     # ---- products with R
 
