@@ -60,8 +60,8 @@ def one_machine(files, tmp_path_factory):
 def test_parquet_on_local_cluster(files, one_machine, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["fit", "completion", str(files / "t.parquet"), "--scheduler", "local:2",
-               "--lam", str(LAM), "--tol", "1e-9", "--allow-probabilistic", "--output",
-               str(out), "--no-plot"])
+               "--lam", str(LAM), "--tol", "1e-9", "--allow-probabilistic",
+               "--gram-max-dim", "0", "--output", str(out), "--no-plot"])
     text = capsys.readouterr().out
     assert rc == 0
     assert "2 workers" in text and "status=global_probabilistic" in text
@@ -72,6 +72,7 @@ def test_parquet_on_local_cluster(files, one_machine, tmp_path, capsys):
     assert cert["scheduler"]["n_workers"] == 2 and cert["scheduler"]["n_threads"] == 2
     assert cert["status"] == "global_probabilistic" and cert["delta"] == 1e-9
     assert cert["allow_probabilistic"] is True and cert["data"]["shape"] == [M, N]
+    assert cert["gram_max_dim"] == 0
     assert cert["data"]["observed_entries"] == NNZ
     # the one-machine fit of the same data: both pin the optimum
     assert one_machine["status"] == "global"
@@ -81,6 +82,21 @@ def test_parquet_on_local_cluster(files, one_machine, tmp_path, capsys):
     assert U.shape == (M, 2) and V.shape == (N, 2)
     history = json.loads((out / "history.json").read_text())
     assert len(history) == cert["n_iter"]
+
+
+def test_default_polar_forms_the_gram_and_certifies_global(files, one_machine, tmp_path,
+                                                           capsys):
+    """No opt-in, ``n = 20 ≤ gram_max_dim``: the workers sum the residual's Gram, and the
+    deterministic bound certifies the same optimum as one machine with status "global"."""
+    out = tmp_path / "out"
+    rc = main(["fit", "completion", str(files / "t.parquet"), "--scheduler", "local:2",
+               "--lam", str(LAM), "--tol", "1e-9", "--output", str(out), "--no-plot", "-q"])
+    assert rc == 0 and "status=global " in capsys.readouterr().out
+    cert = _read(out)
+    assert cert["status"] == "global" and cert["allow_probabilistic"] is False
+    assert cert["gram_max_dim"] == 2048 and "summed on the workers" in cert["method"]
+    assert cert["objective"] == pytest.approx(one_machine["objective"], rel=1e-8)
+    assert cert["rank"] == one_machine["rank"]
 
 
 def test_csv_without_header_shape_and_delta(files, tmp_path, capsys):
@@ -115,6 +131,10 @@ def test_csv_without_header_shape_and_delta(files, tmp_path, capsys):
     (["completion", "t.csv", "--lam", "1", "--allow-probabilistic"],
      "--allow-probabilistic applies with --scheduler only"),
     (["completion", "t.csv", "--lam", "1", "--delta", "0.01"], "applies with --scheduler only"),
+    (["completion", "t.csv", "--lam", "1", "--gram-max-dim", "5"],
+     "--gram-max-dim applies with --scheduler only"),
+    (["completion", "t.csv", "--scheduler", "local:2", "--lam", "1", "--gram-max-dim", "-1"],
+     "--gram-max-dim must be an integer >= 0"),
     (["completion", "t.csv", "--scheduler", "nowhere", "--lam", "1"],
      "--scheduler nowhere: not a scheduler address"),
 ])

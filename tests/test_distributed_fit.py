@@ -175,28 +175,40 @@ def test_output_protocol_and_fingerprint(client, entries, single, data):
 
 # ---- the fit ---------------------------------------------------------------------------------
 
-def test_distributed_grow_equals_single_machine_same_polar(entries, data):
+@pytest.mark.parametrize("path", ["gram", "lanczos"])
+def test_distributed_grow_equals_single_machine_same_polar(entries, data, path):
     """The same algorithm on one machine and on the cluster (exact ALS, the operator polar with
-    the same seed): the same iterations, objective, rank and (deterministic) status."""
+    the same seed): the same iterations, objective, rank and (deterministic) status.
+
+    ``"gram"`` (the default, ``d = 10³ ≤ gram_max_dim``): the Gram ``GᵀG`` summed on the
+    workers against scipy's on one machine, a tight deterministic bound, status ``"global"``;
+    ``"lanczos"`` (``gram_max_dim=0``, 20 steps): only ``min(‖G‖_F, √(‖G‖₁‖G‖_∞))`` is
+    deterministic and it is loose here, status ``"unverified"`` on both."""
     rows, cols, vals = data
     lam, k = 20.0, 20
+    opts = {"n_steps": k} if path == "gram" else {"n_steps": k, "gram_max_dim": 0}
     t0 = time.perf_counter()
     dist = grow(distributed_completion_problem(entries, lam, polar=OperatorNuclearPolar(
-        n_steps=k)), tol=1e-6, random_state=0, max_iter=30)
+        **opts)), tol=1e-6, random_state=0, max_iter=30)
     t_dist = time.perf_counter() - t0
     Y = sp.csr_matrix((vals, (rows, cols)), shape=(M, N))
     t0 = time.perf_counter()
     one = grow(completion_problem(Y, lam, local_solver="als-exact",
-                                  polar=OperatorNuclearPolar(n_steps=k)),
+                                  polar=OperatorNuclearPolar(**opts)),
                tol=1e-6, random_state=0, max_iter=30)
     t_one = time.perf_counter() - t0
     c, c1 = dist.certificate, one.certificate
-    print(f"\n10^4x10^3 same polar: rel diff {abs(c.objective - c1.objective) / c1.objective:.2e}"
-          f" rank {dist.rank}/{one.rank} status {c.status}/{c1.status} "
+    print(f"\n10^4x10^3 same polar ({path}): rel diff "
+          f"{abs(c.objective - c1.objective) / c1.objective:.2e} rank {dist.rank}/{one.rank} "
+          f"status {c.status}/{c1.status} gap {c.relative_gap:.1e}/{c1.relative_gap:.1e} "
           f"time {t_dist:.1f}s/{t_one:.1f}s iterations {dist.n_iter}/{one.n_iter}")
     assert abs(c.objective - c1.objective) <= 1e-10 * abs(c1.objective)
     assert dist.rank == one.rank >= 3
-    assert c.status == c1.status == "unverified"   # min(fro, sqrt(one*inf)) is loose here
+    if path == "gram":
+        assert c.status == c1.status == "global" and c.relative_gap <= 1e-6
+        assert "summed on the workers" in c.method and "gram(" in c1.method
+    else:
+        assert c.status == c1.status == "unverified"   # min(fro, sqrt(one*inf)) is loose
     assert dist.stop_reason == one.stop_reason and dist.n_iter == one.n_iter
     assert c.lower_bound == pytest.approx(c1.lower_bound, rel=1e-9)
     for a, b in zip(dist.history, one.history, strict=True):
@@ -212,7 +224,9 @@ def small():
 def test_estimator_on_dask_dataframe_matches_single_machine_optimum(client, small, tmp_path):
     """``MatrixCompletion().fit(ddf)`` on the cluster against the default one-machine fit
     (exact nuclear polar, status "global"): with a tight tol both certificates pin the
-    optimum, so the objectives agree to 1e-10 and the ranks are equal."""
+    optimum, so the objectives agree to 1e-10 and the ranks are equal.  ``d = 30``: the
+    cluster's polar forms the Gram on the workers, a deterministic bound, so the status is
+    ``"global"`` although the probabilistic opt-in is on (it is not needed)."""
     import dask.dataframe as dd
 
     rows, cols, vals, df = small
@@ -229,11 +243,11 @@ def test_estimator_on_dask_dataframe_matches_single_machine_optimum(client, smal
     c, c1 = est.certificate_, one.certificate_
     print(f"\n{M_SMALL}x{N_SMALL} vs default one-machine fit: rel diff "
           f"{abs(c.objective - c1.objective) / c1.objective:.2e} rank {est.rank_}/{one.rank_} "
-          f"status {c.status}/{c1.status} gap {c.relative_gap_probabilistic:.1e}/"
+          f"status {c.status}/{c1.status} gap {c.relative_gap:.1e}/"
           f"{c1.relative_gap:.1e} time {t_dist:.1f}s/{t_one:.1f}s")
     assert c1.status == "global"
-    assert c.status == "global_probabilistic" and c.delta == 1e-9 and "Kuczynski" in c.method
-    assert est.stop_reason_ == "certified"
+    assert c.status == "global" and c.is_global and "summed on the workers" in c.method
+    assert c.relative_gap <= tol and est.stop_reason_ == "certified"
     assert abs(c.objective - c1.objective) <= 1e-10 * abs(c1.objective)
     assert est.rank_ == one.rank_ >= 3
     # the deterministic lower bound stays valid
@@ -256,7 +270,8 @@ def test_estimator_on_dask_dataframe_matches_single_machine_optimum(client, smal
 def test_checkpoint_resume_distributed(client, small, tmp_path):
     """Stopped after 2 outer iterations and resumed: the same iterations and factors as an
     uninterrupted fit; a checkpoint of other data is refused (fingerprint of the distributed
-    data).  Deterministic polar: with ``allow_probabilistic=True`` the core loop saves
+    data).  The Lanczos path (``gram_max_dim=0``), deterministic bound only: with
+    ``allow_probabilistic=True`` the core loop saves
     ``prev_gap`` as the deterministic gap where it steers by the probabilistic one
     (homfact.meta.grow, the max_iter/time_limit checkpoint), and a resumed fit can differ."""
     rows, cols, vals, _ = small
@@ -264,7 +279,8 @@ def test_checkpoint_resume_distributed(client, small, tmp_path):
 
     def problem(entries):
         return distributed_completion_problem(entries, LAM_SMALL,
-                                              polar=OperatorNuclearPolar(n_steps=10))
+                                              polar=OperatorNuclearPolar(n_steps=10,
+                                                                         gram_max_dim=0))
 
     opts = dict(tol=1e-6, random_state=1, max_iter=5)
     full = grow(problem(E), **opts)

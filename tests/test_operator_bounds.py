@@ -219,7 +219,7 @@ def test_operator_polar_sparse_and_linear_operator(seed):
     S = _sparse_case(seed)
     D = S.toarray()
     sigma = float(np.linalg.svd(D, compute_uv=False)[0])
-    polar = OperatorNuclearPolar(delta=1e-9)
+    polar = OperatorNuclearPolar(delta=1e-9, gram_max_dim=0)      # the Lanczos path
     for op, det in ((S, True), (S.T.tocsr(), True), (aslinearoperator(S), False)):
         b = polar(op, rng=np.random.default_rng(seed))
         dense = op.toarray() if sp.issparse(op) else D
@@ -270,7 +270,7 @@ def test_operator_polar_uses_norm_methods_and_counts_products():
             return float(abs(S).sum(axis=1).max())
 
     op = Distributed()
-    polar = OperatorNuclearPolar(n_steps=40)
+    polar = OperatorNuclearPolar(n_steps=40, gram_max_dim=0)
     b = polar(op, rng=np.random.default_rng(0))
     ref = polar(S, rng=np.random.default_rng(0))
     assert b.upper == ref.upper and b.lower == ref.lower
@@ -337,7 +337,7 @@ def test_certificate_status_rules():
     for allow in (False, True):
         # k = 100 < d = 120: the status rests on the random-start ε (> 0)
         pr = low_rank_problem(Y, lam, polar=OperatorNuclearPolar(
-            100, allow_probabilistic=allow, delta=1e-6))
+            100, allow_probabilistic=allow, delta=1e-6, gram_max_dim=0))
         cert, bound, *_ = certify_factors(pr, X, tol=tol, polar_rtol=prtol,
                                           rng=np.random.default_rng(1))
         assert bound.upper > lam * (1 + prtol) >= bound.upper_probabilistic
@@ -353,3 +353,92 @@ def test_certificate_status_rules():
     assert cp.lower_bound < cp.lower_bound_probabilistic <= p_star * (1 + 1e-12)
     assert cp.status_relative_gap == cp.relative_gap_probabilistic <= tol < cp.relative_gap
     assert cp.to_dict()["delta"] == 1e-6 and "delta=" in str(cp)
+
+
+# ----------------------------------------------------------------------------------------------
+# the formed-Gram path (small Gram side): deterministic and tight
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(6))
+def test_gram_path_is_a_tight_deterministic_bracket(seed):
+    """``d ≤ gram_max_dim``: no Lanczos run, ``σ_max ≤ upper`` with certainty and tight to
+    rounding, on sparse, dense and transposed inputs, graded spectra and extreme scales."""
+    rng = np.random.default_rng(seed)
+    m, n = 240, 70
+    Q1, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    Q2, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    s = np.r_[1.0, 1 - np.geomspace(1e-13, 1e-4, 8), rng.random(n - 9) ** (seed + 1)]
+    A = (Q1 * s) @ Q2.T * 10.0 ** (seed * 50 - 150)
+    sigma = float(np.linalg.svd(A, compute_uv=False)[0])
+    S = sp.random(300, 90, density=0.05, random_state=seed, format="csr")
+    sigma_s = float(np.linalg.svd(S.toarray(), compute_uv=False)[0])
+    polar = OperatorNuclearPolar(delta=1e-9)
+    for op, ref in ((A, sigma), (A.T.copy(), sigma), (S, sigma_s), (S.T.tocsr(), sigma_s)):
+        b = polar(op, rng=np.random.default_rng(seed))
+        assert polar.last_result is None and b.method.startswith("gram(")
+        assert b.lower <= ref <= b.upper
+        dense = op.toarray() if sp.issparse(op) else op
+        # tight to the stated allowance: σ² + (p + 8d + 1)·eps·‖A‖²_F, halved by the root
+        p, d = max(dense.shape), min(dense.shape)
+        fro2_rel = float(np.sum((dense / ref) ** 2))
+        assert b.upper <= ref * (1 + (p + 8 * d + 2) * np.finfo(float).eps * fro2_rel)
+        assert b.lower >= ref * (1 - 1e-11)
+        assert b.upper_probabilistic == b.upper                 # nothing probabilistic
+        u, v = b.maximizer
+        assert abs(float(u @ dense @ v) - ref) <= 1e-11 * ref
+
+
+def test_gram_path_uses_gram_matrix_and_checks_its_shape():
+    S = _sparse_case(2)
+    calls = []
+
+    class Distributed:
+        shape, nnz = S.shape, S.nnz
+
+        def matvec(self, x):
+            return S @ x
+
+        def rmatvec(self, y):
+            return S.T @ y
+
+        def fro_norm(self):
+            return float(np.sqrt((S.data ** 2).sum()))
+
+        def gram_matrix(self):
+            calls.append(1)
+            G = (S.T @ S).toarray() if S.shape[1] <= S.shape[0] else (S @ S.T).toarray()
+            return G, float((S.data ** 2).sum()), max(S.shape)
+
+    b = OperatorNuclearPolar()(Distributed(), rng=np.random.default_rng(0))
+    ref = OperatorNuclearPolar()(S, rng=np.random.default_rng(0))
+    assert calls == [1] and "summed on the workers" in b.method
+    assert b.upper == ref.upper and b.lower == ref.lower
+    # above gram_max_dim, or with the path off, the Lanczos run is made instead
+    off = OperatorNuclearPolar(n_steps=5, gram_max_dim=min(S.shape) - 1)
+    off(Distributed(), rng=np.random.default_rng(0))
+    assert calls == [1] and off.last_result.n_steps == 5
+
+    class WrongShape(Distributed):
+        def gram_matrix(self):
+            return np.eye(3), 1.0, 10
+
+    with pytest.raises(ValueError, match="gram_matrix"):
+        OperatorNuclearPolar()(WrongShape())
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="gram_max_dim"):
+            OperatorNuclearPolar(gram_max_dim=bad)
+
+
+def test_gram_path_certifies_where_the_norm_bound_cannot():
+    """Low rank + noise at the SVT optimum: ``‖G‖_F ≫ λ = σ_max(G)``, so the norm bound
+    leaves the fit ``"unverified"``; the formed Gram certifies it ``"global"`` with no
+    probabilistic opt-in."""
+    rng = np.random.default_rng(3)
+    Y = rng.standard_normal((200, 3)) @ rng.standard_normal((3, 120)) + rng.standard_normal(
+        (200, 120))
+    lam = 0.5 * float(np.linalg.svd(Y, compute_uv=False)[2])
+    X = _svt_point(Y, lam)
+    cert, bound, *_ = certify_factors(low_rank_problem(Y, lam, polar=OperatorNuclearPolar()),
+                                      X, tol=1e-8, polar_rtol=1e-8,
+                                      rng=np.random.default_rng(1))
+    assert cert.status == "global" and cert.is_global and cert.relative_gap <= 1e-8
+    assert bound.upper <= lam * (1 + 1e-10) and "gram(" in bound.method

@@ -27,11 +27,11 @@ def test_opt_in_certifies_probabilistically_at_the_exact_optimum(seed):
     exact = grow(completion_problem(Y, lam, local_solver="als-exact"), tol=1e-8)
     assert exact.certificate.status == "global"
     plain = grow(completion_problem(Y, lam, local_solver="als-exact",
-                                    polar=OperatorNuclearPolar(delta=1e-9)),
+                                    polar=OperatorNuclearPolar(delta=1e-9, gram_max_dim=0)),
                  tol=1e-8, max_iter=20, random_state=seed)
     assert plain.certificate.status in ("unverified", "not_optimal")
     opted = grow(completion_problem(Y, lam, local_solver="als-exact",
-                                    polar=OperatorNuclearPolar(delta=1e-9,
+                                    polar=OperatorNuclearPolar(delta=1e-9, gram_max_dim=0,
                                                                allow_probabilistic=True)),
                  tol=1e-8, max_iter=40, random_state=seed)
     c = opted.certificate
@@ -55,7 +55,7 @@ def test_resume_with_probabilistic_bounds_is_bit_identical(tmp_path):
 
     def problem():
         return completion_problem(Y, lam, local_solver="als-exact",
-                                  polar=OperatorNuclearPolar(delta=1e-9,
+                                  polar=OperatorNuclearPolar(delta=1e-9, gram_max_dim=0,
                                                              allow_probabilistic=True))
 
     full = grow(problem(), tol=1e-8, max_iter=40, random_state=1)

@@ -52,6 +52,9 @@ def cmd_fit(args) -> int:
         raise CLIError("--resume needs --checkpoint PATH (the file to resume from)")
     if args.scheduler is not None or args.allow_probabilistic:
         return cmd_fit_distributed(args)
+    if args.gram_max_dim is not None:
+        raise CLIError("--gram-max-dim applies with --scheduler only (the one-machine "
+                       "completion fit uses the exact polar)")
     if spec.name == "completion" and args.delta is not None:
         raise CLIError("--delta for completion is the failure probability of the probabilistic "
                        "polar bound: it applies with --scheduler only")
@@ -169,6 +172,10 @@ def cmd_fit_distributed(args) -> int:
     say = _Printer(args.quiet)
     est = _make_estimator(spec, args.lam, args, verbose=not args.quiet)
     est.set_params(allow_probabilistic=args.allow_probabilistic, delta=delta)
+    if args.gram_max_dim is not None:
+        if args.gram_max_dim < 0:
+            raise CLIError(f"--gram-max-dim must be an integer >= 0, got {args.gram_max_dim}")
+        est.set_params(gram_max_dim=args.gram_max_dim)
     if args.checkpoint is not None:
         est.set_params(checkpoint=args.checkpoint, resume=args.resume)
     with _dask_client(args.scheduler) as (client, scheduler):
@@ -199,7 +206,8 @@ def cmd_fit_distributed(args) -> int:
                 "data": {"shape": [m, n], "description": described,
                          "observed_entries": entries.nnz},
                 "lam": args.lam, "allow_probabilistic": bool(args.allow_probabilistic),
-                "delta": delta, "scheduler": scheduler, **_fit_info(est, elapsed)}
+                "delta": delta, "gram_max_dim": int(est.gram_max_dim), "scheduler": scheduler,
+                **_fit_info(est, elapsed)}
         written = _write_outputs(Path(args.output), est, info, plot=not args.no_plot,
                                  title=f"{args.model}, lam = {args.lam:.4g}")
         say("wrote " + ", ".join(str(p) for p in written))
@@ -425,5 +433,9 @@ def add_parser(sub) -> None:
                          "(Kuczynski-Wozniakowski) polar bound when the deterministic one is "
                          "loose; the status is then 'global_probabilistic', holding with "
                          "probability >= 1 - delta")
+    dk.add_argument("--gram-max-dim", metavar="D", type=int, default=None,
+                    help="with --scheduler: when min(m, n) <= D (default 2048) the polar sums "
+                         "the D x D Gram of the residual on the workers, a tight deterministic "
+                         "bound (status 'global' with no opt-in); 0: always Lanczos")
     _add_quiet(fit)
     fit.set_defaults(func=cmd_fit)

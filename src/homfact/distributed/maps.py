@@ -84,6 +84,16 @@ def gram_pair(a: tuple[list, np.ndarray], b: tuple[list, np.ndarray]
     return a[0] + b[0], a[1] + b[1]
 
 
+def gram_block(block: SideBlock, g: np.ndarray) -> np.ndarray:
+    """``M_bᵀM_b`` as a dense ``n_other × n_other`` array (zero outside the referenced
+    columns): each entry a sum over the block's rows of products, formed by scipy's sparse
+    product."""
+    Mb = block.matrix(g)
+    out = np.zeros((block.n_other, block.n_other))
+    out[np.ix_(block.ref_cols, block.ref_cols)] = (Mb.T @ Mb).toarray()
+    return out
+
+
 def atom_inner_block(block: SideBlock, g: np.ndarray, own: np.ndarray,
                      other: np.ndarray) -> float:
     """``a_ownᵀ (M_b a_other)`` for block ``b`` (``own``: its own rows of the vector)."""
@@ -263,6 +273,31 @@ class BlockOperator:
         """``Gᵀ Y`` (``Y``: ``m×r``)."""
         Y = np.asarray(Y, dtype=float)
         return self._mt(Y) if self.layout == "rows" else self._m(Y)
+
+    # ---- the formed Gram (the tight deterministic bound of OperatorNuclearPolar)
+
+    def gram_matrix(self) -> tuple[np.ndarray, float, int]:
+        """``(S, fro2, length)``: ``S = MᵀM = Σ_b M_bᵀM_b`` (``d × d``, ``d`` the other side:
+        ``GᵀG`` on row blocks, ``GGᵀ`` on column blocks — the smaller side, as the map picks
+        the layout), one task per block and a tree reduction of the ``B`` dense pieces;
+        ``fro2 = ⟨g, g⟩``.
+
+        Rounding, the hypotheses of :func:`homfact.polar.core.gram_sigma_max_top`: an entry
+        ``S_jk = Σ_l M_lj M_lk`` is a sum of at most ``p_b`` products inside block ``b``
+        (``p_b`` its rows; any order) and then of ``B`` pieces, so at most
+        ``length = p + B`` roundings on any path (``p`` the own side's size); ``fro2`` sums
+        ``nnz ≤ p·d`` squares in ``B`` pieces, within ``γ_{nnz + B} ≤ γ_{2·length·d}``.
+        Memory: ``d²`` floats per block piece (``OperatorNuclearPolar`` calls it only for
+        ``d ≤ gram_max_dim``).
+        """
+        client = self.entries.client
+        futs = [client.submit(gram_block, blk, g, pure=False) for blk, g in self._blocks()]
+        self.n_reductions += 1
+        d = self._other()
+        S = _reduce(client, futs, _add, d * d)
+        if "fro2" not in self._norms:
+            self._norms["fro2"] = float(self.vector.vdot(self.vector))
+        return S, self._norms["fro2"], self._own() + self.entries.n_blocks
 
     # ---- exact norms (the deterministic bound of OperatorNuclearPolar)
 

@@ -5,8 +5,10 @@
   :class:`~homfact.losses.SquaredLoss` of the data as a
   :class:`~homfact.distributed.BlockVector`, the map
   :class:`~homfact.distributed.DaskMaskedBilinear`, ℓ2 gauges, the polar
-  :class:`~homfact.polar.OperatorNuclearPolar` (deterministic upper bound; the
-  Kuczyński–Woźniakowski bound only with ``allow_probabilistic=True``) and the local solver
+  :class:`~homfact.polar.OperatorNuclearPolar` (the Gram of the residual summed on the
+  workers for ``min(m, n) ≤ gram_max_dim``: deterministic and tight; else Lanczos with a
+  deterministic upper bound, and the Kuczyński–Woźniakowski bound only with
+  ``allow_probabilistic=True``) and the local solver
   ``"dask-als-exact"``.
 * The local solver ``"dask-als-exact"`` (registered with
   :func:`homfact.meta.register_local_solver`): :func:`homfact.distributed.als_exact`, the
@@ -64,20 +66,24 @@ register_local_solver(LOCAL_SOLVER, _descend_dask_als_exact, requires=_applies,
 
 def distributed_completion_problem(entries: BlockedEntries, lam: float, *, polar=None,
                                    allow_probabilistic: bool = False, delta: float = 1e-9,
+                                   gram_max_dim: int = 2048,
                                    layout: str | None = None) -> Problem:
     """``min ½‖P_Ω(Y − UVᵀ)‖² + λ Σᵢ ‖uᵢ‖‖vᵢ‖`` on the observed entries held by ``entries``.
 
     ``polar``: any :class:`homfact.interfaces.PolarSolver` taking a
     :class:`~homfact.distributed.BlockOperator`; default
-    ``OperatorNuclearPolar(allow_probabilistic=allow_probabilistic, delta=delta)``
-    (``allow_probabilistic`` and ``delta`` are ignored when ``polar`` is given).  ``layout``:
+    ``OperatorNuclearPolar(allow_probabilistic=allow_probabilistic, delta=delta,
+    gram_max_dim=gram_max_dim)``: the Gram of the residual summed on the workers when
+    ``min(m, n) ≤ gram_max_dim`` (deterministic, tight), else Lanczos (``allow_probabilistic``,
+    ``delta`` and ``gram_max_dim`` are ignored when ``polar`` is given).  ``layout``:
     the side holding the output vectors (default: :class:`DaskMaskedBilinear`'s).
     """
     if not isinstance(entries, BlockedEntries):
         raise TypeError(f"entries must be a BlockedEntries, got {type(entries).__name__}")
     lam = check_lam(lam)
     if polar is None:
-        polar = OperatorNuclearPolar(allow_probabilistic=allow_probabilistic, delta=delta)
+        polar = OperatorNuclearPolar(allow_probabilistic=allow_probabilistic, delta=delta,
+                                     gram_max_dim=gram_max_dim)
     mapping = DaskMaskedBilinear(entries, layout)
     return Problem(SquaredLoss(mapping.data()), mapping, (L2(), L2()), lam, polar=polar,
                    local_solver=LOCAL_SOLVER)
@@ -108,10 +114,10 @@ def fit_completion(est, data) -> None:
     ``(max row + 1, max col + 1)``); or a :class:`BlockedEntries` already on a cluster (e.g.
     from :func:`homfact.distributed.read_triplets`, with its own shape), fitted on its client
     and left to the caller.  The problem is :func:`distributed_completion_problem` with the
-    estimator's ``λ``, ``allow_probabilistic`` and ``delta``, and the loop is the estimator's
-    own ``_run`` (:func:`homfact.meta.grow`): the fitted attributes are those of the
-    one-machine fit, the factors NumPy arrays on the client.  ``local_solver`` must be
-    ``"auto"`` or ``"als-exact"`` (the sweeps are exact row-wise ALS).
+    estimator's ``λ``, ``allow_probabilistic``, ``delta`` and ``gram_max_dim``, and the loop
+    is the estimator's own ``_run`` (:func:`homfact.meta.grow`): the fitted attributes are
+    those of the one-machine fit, the factors NumPy arrays on the client.  ``local_solver``
+    must be ``"auto"`` or ``"als-exact"`` (the sweeps are exact row-wise ALS).
     """
     if isinstance(est.lam, str):
         raise TypeError(f"lam must be a real number >= 0, got {est.lam!r}")
@@ -134,7 +140,8 @@ def fit_completion(est, data) -> None:
 def _fit_entries(est, entries: BlockedEntries) -> None:
     """Run the estimator's loop on the blocked entries (see :func:`fit_completion`)."""
     problem = distributed_completion_problem(
-        entries, est.lam, allow_probabilistic=est.allow_probabilistic, delta=est.delta)
+        entries, est.lam, allow_probabilistic=est.allow_probabilistic, delta=est.delta,
+        gram_max_dim=est.gram_max_dim)
     y = problem.loss.y
     rms = math.sqrt(max(y.vdot(y), 0.0) / entries.nnz)
     est.shape_ = entries.shape

@@ -263,6 +263,11 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
         loose (status ``"global_probabilistic"``, holding with probability ``≥ 1 − delta``).
     delta : float, default=1e-9
         Distributed fit only: the failure probability ``δ`` of that bound.
+    gram_max_dim : int, default=2048
+        Distributed fit only: when the smaller side ``d = min(m, n)`` is at most this, the
+        polar sums the ``d × d`` Gram of the residual on the workers and bounds ``σ_max``
+        deterministically and tightly (status ``"global"`` with no opt-in; memory ``d²``
+        floats per block); above it, Lanczos with the bounds above.  ``0``: always Lanczos.
 
     **Dask input** (``pip install 'homfact[dask]'``).  ``fit(ddf)`` with a
     ``dask.dataframe.DataFrame`` of columns ``row``, ``col``, ``value`` runs on the active
@@ -270,9 +275,11 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
     none (:func:`homfact.distributed.fit_completion`; docs: models/distributed).  The entries
     stay on the workers, partitioned into row and column blocks; the loop is the same
     (:func:`homfact.meta.grow`) with exact row-wise ALS sweeps on the workers and the polar
-    :class:`homfact.polar.OperatorNuclearPolar` (Lanczos on the client, one tree reduction
-    per product; its deterministic upper bound alone rarely certifies, so the status is
-    ``"unverified"`` unless ``allow_probabilistic``).  The shape is ``(max row + 1,
+    :class:`homfact.polar.OperatorNuclearPolar`: for ``min(m, n) ≤ gram_max_dim`` the Gram
+    of the residual summed on the workers (deterministic and tight: status ``"global"``);
+    above, Lanczos on the client, one tree reduction per product, whose deterministic upper
+    bound alone rarely certifies, so the status is ``"unverified"`` unless
+    ``allow_probabilistic``.  The shape is ``(max row + 1,
     max col + 1)``; ``U_`` and ``V_`` are NumPy arrays on the client; ``local_solver`` must
     be ``"auto"`` or ``"als-exact"``.
 
@@ -293,7 +300,7 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
     def __init__(self, lam=1.0, *, init="zero", rank=None, max_rank=None, tol=1e-6,
                  max_iter=200, time_limit=None, random_state=None, verbose=False,
                  local_solver="auto", checkpoint=None, checkpoint_every=1, resume=False,
-                 allow_probabilistic=False, delta=1e-9):
+                 allow_probabilistic=False, delta=1e-9, gram_max_dim=2048):
         self.lam = lam
         self.init = init
         self.rank = rank
@@ -309,6 +316,7 @@ class MatrixCompletion(_FactorizationMixin, BaseEstimator):
         self.resume = resume
         self.allow_probabilistic = allow_probabilistic
         self.delta = delta
+        self.gram_max_dim = gram_max_dim
 
     def fit(self, Y, y=None):
         """Fit to the observed entries of ``Y`` (scipy.sparse, or ndarray with NaN = missing,

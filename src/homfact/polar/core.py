@@ -452,10 +452,13 @@ def polar_solver_for(gauge_u: Gauge, gauge_v: Gauge, **kwargs):
     return AlternatingPolar(gauge_u, gauge_v, **kwargs)
 
 
-def gram_sigma_max_upper(S, fro2: float, length: int) -> float:
-    """Upper bound on ``σ_max(B) = √λ_max(BᵀB)`` from a Gram matrix ``S`` computed by the
-    caller, for a ``B`` too large to hold (the network polars' stack of per-sample patch
-    matrices, held as the sum of their ``q × q`` Grams: :mod:`homfact.nn.polar`).
+def gram_sigma_max_top(S, fro2: float, length: int) -> tuple[float, np.ndarray]:
+    """``(upper, x)``: an upper bound on ``σ_max(B) = √λ_max(BᵀB)`` from a Gram matrix ``S``
+    computed by the caller, for a ``B`` too large to hold (the network polars' stack of
+    per-sample patch matrices, held as the sum of their ``q × q`` Grams:
+    :mod:`homfact.nn.polar`; a distributed residual, whose Gram the workers sum:
+    :class:`homfact.polar.OperatorNuclearPolar`), and the computed unit top eigenvector ``x``
+    of ``S`` (the right singular direction the bound is about; ``e₁`` when ``S = 0``).
 
     Steps 2–4 of :func:`sigma_max_bracket` with its constants (:func:`_gram_allowance`,
     ``_ROUND_UP``) and its eigensolver (LAPACK ``syevr``, top index only), so the one assumed
@@ -486,14 +489,23 @@ def gram_sigma_max_upper(S, fro2: float, length: int) -> float:
     k = S.shape[0]
     amax = float(np.max(np.abs(S))) if k else 0.0
     if k == 0 or (amax == 0.0 and fro2 == 0.0):
-        return 0.0
+        x = np.zeros(k)
+        if k:
+            x[0] = 1.0
+        return 0.0, x
     e = (int(np.frexp(max(amax, float(fro2)))[1]) + 1) // 2   # max(amax, fro2)·4^{-e} < 1
     Ss = np.ldexp(S, -2 * e)
     f2 = float(np.ldexp(float(fro2), -2 * e))
-    lam = max(float(sla.eigh(Ss, eigvals_only=True, subset_by_index=[k - 1, k - 1])[-1]), 0.0)
+    w, X = sla.eigh(Ss, subset_by_index=[k - 1, k - 1])
+    lam = max(float(w[-1]), 0.0)
     bound = np.sqrt(lam + _gram_allowance(int(length), k, f2)) * _ROUND_UP
     with np.errstate(over="ignore", under="ignore"):
         upper = float(np.ldexp(bound, e))
     if upper < float(np.finfo(float).tiny):
         upper = float(np.nextafter(upper, np.inf))
-    return upper
+    return upper, X[:, -1]
+
+
+def gram_sigma_max_upper(S, fro2: float, length: int) -> float:
+    """The upper bound of :func:`gram_sigma_max_top` alone (same hypotheses, same value)."""
+    return gram_sigma_max_top(S, fro2, length)[0]
