@@ -162,7 +162,8 @@ def _dask(mapping, y, U0, V0, lam: float, workers: int, sweeps: int, certify: bo
     out: dict = {"workers": workers}
     t = time.perf_counter()
     with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, memory_limit=0) as cluster, \
+                                  dashboard_address=None, memory_limit=0,
+                                  scheduler_kwargs={"dashboard_address": ":0"}) as cluster, \
             distributed.Client(cluster) as client:
         out["cluster_start_s"] = time.perf_counter() - t
         out["worker_idle_rss_mib"] = sorted(client.run(_worker_rss).values())

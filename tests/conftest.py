@@ -235,7 +235,10 @@ def low_rank_triplets(rng: np.random.Generator, m: int, n: int, nnz: int,
 def dask_client():
     """A module's own LocalCluster (2 worker processes, one thread each) and its client."""
     distributed = pytest.importorskip("distributed")
+    # no dashboard, and the scheduler's HTTP routes on a free port, not on 8787, which another
+    # cluster on the machine may hold (a UserWarning)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
+                                  dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": ":0"}) as cluster, \
             distributed.Client(cluster) as c:
         yield c

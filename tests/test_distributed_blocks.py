@@ -222,6 +222,10 @@ def test_products_and_norms_equal_scipy(entries, data):
         assert res.norm_1() == pytest.approx(spla.norm(R, 1), rel=1e-12)
         assert res.norm_inf() == pytest.approx(spla.norm(R, np.inf), rel=1e-12)
         assert res.sigma_max_upper() >= sigma
+    # the formed Gram (row blocks: RᵀR, n × n) and its rounding count
+    S, fro2, length = residual(entries, out.U, out.V, "rows").gram_matrix()
+    assert _rel(S, (R.T @ R).toarray()) <= 1e-12
+    assert fro2 == pytest.approx(spla.norm(R) ** 2, rel=1e-12) and length == M + 4
     with pytest.raises(ValueError, match="x must have shape"):
         out.residual.matvec(y)
 

@@ -20,9 +20,9 @@ Public names
     The exact row-wise ridge ALS sweeps of :func:`homfact.solvers.als.als_masked`
     (``method="exact"``), equal to the single-machine sweep to rounding.
 :func:`residual`, :class:`BlockResidual`
-    The residual ``R = P_Ω(Y − UVᵀ)`` kept on the workers: products ``R x``, ``Rᵀ y``,
-    ``Rᵀ(R x)``, ``R(Rᵀ y)`` (tree reductions over the blocks) and the exact norms
-    ``‖R‖_F²``, ``‖R‖₁``, ``‖R‖_∞`` behind a deterministic bound on ``σ_max(R)``.
+    The residual ``R = P_Ω(Y − UVᵀ)`` kept on the workers by the sweep: a
+    :class:`BlockOperator` (products ``R x``, ``Rᵀ y``, ``Rᵀ(R x)``, ``R(Rᵀ y)`` by tree
+    reductions over the blocks, exact norms, the formed Gram).
 :class:`BlockVector`
     The output representation of the core loop on the cluster: a vector over the observed
     entries, one future per block (``+``, ``−``, ``*`` by a number, ``vdot``, ``fingerprint``).
@@ -47,8 +47,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         f"(missing: {exc.name})") from exc
 
 from .blocks import BlockedEntries, SideBlock, read_triplets
-from .maps import BlockOperator, DaskMaskedBilinear
-from .ops import BlockResidual, als_exact, exact_sweep, half_sweep, residual
+from .maps import BlockOperator, BlockResidual, DaskMaskedBilinear
+from .ops import als_exact, exact_sweep, half_sweep, residual
 from .outputs import BlockVector
 from .problem import distributed_completion_problem, fit_completion
 

@@ -35,7 +35,7 @@ from .blocks import BlockedEntries, SideBlock, _hold, gather_or_cancel
 from .ops import _holders, _other_pieces, as_vector
 from .outputs import INLINE_FLOATS, BlockVector, check_layout, entry_hash
 
-__all__ = ["BlockOperator", "DaskMaskedBilinear"]
+__all__ = ["BlockOperator", "BlockResidual", "DaskMaskedBilinear"]
 
 #: below this many floats in all (``B`` pieces), a reduction's pieces are summed on the client
 GATHER_FLOATS = 1 << 20
@@ -337,6 +337,66 @@ class BlockOperator:
 
         r, c, _ = self.entries.to_triplets()
         return sp.csr_matrix((self.vector.to_numpy(), (r, c)), shape=self.shape)
+
+
+def residual_of(state) -> np.ndarray:
+    """The residual a solve task kept (:class:`homfact.distributed.ops.BlockState`)."""
+    return state.residual
+
+
+class BlockResidual(BlockOperator):
+    """The residual ``R = P_Ω(Y − UVᵀ)`` that the sweep's solve tasks kept on the blocks of
+    ``side``: a :class:`BlockOperator` on those pieces (no copy, no new pass), with the
+    sweep-side names of its products and norms.
+
+    ``rtr_matvec`` (``Rᵀ(R x)``) and ``rrt_matvec`` (``R(Rᵀ y)``) are one reduction on the side
+    where the Gram is local (row blocks for ``RᵀR``, column blocks for ``RRᵀ``), two passes on
+    the other; :meth:`sigma_max_upper` is the audited deterministic bound
+    :func:`homfact.polar.norm_sigma_upper` on the exact norms (:func:`exact_norms`).
+    """
+
+    def __init__(self, entries: BlockedEntries, side: str, states: list):
+        entries.other(side)                                   # validates side
+        client = entries.client
+        parts = [client.submit(residual_of, st, pure=False) for st in states]
+        super().__init__(BlockVector(entries, side, parts))
+        self.side = side
+        self.states = list(states)
+
+    def rtr_matvec(self, x) -> np.ndarray:
+        """``Rᵀ(R x)``."""
+        return self.rmatvec(self.matvec(x))
+
+    def rrt_matvec(self, y) -> np.ndarray:
+        """``R(Rᵀ y)``."""
+        return self.matvec(self.rmatvec(y))
+
+    def sq_frobenius(self) -> float:
+        """``‖R‖_F² = ⟨r, r⟩``."""
+        if "fro2" not in self._norms:
+            self._norms["fro2"] = float(self.vector.vdot(self.vector))
+        return self._norms["fro2"]
+
+    def norm_1(self) -> float:
+        """``‖R‖₁`` (max column abs sum)."""
+        return self.one_norm()
+
+    def norm_inf(self) -> float:
+        """``‖R‖_∞`` (max row abs sum)."""
+        return self.inf_norm()
+
+    def sigma_max_upper(self) -> float:
+        """Deterministic ``σ_max(R) ≤ min(‖R‖_F, √(‖R‖₁‖R‖_∞))``, rounded up
+        (:func:`homfact.polar.norm_sigma_upper`, the bound of the operator polar)."""
+        from ..polar.operator_bounds import exact_norms, norm_sigma_upper
+
+        fro, one, inf, n_fro, n_one, n_inf = exact_norms(self)
+        return norm_sigma_upper(fro, one, inf, n_fro=n_fro, n_one=n_one, n_inf=n_inf)
+
+    def release(self) -> None:
+        """Drop the futures of the residual (the workers free it)."""
+        self.states = []
+        self.vector.release()
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,20 +36,18 @@ the graph holds the blocks plus one sweep (a test counts the scheduler's tasks o
 pieces from root tasks with literal arguments), so when a worker dies the scheduler recomputes
 the lost results from their recipes and the sweep returns the same numbers.
 
-**Residual.** :class:`BlockResidual` keeps ``R = P_Ω(Y − UVᵀ)`` on the blocks of one side
-(``"cols"`` after :func:`exact_sweep`, whose last half solves ``V``; :func:`residual` builds
-either side) and gives ``R x``, ``Rᵀ y``, ``Rᵀ(R x)``, ``R(Rᵀ y)`` and the exact norms ``‖R‖_F²``,
-``‖R‖₁`` (max column abs sum), ``‖R‖_∞`` (max row abs sum).  Sums over blocks are tree
-reductions of ``client.submit(add)`` over pairs: ``B − 1`` tasks in ``⌈log₂ B⌉`` levels, each
-running where its inputs are, so the client receives one vector instead of ``B`` (dask.bag's
-``reduction`` does the same with more graph building per call; the futures pattern keeps the
-per-product overhead at ``2B`` tasks, which matters inside Lanczos).
+**Residual.** The solve tasks keep ``r_b``; :func:`exact_sweep` and :func:`residual` return
+them as a :class:`homfact.distributed.BlockResidual` (``"cols"`` after :func:`exact_sweep`,
+whose last half solves ``V``; :func:`residual` builds either side): the
+:class:`homfact.distributed.BlockOperator` of ``R = P_Ω(Y − UVᵀ)``, with its products, exact
+norms and formed Gram, so one operator and one bound serve the sweeps and the polar.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -58,10 +56,10 @@ from ..solvers.als import LocalResult, _exact_rows
 from ..tolerance import relative_to
 from .blocks import BlockedEntries, SideBlock, _hold, gather_or_cancel
 
-__all__ = ["BlockResidual", "HalfSweep", "SweepResult", "als_exact", "exact_sweep",
-           "half_sweep", "residual"]
+if TYPE_CHECKING:
+    from .maps import BlockResidual
 
-_U = float(np.finfo(float).eps) / 2  # unit roundoff
+__all__ = ["HalfSweep", "SweepResult", "als_exact", "exact_sweep", "half_sweep", "residual"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,64 +114,6 @@ def factor_and_half(state: BlockState) -> tuple[np.ndarray, float]:
     return state.factor, state.half_sq
 
 
-def _m(block: SideBlock, state: BlockState):
-    return block.matrix(state.residual)
-
-
-def m_matvec(block: SideBlock, state: BlockState, x: np.ndarray) -> np.ndarray:
-    """``M_b x`` (local rows)."""
-    return _m(block, state) @ x[block.ref_cols]
-
-
-def mt_matvec(block: SideBlock, state: BlockState, y_local: np.ndarray) -> np.ndarray:
-    """``M_bᵀ y_b`` as a dense vector over the other side."""
-    out = np.zeros(block.n_other)
-    out[block.ref_cols] = _m(block, state).T @ y_local
-    return out
-
-
-def mtm_matvec(block: SideBlock, state: BlockState, x: np.ndarray) -> np.ndarray:
-    """``M_bᵀ(M_b x)`` as a dense vector over the other side."""
-    M = _m(block, state)
-    out = np.zeros(block.n_other)
-    out[block.ref_cols] = M.T @ (M @ x[block.ref_cols])
-    return out
-
-
-def half_sq(state: BlockState) -> float:
-    return state.half_sq
-
-
-def abs_row_max(block: SideBlock, state: BlockState) -> float:
-    """``max_l Σ_k |M_b[l, k]|`` (0 for an empty block)."""
-    if block.nnz == 0:
-        return 0.0
-    return float(np.max(np.add.reduceat(np.abs(state.residual),
-                                        block.indptr[:-1][np.diff(block.indptr) > 0])))
-
-
-def abs_col_sums(block: SideBlock, state: BlockState) -> np.ndarray:
-    """``Σ_l |M_b[l, ·]|`` as a dense vector over the other side."""
-    out = np.zeros(block.n_other)
-    out[block.ref_cols] = np.bincount(block.compact, weights=np.abs(state.residual),
-                                      minlength=block.n_ref)
-    return out
-
-
-def add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a + b
-
-
-def vector_max(v: np.ndarray) -> float:
-    return float(v.max()) if v.size else 0.0
-
-
-def block_values(block: SideBlock, state: BlockState):
-    """``(global row of M, global col of M, residual)`` of the block's entries."""
-    r, c, _ = block.triplets()
-    return r, c, state.residual.copy()
-
-
 # --------------------------------------------------------------------------------------------
 # client side
 
@@ -187,18 +127,6 @@ def as_vector(x, n: int, name: str) -> np.ndarray:
     if x.shape != (n,):
         raise ValueError(f"{name} must have shape ({n},), got {x.shape}")
     return x
-
-
-def _tree_sum(client, futures: list):
-    """Pairwise sum of futures: ``B − 1`` add tasks in ``⌈log₂ B⌉`` levels; returns a future."""
-    level = list(futures)
-    while len(level) > 1:
-        nxt = [client.submit(add, level[k], level[k + 1], pure=False)
-               for k in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return level[0]
 
 
 def _check_factor(F, rows: int, name: str, r: int | None = None) -> np.ndarray:
@@ -312,7 +240,7 @@ def _collect(entries: BlockedEntries, side: str, states: list, r: int, want_resi
     for b, (rows, _) in enumerate(out):
         F[b::B] = rows
     half = float(sum(h for _, h in out)) if want_residual else float("nan")
-    res = BlockResidual(entries, side, states) if want_residual else None
+    res = _residual_operator(entries, side, states) if want_residual else None
     return HalfSweep(F, half, res)
 
 
@@ -373,144 +301,12 @@ def residual(entries: BlockedEntries, U, V, layout: str = "rows") -> BlockResidu
     states = [client.submit(residual_block, blocks[b], np.ascontiguousarray(own[b::B]),
                             *pieces[b], pure=False, **_near(holders, blocks[b]))
               for b in range(B)]
-    return BlockResidual(entries, layout, states)
+    return _residual_operator(entries, layout, states)
 
 
-class BlockResidual:
-    """The residual ``R = P_Ω(Y − UVᵀ)`` (``m×n``) stored on the blocks of one side.
+def _residual_operator(entries: BlockedEntries, side: str, states: list) -> BlockResidual:
+    """The solve (or residual) tasks' residuals as a :class:`BlockResidual` (imported here:
+    :mod:`homfact.distributed.maps` builds on this module)."""
+    from .maps import BlockResidual
 
-    ``M = R`` on side ``"rows"`` and ``M = Rᵀ`` on side ``"cols"``; ``M`` is a stack of block
-    rows ``M_b`` (rows ``b, b+B, …``), so ``M x`` is local to the blocks while ``Mᵀ y`` and
-    ``Mᵀ(M x) = Σ_b M_bᵀ(M_b x)`` are sums over blocks (tree reductions).  The vectors are
-    NumPy on the client; the full ``x`` is sent once per product to the workers that need it
-    (one root task), the per-block slices ``y[b::B]`` go as task arguments.
-    """
-
-    def __init__(self, entries: BlockedEntries, side: str, states: list):
-        entries.other(side)
-        self.entries = entries
-        self.side = side
-        self.states = states
-        self._cache: dict[str, float] = {}
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.entries.shape
-
-    # ---- M and Mᵀ on this side's blocks
-
-    def _blocks(self):
-        return zip(self.entries.blocks[self.side], self.states, strict=True)
-
-    def _m(self, x: np.ndarray) -> np.ndarray:
-        client, B = self.entries.client, self.entries.n_blocks
-        xf = client.submit(_hold, x, pure=False)
-        parts = client.gather([client.submit(m_matvec, blk, st, xf, pure=False)
-                               for blk, st in self._blocks()])
-        out = np.empty(self.entries.size(self.side))
-        for b, p in enumerate(parts):
-            out[b::B] = p
-        return out
-
-    def _mt(self, y: np.ndarray) -> np.ndarray:
-        client, B = self.entries.client, self.entries.n_blocks
-        parts = [client.submit(mt_matvec, blk, st, np.ascontiguousarray(y[b::B]), pure=False)
-                 for b, (blk, st) in enumerate(self._blocks())]
-        return _tree_sum(client, parts).result()
-
-    def _mtm(self, x: np.ndarray) -> np.ndarray:
-        client = self.entries.client
-        xf = client.submit(_hold, x, pure=False)
-        parts = [client.submit(mtm_matvec, blk, st, xf, pure=False) for blk, st in self._blocks()]
-        return _tree_sum(client, parts).result()
-
-    def _vec(self, x, n: int, name: str) -> np.ndarray:
-        return as_vector(x, n, name)
-
-    # ---- products with R
-
-    def matvec(self, x) -> np.ndarray:
-        """``R x`` (``x`` of length n)."""
-        x = self._vec(x, self.shape[1], "x")
-        return self._m(x) if self.side == "rows" else self._mt(x)
-
-    def rmatvec(self, y) -> np.ndarray:
-        """``Rᵀ y`` (``y`` of length m)."""
-        y = self._vec(y, self.shape[0], "y")
-        return self._mt(y) if self.side == "rows" else self._m(y)
-
-    def rtr_matvec(self, x) -> np.ndarray:
-        """``Rᵀ(R x)``: one tree reduction on row blocks, two passes on column blocks."""
-        x = self._vec(x, self.shape[1], "x")
-        return self._mtm(x) if self.side == "rows" else self._m(self._mt(x))
-
-    def rrt_matvec(self, y) -> np.ndarray:
-        """``R(Rᵀ y)``: one tree reduction on column blocks, two passes on row blocks."""
-        y = self._vec(y, self.shape[0], "y")
-        return self._mtm(y) if self.side == "cols" else self._m(self._mt(y))
-
-    # ---- exact norms
-
-    def sq_frobenius(self) -> float:
-        """``‖R‖_F² = 2 Σ_b ½‖r_b‖²`` (the solve tasks' values; no pass over the data)."""
-        if "fro2" not in self._cache:
-            client = self.entries.client
-            halves = client.gather([client.submit(half_sq, st, pure=False)
-                                    for st in self.states])
-            self._cache["fro2"] = 2.0 * float(sum(halves))
-        return self._cache["fro2"]
-
-    def _row_abs_max(self) -> float:
-        """Max row abs sum of ``M``: local per block, max of ``B`` scalars."""
-        client = self.entries.client
-        return max(client.gather([client.submit(abs_row_max, blk, st, pure=False)
-                                  for blk, st in self._blocks()]))
-
-    def _col_abs_max(self) -> float:
-        """Max column abs sum of ``M``: tree sum of the blocks' column sums, max on a worker."""
-        client = self.entries.client
-        parts = [client.submit(abs_col_sums, blk, st, pure=False) for blk, st in self._blocks()]
-        return client.submit(vector_max, _tree_sum(client, parts), pure=False).result()
-
-    def norm_1(self) -> float:
-        """``‖R‖₁ = max_j Σ_i |R_ij|`` (max column abs sum)."""
-        if "norm1" not in self._cache:
-            self._cache["norm1"] = (self._col_abs_max() if self.side == "rows"
-                                    else self._row_abs_max())
-        return self._cache["norm1"]
-
-    def norm_inf(self) -> float:
-        """``‖R‖_∞ = max_i Σ_j |R_ij|`` (max row abs sum)."""
-        if "norminf" not in self._cache:
-            self._cache["norminf"] = (self._row_abs_max() if self.side == "rows"
-                                      else self._col_abs_max())
-        return self._cache["norminf"]
-
-    def sigma_max_upper(self) -> float:
-        """Deterministic ``σ_max(R) ≤ min(‖R‖_F, (‖R‖₁‖R‖_∞)^{1/2})``, rounding included.
-
-        ``σ_max ≤ ‖R‖_F`` and ``σ_max² ≤ ‖R‖₁‖R‖_∞`` (Hölder).  Each norm is a float sum of at
-        most ``k = nnz + B`` non-negative terms, whose relative error is at most
-        ``γ_k = k·u/(1 − k·u)`` (Higham 2002, §4.2); the square root halves it, and the factor
-        ``1 + 2γ_{k+4}`` covers that and the few roundings of the final product and root.
-        """
-        k = self.entries.nnz + self.entries.n_blocks + 4
-        gamma = k * _U / (1 - k * _U)
-        bound = min(np.sqrt(self.sq_frobenius()), np.sqrt(self.norm_1() * self.norm_inf()))
-        return float(bound * (1 + 2 * gamma))
-
-    def to_scipy(self):
-        """``R`` as a ``scipy.sparse.csr_matrix`` gathered on the client (tests, small data)."""
-        import scipy.sparse as sp
-
-        client = self.entries.client
-        parts = client.gather([client.submit(block_values, blk, st, pure=False)
-                               for blk, st in self._blocks()])
-        r, c, v = (np.concatenate([p[k] for p in parts]) for k in range(3))
-        if self.side == "cols":
-            r, c = c, r
-        return sp.csr_matrix((v, (r, c)), shape=self.shape)
-
-    def release(self) -> None:
-        """Drop the futures of the residual (the workers free it)."""
-        self.states = []
+    return BlockResidual(entries, side, states)

@@ -100,7 +100,10 @@ def active_client():
         return
     except ValueError:
         pass
-    with distributed.LocalCluster(dashboard_address=None) as cluster, \
+    # no dashboard; the scheduler's HTTP routes on a free port (8787 may be held by another
+    # cluster on the machine: a UserWarning)
+    with distributed.LocalCluster(dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": ":0"}) as cluster, \
             distributed.Client(cluster) as client:
         yield client
 
