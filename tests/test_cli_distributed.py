@@ -99,6 +99,25 @@ def test_default_polar_forms_the_gram_and_certifies_global(files, one_machine, t
     assert cert["rank"] == one_machine["rank"]
 
 
+def test_lam_ratio_computes_lam_max_on_the_cluster(files, tmp_path, capsys):
+    """``--lam-ratio R``: ``λ_max = ‖P_Ω Y‖₂`` computed on the workers (formed Gram, tight)
+    equals the one-machine value, and ``λ = R·λ_max`` is recorded."""
+    import scipy.sparse as sp
+
+    from homfact.lam_rules import completion_lam_max
+
+    df = pd.read_csv(files / "t.csv")
+    Y = sp.csr_matrix((df["value"], (df["row"], df["col"])), shape=(M, N))
+    top = completion_lam_max(Y)
+    out = tmp_path / "out"
+    rc = main(["fit", "completion", str(files / "t.csv"), "--scheduler", "local:2",
+               "--lam-ratio", "0.1", "--max-iter", "2", "--output", str(out), "--no-plot"])
+    assert rc == 0 and "computed on the cluster" in capsys.readouterr().out
+    cert = _read(out)
+    assert cert["lam_max"] == pytest.approx(top, rel=1e-10)
+    assert cert["lam"] == pytest.approx(0.1 * top, rel=1e-10) and cert["lam_ratio"] == 0.1
+
+
 def test_csv_without_header_shape_and_delta(files, tmp_path, capsys):
     out = tmp_path / "out"
     rc = main(["fit", "completion", str(files / "nohead.csv"), "--scheduler", "local:2",
@@ -125,7 +144,7 @@ def test_csv_without_header_shape_and_delta(files, tmp_path, capsys):
      "local:N needs a positive number"),
     (["completion", "t.csv", "--scheduler", "local:2"], "--scheduler needs --lam VALUE"),
     (["completion", "t.csv", "--scheduler", "local:2", "--lam", "cv"],
-     "--scheduler needs --lam VALUE"),
+     "--lam cv is not available with --scheduler"),
     (["completion", "t.csv", "--scheduler", "local:2", "--lam", "1", "--delta", "1.5"],
      r"--delta must lie in \(0, 1\)"),
     (["completion", "t.csv", "--lam", "1", "--allow-probabilistic"],

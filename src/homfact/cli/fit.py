@@ -161,16 +161,20 @@ def cmd_fit_distributed(args) -> int:
     _rpca_options(args)
     if args.set:
         raise CLIError("--set only applies to " + ", ".join(GENERIC_MODELS))
-    if not isinstance(args.lam, float):
-        raise CLIError("--scheduler needs --lam VALUE (a number): lam_max for --lam-ratio and "
-                       "--lam cv are not computed on a cluster")
+    if isinstance(args.lam, str):
+        raise CLIError(f"--lam {args.lam} is not available with --scheduler (cross-validation "
+                       f"runs on one machine): give --lam VALUE or --lam-ratio R")
+    if args.lam is None and args.lam_ratio is None:
+        raise CLIError("--scheduler needs --lam VALUE or --lam-ratio R (R x lam_max, lam_max "
+                       "computed on the cluster)")
     args.tol = 1e-6 if args.tol is None else args.tol
     args.max_iter = 200 if args.max_iter is None else args.max_iter
     _require_dask()
     fmt, read_kwargs = _triplet_format(args.input)
     shape = _parse_shape(args.shape)
     say = _Printer(args.quiet)
-    est = _make_estimator(spec, args.lam, args, verbose=not args.quiet)
+    est = _make_estimator(spec, 1.0 if args.lam is None else args.lam, args,
+                          verbose=not args.quiet)
     est.set_params(allow_probabilistic=args.allow_probabilistic, delta=delta)
     if args.gram_max_dim is not None:
         if args.gram_max_dim < 0:
@@ -179,7 +183,7 @@ def cmd_fit_distributed(args) -> int:
     if args.checkpoint is not None:
         est.set_params(checkpoint=args.checkpoint, resume=args.resume)
     with _dask_client(args.scheduler) as (client, scheduler):
-        from ..distributed import fit_completion, read_triplets
+        from ..distributed import completion_lam_max, fit_completion, read_triplets
 
         say(f"homfact fit {args.model}: {args.input} on {scheduler['address']} "
             f"({scheduler['n_workers']} workers, {scheduler['n_threads']} threads)")
@@ -190,7 +194,19 @@ def cmd_fit_distributed(args) -> int:
             described = (f"{m}x{n}, {entries.nnz:,} observed entries ({fmt} triplets, "
                          f"{entries.n_blocks} row and column blocks on the workers)")
             say(f"  {described}")
-            say(f"  lam = {args.lam:.6g}")
+            lam_info = {"lam": args.lam}
+            if args.lam is None:
+                top = completion_lam_max(entries, gram_max_dim=est.gram_max_dim)
+                if not top > 0:
+                    raise CLIError(f"lam_max of the input is {top:g}: the data are zero, "
+                                   f"nothing to fit")
+                args.lam = args.lam_ratio * top
+                lam_info = {"lam": args.lam, "lam_ratio": args.lam_ratio, "lam_max": top}
+                say(f"  lam = {args.lam_ratio:g} x lam_max ({top:.6g}, computed on the "
+                    f"cluster) = {args.lam:.6g}")
+            else:
+                say(f"  lam = {args.lam:.6g}")
+            est.set_params(lam=args.lam)
             t0 = time.perf_counter()
             fit_completion(est, entries)
             elapsed = time.perf_counter() - t0
@@ -205,7 +221,7 @@ def cmd_fit_distributed(args) -> int:
         info = {"model": args.model, "input": str(args.input),
                 "data": {"shape": [m, n], "description": described,
                          "observed_entries": entries.nnz},
-                "lam": args.lam, "allow_probabilistic": bool(args.allow_probabilistic),
+                **lam_info, "allow_probabilistic": bool(args.allow_probabilistic),
                 "delta": delta, "gram_max_dim": int(est.gram_max_dim), "scheduler": scheduler,
                 **_fit_info(est, elapsed)}
         written = _write_outputs(Path(args.output), est, info, plot=not args.no_plot,

@@ -30,7 +30,7 @@ Public names
     :class:`homfact.maps.MaskedBilinear` on the blocks (same semantics, method by method), and
     the operator ``G`` its polar (:class:`homfact.polar.OperatorNuclearPolar`) reads: products
     by tree reductions (one per Lanczos step), exact norms.
-:func:`distributed_completion_problem`, :func:`fit_completion`
+:func:`distributed_completion_problem`, :func:`fit_completion`, :func:`completion_lam_max`
     The :class:`homfact.meta.Problem` that :func:`homfact.meta.grow` runs unchanged (local
     solver ``"dask-als-exact"``), and what ``MatrixCompletion().fit(dask_dataframe)`` runs.
 """
@@ -50,8 +50,9 @@ from .blocks import BlockedEntries, SideBlock, read_triplets
 from .maps import BlockOperator, BlockResidual, DaskMaskedBilinear
 from .ops import als_exact, exact_sweep, half_sweep, residual
 from .outputs import BlockVector
-from .problem import distributed_completion_problem, fit_completion
+from .problem import completion_lam_max, distributed_completion_problem, fit_completion
 
 __all__ = ["BlockOperator", "BlockResidual", "BlockVector", "BlockedEntries",
-           "DaskMaskedBilinear", "SideBlock", "als_exact", "distributed_completion_problem",
+           "DaskMaskedBilinear", "SideBlock", "als_exact", "completion_lam_max",
+           "distributed_completion_problem",
            "exact_sweep", "fit_completion", "half_sweep", "read_triplets", "residual"]

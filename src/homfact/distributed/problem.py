@@ -35,7 +35,7 @@ from .maps import DaskMaskedBilinear
 from .ops import als_exact
 from .outputs import BlockVector
 
-__all__ = ["distributed_completion_problem", "fit_completion"]
+__all__ = ["completion_lam_max", "distributed_completion_problem", "fit_completion"]
 
 LOCAL_SOLVER = "dask-als-exact"
 
@@ -87,6 +87,38 @@ def distributed_completion_problem(entries: BlockedEntries, lam: float, *, polar
     mapping = DaskMaskedBilinear(entries, layout)
     return Problem(SquaredLoss(mapping.data()), mapping, (L2(), L2()), lam, polar=polar,
                    local_solver=LOCAL_SOLVER)
+
+
+def completion_lam_max(entries: BlockedEntries, *, gram_max_dim: int = 2048,
+                       random_state=0) -> float:
+    """``λ_max = ‖P_Ω Y‖₂`` of the entries on the cluster: the smallest ``λ`` whose solution
+    is zero (:func:`homfact.lam_rules.zero_solution_lam_max` on
+    :func:`distributed_completion_problem`), so that ``λ = ratio·λ_max`` can be set as on one
+    machine (``homfact fit completion --lam-ratio`` with ``--scheduler``).
+
+    The value is the polar's rigorous *lower* end: tight to rounding when
+    ``min(m, n) ≤ gram_max_dim`` (the Gram summed on the workers), otherwise the Ritz pair of
+    :class:`~homfact.polar.OperatorNuclearPolar`'s Lanczos run (about 300 steps, from a start
+    drawn from ``random_state``), within its ``rel_accuracy`` (1e-3) of ``‖P_Ω Y‖₂`` with
+    probability ``≥ 1 − 10⁻⁹`` — a choice of ``λ``, not a certificate.
+    """
+    from ..lam_rules import zero_solution_lam_max
+
+    problem = distributed_completion_problem(
+        entries, 0.0, polar=_LamMaxPolar(gram_max_dim, np.random.default_rng(random_state)))
+    return zero_solution_lam_max(problem)
+
+
+class _LamMaxPolar(OperatorNuclearPolar):
+    """:class:`OperatorNuclearPolar` whose start vector comes from a fixed generator (the
+    ``λ_max`` of a CLI run is then reproducible)."""
+
+    def __init__(self, gram_max_dim: int, rng: np.random.Generator):
+        super().__init__(gram_max_dim=gram_max_dim)
+        self._rng = rng
+
+    def __call__(self, op, *, n_candidates: int = 1, rng=None, warm_start=None):
+        return super().__call__(op, n_candidates=n_candidates, rng=self._rng)
 
 
 @contextlib.contextmanager
