@@ -39,6 +39,7 @@ __all__ = [
     "estimate_noise_level",
     "estimate_signal_noise_level",
     "marchenko_pastur_median",
+    "noise_sample_indices",
     "noise_spectral_norm",
     "optimal_singular_value_shrinkage",
     "robust_scale",
@@ -87,6 +88,19 @@ def robust_scale(values: np.ndarray) -> float:
     return mad if mad > 0 else float(np.sqrt(np.mean(values * values)))
 
 
+def noise_sample_indices(shape: tuple[int, int], *, random_state=0):
+    """The rows and columns :func:`estimate_noise_level` reads: ``(rows, cols)``, each a sorted
+    array of ``2000`` distinct indices drawn without replacement when that side is longer than
+    2000, else ``None`` (the whole side).  Rows are drawn first, then columns, from
+    ``numpy.random.default_rng(random_state)``; a distributed caller cuts out the same
+    submatrix and gets the same estimate."""
+    m, n = (int(s) for s in shape)
+    rng = np.random.default_rng(random_state)
+    rows = np.sort(rng.choice(m, _MAX_SIDE, replace=False)) if m > _MAX_SIDE else None
+    cols = np.sort(rng.choice(n, _MAX_SIDE, replace=False)) if n > _MAX_SIDE else None
+    return rows, cols
+
+
 def estimate_noise_level(Y, *, random_state=0) -> float:
     """Gavish–Donoho estimate ``σ̂ = s_med(Y) / √(n_max · μ_β)`` of i.i.d. noise in a matrix.
 
@@ -109,11 +123,11 @@ def estimate_noise_level(Y, *, random_state=0) -> float:
                          f"shape {A.shape}")
     if not np.all(np.isfinite(A)):
         raise ValueError("Y contains NaN or infinite values")
-    rng = np.random.default_rng(random_state)
-    if A.shape[0] > _MAX_SIDE:
-        A = A[np.sort(rng.choice(A.shape[0], _MAX_SIDE, replace=False))]
-    if A.shape[1] > _MAX_SIDE:
-        A = A[:, np.sort(rng.choice(A.shape[1], _MAX_SIDE, replace=False))]
+    rows, cols = noise_sample_indices(A.shape, random_state=random_state)
+    if rows is not None:
+        A = A[rows]
+    if cols is not None:
+        A = A[:, cols]
     m, n = A.shape
     # singular values directly (a Gram matrix would lose half the digits: a noise-free matrix
     # would read σ̂ ≈ √eps·‖Y‖ instead of eps·‖Y‖)

@@ -1,4 +1,4 @@
-"""Certified matrix completion on a Dask cluster: the data layer and the distributed sweeps.
+"""Certified matrix completion and low-rank approximation on a Dask cluster: data layers and sweeps.
 
 Needs the ``dask`` extra (``pip install 'homfact[dask]'``: ``dask[dataframe]``,
 ``distributed``, ``pyarrow``).  The observed entries stay on the Dask workers; the factors
@@ -33,6 +33,14 @@ Public names
 :func:`distributed_completion_problem`, :func:`fit_completion`, :func:`completion_lam_max`
     The :class:`homfact.meta.Problem` that :func:`homfact.meta.grow` runs unchanged (local
     solver ``"dask-als-exact"``), and what ``MatrixCompletion().fit(dask_dataframe)`` runs.
+:class:`DenseBlocks`, :class:`DaskBilinear`, :class:`DenseBlockOperator`, :func:`als_dense_blocks`
+    A dense ``dask.array`` ``Y`` as row blocks persisted on the workers, the map ``UVᵀ`` on
+    them, the operator its polar reads (products by tree reductions, the formed Gram), and
+    the ridge ALS sweeps with the products on the workers.
+:func:`distributed_low_rank_problem`, :func:`fit_low_rank`, :func:`low_rank_auto_lam_dask`
+    The low-rank approximation problem on those blocks (local solver ``"dask-als-dense"``),
+    what ``LowRankApproximation().fit(dask_array)`` runs, and its ``lam="auto"`` rule (the
+    one-machine noise estimate on the same sampled submatrix).
 """
 
 from __future__ import annotations
@@ -47,12 +55,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         f"(missing: {exc.name})") from exc
 
 from .blocks import BlockedEntries, SideBlock, read_triplets
+from .dense import DaskBilinear, DenseBlockOperator, DenseBlocks, als_dense_blocks
+from .dense_problem import distributed_low_rank_problem, fit_low_rank, low_rank_auto_lam_dask
 from .maps import BlockOperator, BlockResidual, DaskMaskedBilinear
 from .ops import als_exact, exact_sweep, half_sweep, residual
 from .outputs import BlockVector
 from .problem import completion_lam_max, distributed_completion_problem, fit_completion
 
-__all__ = ["BlockOperator", "BlockResidual", "BlockVector", "BlockedEntries",
-           "DaskMaskedBilinear", "SideBlock", "als_exact", "completion_lam_max",
-           "distributed_completion_problem",
-           "exact_sweep", "fit_completion", "half_sweep", "read_triplets", "residual"]
+__all__ = ["BlockOperator", "BlockResidual", "BlockVector", "BlockedEntries", "DaskBilinear",
+           "DaskMaskedBilinear", "DenseBlockOperator", "DenseBlocks", "SideBlock",
+           "als_dense_blocks", "als_exact", "completion_lam_max",
+           "distributed_completion_problem", "distributed_low_rank_problem",
+           "exact_sweep", "fit_completion", "fit_low_rank", "half_sweep",
+           "low_rank_auto_lam_dask", "read_triplets", "residual"]

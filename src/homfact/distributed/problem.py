@@ -124,14 +124,21 @@ class _LamMaxPolar(OperatorNuclearPolar):
 @contextlib.contextmanager
 def active_client():
     """The active ``dask.distributed`` client, or a ``LocalCluster`` (and client) started for
-    the block and closed after it."""
+    the block and closed after it.
+
+    The ``get_client`` lookup stays outside any ``try`` around the ``yield``: an exception
+    raised by the block itself (a ``ValueError`` for bad data) must reach the caller as it
+    is, not be taken for "no client" (which ``contextlib`` would report as
+    ``RuntimeError: generator didn't stop after throw()``)."""
     import distributed
 
     try:
-        yield distributed.get_client()
-        return
+        client = distributed.get_client()
     except ValueError:
-        pass
+        client = None
+    if client is not None:
+        yield client
+        return
     # no dashboard; the scheduler's HTTP routes on a free port (8787 may be held by another
     # cluster on the machine: a UserWarning)
     with distributed.LocalCluster(dashboard_address=None,

@@ -53,6 +53,20 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
     possible with ``debias=True`` and a numeric ``λ`` below the edge) is dropped.  The
     shrinker's formula, its measured effect and its cost: docs: models/low-rank, "Debiasing".
 
+    **Dask input** (``pip install 'homfact[dask]'``).  ``fit(Y)`` with a ``dask.array.Array``
+    (``m×n``, dense, possibly larger than one machine's memory) runs on the active
+    ``dask.distributed`` client, or on a ``LocalCluster`` started for the fit when there is
+    none (:func:`homfact.distributed.dense_problem.fit_low_rank`; docs: models/distributed).
+    ``Y`` stays on the workers as row blocks (``Yᵀ`` when ``m < n``, the factors swapped at the
+    end); the loop is the same (:func:`homfact.meta.grow`) with the ridge ALS sweeps of the
+    one-machine fit computed on the blocks and the polar
+    :class:`homfact.polar.OperatorNuclearPolar` (the ``min(m, n)``-sided Gram matrix summed on
+    the workers: a deterministic certificate; Lanczos, usually ``"unverified"``, when
+    ``min(m, n)`` exceeds its ``gram_max_dim``).  ``lam="auto"``, ``noise_level_`` and the
+    debiasing are those of the one-machine fit (the noise estimate reads the same at most
+    2000 × 2000 random submatrix, gathered on the client).  ``U_`` and ``V_`` are NumPy arrays
+    on the client: ``m·r + n·r`` floats must fit there.
+
     Parameters
     ----------
     lam : float or "auto", default="auto"
@@ -153,7 +167,14 @@ class LowRankApproximation(_FactorizationMixin, TransformerMixin, BaseEstimator)
         self.resume = resume
 
     def fit(self, Y, y=None):
-        """Fit the factors to ``Y`` (dense array or scipy.sparse; sparse input is densified)."""
+        """Fit the factors to ``Y`` (dense array or scipy.sparse; sparse input is densified;
+        or a ``dask.array.Array``, fitted on a Dask cluster: see the class docstring)."""
+        if (type(Y).__module__ or "").split(".")[0] == "dask":
+            # only when dask input is given (dask is an optional extra)
+            from ..distributed.dense_problem import fit_low_rank
+
+            fit_low_rank(self, Y)
+            return self
         if isinstance(self.lam, str) and self.lam != "auto":
             raise TypeError(f"lam must be a real number >= 0 or 'auto', got the string "
                             f"{self.lam!r}")
