@@ -8,7 +8,9 @@ subnetworks of degree ``p`` and is regularized by ``λ Σᵢ θ(Xᵢ)`` with ``�
 
 * :class:`ParallelSubnetworks` and the ready subnetworks :func:`relu_unit`, :func:`relu_chain`,
   :func:`conv_subnetwork`;
-* regularizers :class:`ProductOfNorms`, :class:`BalancedPowerSum`, :class:`WeightDecay`;
+* regularizers :class:`ProductOfNorms`, :class:`BalancedPowerSum`, :class:`WeightDecay` and the
+  data-dependent :class:`JacobianRegularizer` (``θ = (1/N)Σₙ‖∂φ(xₙ)/∂x‖_F``, same degree; its
+  polar :func:`jacobian_polar`, :func:`jacobian_polar_upper`);
 * :func:`homogeneity_degree` (numerical check of ``f(αθ) = αᵖ f(θ)``);
 * :class:`GrowingNetwork` (:class:`GrowingClassifier`, :class:`GrowingRegressor`): growth from
   width 1 by the polar, with an honest :class:`homfact.certificate.Certificate`; its loop is
@@ -46,8 +48,14 @@ from .homogeneity import (
 )
 from .losses import make_loss
 from .modules import ParallelSubnetworks, conv_subnetwork, relu_chain, relu_unit
-from .polar import relu_unit_polar, subnetwork_polar
-from .regularizers import BalancedPowerSum, ProductOfNorms, WeightDecay, make_regularizer
+from .polar import jacobian_polar, jacobian_polar_upper, relu_unit_polar, subnetwork_polar
+from .regularizers import (
+    BalancedPowerSum,
+    JacobianRegularizer,
+    ProductOfNorms,
+    WeightDecay,
+    make_regularizer,
+)
 from .training import train_full_batch
 
 __all__ = [
@@ -57,6 +65,7 @@ __all__ = [
     "GrowingNetwork",
     "GrowingRegressor",
     "HomogeneityReport",
+    "JacobianRegularizer",
     "NetworkPolar",
     "NotHomogeneousWarning",
     "ParallelSubnetworks",
@@ -67,6 +76,8 @@ __all__ = [
     "grow_network",
     "homogeneity_degree",
     "homogeneity_report",
+    "jacobian_polar",
+    "jacobian_polar_upper",
     "make_loss",
     "make_regularizer",
     "network_factors",

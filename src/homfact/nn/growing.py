@@ -13,6 +13,10 @@ search), else stop.  ``"global"`` is reported only with a valid upper bound on t
 enumeration for the two-layer unit with ≤ 3 input columns or a rank-one gradient on few
 cells, or a bound that happens to be below ``λ``) and a small duality gap (squared,
 cross-entropy, squared-hinge losses).
+
+With ``regularizer="jacobian"`` (:class:`homfact.nn.JacobianRegularizer`, bound to the
+training inputs ``V``) the penalty is ``θ(Xᵢ) = (1/N) Σₙ ‖∂φ(vₙ; Xᵢ)/∂v‖_F``, also of degree
+``K``, and the polar is the Jacobian one (:func:`homfact.nn.polar.jacobian_polar`).
 """
 
 from __future__ import annotations
@@ -34,8 +38,14 @@ from ..polar import PolarBound
 from .homogeneity import DegreeMismatchWarning, homogeneity_report
 from .losses import NetLoss, make_loss
 from .modules import ParallelSubnetworks, conv_subnetwork, relu_chain, relu_unit
-from .polar import relu_unit_polar, subnetwork_polar, subnetwork_upper
-from .regularizers import ProductOfNorms, Regularizer, WeightDecay, make_regularizer
+from .polar import jacobian_polar, relu_unit_polar, subnetwork_polar, subnetwork_upper
+from .regularizers import (
+    JacobianRegularizer,
+    ProductOfNorms,
+    Regularizer,
+    WeightDecay,
+    make_regularizer,
+)
 from .training import objective, refine_output_weights, train_full_batch
 
 __all__ = ["GrowingClassifier", "GrowingNetwork", "GrowingRegressor", "NetworkPolar",
@@ -54,11 +64,22 @@ def _resolve_device(device) -> torch.device:
 
 def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, *,
                   n_starts: int = 32, n_iter: int = 100, exact: bool | str = "auto",
-                  generator: torch.Generator | None = None) -> PolarBound:
+                  generator: torch.Generator | None = None,
+                  regularizer: Regularizer | None = None) -> PolarBound:
     """Polar bracket for the model's subnetwork family; the maximizer is given as one tensor
-    per layer, shaped like one subnetwork's parameters, with unit Frobenius norms."""
+    per layer, shaped like one subnetwork's parameters, with unit Frobenius norms.
+
+    ``regularizer`` says which polar: ``None`` or a norm-based regularizer (product of
+    norms, its balanced form, weight decay) the product-of-norms polar
+    ``sup_{‖Xᵏ‖ ≤ 1} ⟨G, φ(V; X)⟩``; a :class:`JacobianRegularizer` its own polar
+    ``sup_{θ(X) ≤ 1} ⟨G, φ(V; X)⟩`` (:func:`homfact.nn.polar.jacobian_polar`; the maximizer
+    then has ``θ(X*) = 1`` instead of unit layers)."""
     kind = getattr(model.make_subnetwork, "kind", "custom")
     shapes = [p.shape[1:] for p in model.params]
+    if isinstance(regularizer, JacobianRegularizer):
+        return _seeded(model, generator, lambda: jacobian_polar(
+            model, V, G, regularizer, n_starts=n_starts, n_iter=n_iter,
+            warm=list(model.params)))
     if kind == "relu_unit":
         warm = model.params[0].detach()[:, 0, :] if model.width else None
         b = relu_unit_polar(V, G, n_starts=n_starts, n_iter=n_iter, exact=exact,
@@ -70,18 +91,22 @@ def network_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, 
                           maximizer=(w.reshape(shapes[0]), a.reshape(shapes[1])),
                           candidates=cands)
     upper = subnetwork_upper(model, V, G)
+    return _seeded(model, generator, lambda: subnetwork_polar(
+        model, V, G, n_starts=n_starts, n_iter=n_iter, upper=upper, warm=list(model.params)))
+
+
+def _seeded(model: ParallelSubnetworks, generator: torch.Generator | None, solve):
+    """``solve()``, with the global torch RNG seeded from ``generator`` inside a fork when one
+    is given: the ascent's fresh starts come from the global RNG (the subnetwork factory's
+    initialization), so a fit is reproducible from its random_state and the caller's RNG
+    state is left untouched."""
     if generator is None:
-        return subnetwork_polar(model, V, G, n_starts=n_starts, n_iter=n_iter, upper=upper,
-                                warm=list(model.params))
-    # the ascent's fresh starts come from the global torch RNG (the subnetwork factory's
-    # initialization): seed it from ``generator`` inside a fork, so a fit is reproducible
-    # from its random_state and the caller's RNG state is left untouched
+        return solve()
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     cuda = [model.device.index or 0] if model.device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
-        return subnetwork_polar(model, V, G, n_starts=n_starts, n_iter=n_iter, upper=upper,
-                                warm=list(model.params))
+        return solve()
 
 
 class NetworkPolar:
@@ -99,16 +124,23 @@ class NetworkPolar:
     ``Generator``) seeds the torch generator of the starts (``None``: seed 0);
     ``warm_start`` is accepted as the protocol's hint and not used (the model's subnetworks
     are the warm start); at most ``n_candidates − 1`` candidates are returned.
+    ``regularizer`` selects the polar as in :func:`network_polar` (a
+    :class:`JacobianRegularizer`: columns of ``θ = 1`` instead of unit norms; an unbound one
+    is bound to ``V``).
     """
 
     def __init__(self, model: ParallelSubnetworks, V: torch.Tensor, *, n_starts: int = 32,
-                 n_iter: int = 100, exact: bool | str = "auto"):
+                 n_iter: int = 100, exact: bool | str = "auto",
+                 regularizer: Regularizer | None = None):
         if not isinstance(model, ParallelSubnetworks):
             raise TypeError(f"model must be a ParallelSubnetworks, got {type(model).__name__}")
         self.model = model if model.dtype == torch.float64 else (
             copy.deepcopy(model).to(torch.float64))
         self.V = torch.as_tensor(V).to(device=model.device, dtype=torch.float64)
         self.n_starts, self.n_iter, self.exact = n_starts, n_iter, exact
+        if isinstance(regularizer, JacobianRegularizer) and regularizer.points is None:
+            regularizer = regularizer.with_inputs(self.V)
+        self.regularizer = regularizer
         self.shapes = [tuple(p.shape[1:]) for p in self.model.params]
 
     def layers(self, columns) -> list[torch.Tensor]:
@@ -121,7 +153,8 @@ class NetworkPolar:
         G = torch.as_tensor(op, dtype=torch.float64, device=self.model.device)
         seed = 0 if rng is None else int(rng.integers(2 ** 62))
         b = network_polar(self.model, self.V, G, n_starts=self.n_starts, n_iter=self.n_iter,
-                          exact=self.exact, generator=torch.Generator().manual_seed(seed))
+                          exact=self.exact, generator=torch.Generator().manual_seed(seed),
+                          regularizer=self.regularizer)
 
         def columns(xs) -> tuple[np.ndarray, ...]:
             return tuple(x.detach().to("cpu", torch.float64).reshape(-1).numpy() for x in xs)
@@ -244,6 +277,7 @@ def polar_check(model: ParallelSubnetworks, X, y_targets: torch.Tensor, loss: st
     loss = make_loss(loss)
     reg = make_regularizer(regularizer)
     V = torch.as_tensor(X, device=model.device, dtype=model.dtype)
+    reg = _bound_regularizer(reg, V)
     rep = _family_homogeneity(model.make_subnetwork, V, seed=0)
     # the degree is measured, never inferred from the number of layers
     matched = rep.homogeneous and abs(reg.degree(model) - rep.degree) < 1e-9
@@ -251,7 +285,7 @@ def polar_check(model: ParallelSubnetworks, X, y_targets: torch.Tensor, loss: st
     with torch.no_grad():
         z = wide(V)
     g = loss.neg_gradient(z, T)
-    bound = network_polar(wide, V, g, n_starts=n_starts, n_iter=n_iter)
+    bound = network_polar(wide, V, g, n_starts=n_starts, n_iter=n_iter, regularizer=reg)
     decrease, new = _finite_step(wide, V, T, loss, reg, lam, bound)
     if matched:
         flagged = bound.lower > lam * (1.0 + polar_rtol)
@@ -337,8 +371,13 @@ class GrowingNetwork(BaseEstimator):
     depth, hidden : depth and hidden width of ``"relu_chain"``.
     image_size, channels : geometry of ``"conv"`` (square single-channel images, flattened).
     lam : ``λ > 0``.
-    regularizer : ``"product_of_norms"`` (degree-matched, certified) or ``"weight_decay"``
-        (degree 2: matched only for two layers; a :class:`DegreeMismatchWarning` otherwise).
+    regularizer : ``"product_of_norms"`` (degree-matched, certified), ``"weight_decay"``
+        (degree 2: matched only for two layers; a :class:`DegreeMismatchWarning` otherwise) or
+        ``"jacobian"`` (:class:`homfact.nn.JacobianRegularizer`, ``θ = (1/N)Σₙ‖∂φ(vₙ)/∂v‖_F``
+        on the training inputs — bound at ``fit``, the constant column of ``fit_bias``
+        included —, degree-matched; its polar's upper bound ``N·maxₙ‖gₙ‖‖vₙ‖`` is valid but
+        often loose, so fits are mostly ``"unverified"``).  A :class:`Regularizer` instance
+        is accepted too.
     fit_bias : append a constant input column (a first-layer bias, regularized, homogeneous).
     init_width, max_width, max_growth : initial width (``>= 1``), width cap, growth steps.
     tol, polar_rtol : relative-gap and polar tolerances of the status rule (docs:
@@ -501,6 +540,7 @@ class GrowingNetwork(BaseEstimator):
         T, n_out = self._targets(loss, classes, yy, dtype)
         reg = make_regularizer(self.regularizer)
         V = self._inputs(X)
+        reg = _bound_regularizer(reg, V)
         self.n_features_in_ = X.shape[1]
         factory = self._factory(V.shape[1], n_out)
         seed = 0 if self.random_state is None else int(self.random_state)
@@ -584,6 +624,14 @@ def _degree_check(factory, model: ParallelSubnetworks, V: torch.Tensor, reg: Reg
     return degree, matched, reg
 
 
+def _bound_regularizer(reg: Regularizer, V: torch.Tensor) -> Regularizer:
+    """A :class:`JacobianRegularizer` without inputs bound to the training inputs ``V`` (a
+    copy); any other regularizer, or one already bound, unchanged."""
+    if isinstance(reg, JacobianRegularizer) and reg.points is None:
+        return reg.with_inputs(V)
+    return reg
+
+
 def network_factors(model: ParallelSubnetworks) -> list[np.ndarray]:
     """The core's factor representation of a network: one float64 array per layer, column
     ``i`` = subnetwork ``i``'s parameters of that layer flattened (``params[k]`` of shape
@@ -601,18 +649,65 @@ def _descend(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor, loss:
              lr: float) -> None:
     """Full-batch descent (:func:`train_full_batch`), then, for matched two-layer units, the
     exact convex refit of the output weights (:func:`refine_output_weights`; not for the
-    hinge loss)."""
+    hinge loss, nor for the Jacobian regularizer, whose weight on ``‖aᵢ‖`` is
+    ``‖wᵢ‖·(active fraction)``, not the refit's ``‖wᵢ‖``; its units are rebalanced instead,
+    which changes neither ``φ`` nor ``θ``)."""
     train_full_batch(model, V, T, loss, reg, lam, optimizer=optimizer, max_iter=max_iter, lr=lr)
+    if isinstance(reg, JacobianRegularizer):
+        model.rebalance()
+        _refit_scales(model, V, T, loss, reg, lam)
+        return
     if matched and getattr(model.make_subnetwork, "kind", "") == "relu_unit" and (
             loss.name != "hinge"):
         refine_output_weights(model, V, T, loss, lam)
 
 
-def _prune_vanished(model: ParallelSubnetworks, prune_tol: float) -> None:
-    """Remove the subnetworks with ``θᵢ = Πₖ‖Xᵢᵏ‖ ≤ prune_tol·Σⱼθⱼ`` (in place)."""
+def _refit_scales(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor, loss: NetLoss,
+                  reg: Regularizer, lam: float) -> None:
+    """One sweep of exact scale refits, in place: subnetwork ``i`` becomes ``s^{1/K}·Xᵢ`` with
+    ``s = argmin_{s≥0} ℓ(Z − φᵢ + s φᵢ) + λ s θᵢ`` (convex in ``s``: ``φ`` and ``θ`` both have
+    degree ``K`` and each layer degree 1), kept only where it lowers the objective;
+    subnetworks with ``s = 0`` are removed.  The descent of a nonsmooth ``θ`` (the Jacobian
+    regularizer) leaves small units that cost more than they gain; this removes them
+    exactly."""
+    if model.width == 0:
+        return
+    K = model.n_layers
+    with torch.no_grad():
+        outs = model.forward_each(V).detach()
+        theta = reg.per_subnetwork(model).detach()
+    z = outs.sum(0)
+    keep = torch.ones(model.width, dtype=torch.bool)
+    scales = torch.ones(model.width, dtype=model.dtype)
+    for i in range(model.width):
+        th = float(theta[i])
+        rest = z - outs[i]
+        s = loss.line_search(rest, T, outs[i], lam * th)   # needs autograd for its slope
+        new = rest + s * outs[i]
+        with torch.no_grad():
+            better = (float(loss.value(new, T)) + lam * s * th
+                      < float(loss.value(z, T)) + lam * th)
+        if better:
+            z = new
+            scales[i] = s
+            keep[i] = s > 0
+    with torch.no_grad():
+        for p in model.params:
+            f = scales.to(p) ** (1.0 / K)
+            p.mul_(f.view(-1, *([1] * (p.dim() - 1))))
+    if not bool(keep.all()):
+        model.remove_subnetworks((~keep).nonzero().reshape(-1))
+
+
+def _prune_vanished(model: ParallelSubnetworks, prune_tol: float,
+                    reg: Regularizer | None = None) -> None:
+    """Remove the subnetworks with ``θᵢ ≤ prune_tol·Σⱼθⱼ`` (in place): ``θᵢ = Πₖ‖Xᵢᵏ‖``, or
+    the Jacobian regularizer's own ``θᵢ`` when ``reg`` is one (a subnetwork dead on every
+    training input has ``θᵢ = 0`` and, by Euler's identity, no output there)."""
     if model.width > 0:
         with torch.no_grad():
-            theta = model.layer_norms().prod(dim=1)
+            theta = (reg.per_subnetwork(model) if isinstance(reg, JacobianRegularizer)
+                     else model.layer_norms().prod(dim=1))
         dead = (theta <= prune_tol * max(float(theta.sum()), 1e-300)).nonzero()
         if dead.numel():
             model.remove_subnetworks(dead.reshape(-1).cpu())
@@ -632,7 +727,7 @@ def _certify_network(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tenso
         scale = float(loss.value(torch.zeros_like(z), T64))
     g = loss.neg_gradient(z, T64)
     bound = network_polar(wide, V64, g, n_starts=n_starts, n_iter=n_iter, exact=exact,
-                          generator=generator)
+                          generator=generator, regularizer=reg)
     cert = _certificate(loss, z, T64, g, bound, obj, lam, tol, polar_rtol, matched, scale)
     return wide, V64, T64, z, bound, cert
 
@@ -729,7 +824,7 @@ def grow_network(model: ParallelSubnetworks, V: torch.Tensor, T: torch.Tensor, l
     for step in range(max_growth + 1):
         _descend(model, V, T, loss, reg, lam, matched=matched, optimizer=optimizer,
                  max_iter=boost * descent_iter, lr=lr)
-        _prune_vanished(model, prune_tol)
+        _prune_vanished(model, prune_tol, reg)
         wide, V64, T64, z, bound, cert = _certify_network(
             model, V, T, loss, reg, lam, matched=matched, tol=tol, polar_rtol=polar_rtol,
             n_starts=boost * polar_starts, n_iter=min(boost, 2) * polar_iter,

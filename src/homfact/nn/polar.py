@@ -28,13 +28,20 @@ Deeper subnetworks (docs: theory/families, 'Networks'): multistart gradient asce
 scale-invariant
 ``⟨G, φ(X¹/‖X¹‖,…,Xᴷ/‖Xᴷ‖)⟩`` (lower bound only); :func:`subnetwork_upper` gives a valid
 upper bound for bias-free ReLU chains and conv subnetworks (``inf`` for other families).
+
+Jacobian regularizer ``θ(X) = (1/N) Σₙ ‖∂φ(vₙ; X)/∂v‖_F`` (:class:`homfact.nn.JacobianRegularizer`):
+:func:`jacobian_polar` (ascent of ``⟨G, φ⟩/θ`` plus isolation starts) and
+:func:`jacobian_polar_upper` (Euler: ``φ(vₙ) = Jₙvₙ`` gives ``Ω° ≤ N·maxₙ‖gₙ‖‖vₙ‖``, refined for
+ReLU units by the distance of ``vₙ`` to the cone of the other points and a pair term).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import warnings
 
+import numpy as np
 import torch
 
 from ..polar import PolarBound, sigma_max_upper
@@ -42,8 +49,9 @@ from ..polar.core import gram_sigma_max_upper
 from .arrangement import cell_count_bound, distinct_planes, relu_unit_exact_rank_one
 from .modules import ParallelSubnetworks
 
-__all__ = ["relu_unit_exact_2d", "relu_unit_exact_3d", "relu_unit_polar", "relu_unit_upper",
-           "row_weighted_upper", "spectral_upper", "subnetwork_polar", "subnetwork_upper"]
+__all__ = ["jacobian_polar", "jacobian_polar_upper", "relu_unit_exact_2d", "relu_unit_exact_3d",
+           "relu_unit_polar", "relu_unit_upper", "row_weighted_upper", "spectral_upper",
+           "subnetwork_polar", "subnetwork_upper"]
 
 
 _EPS64 = float(torch.finfo(torch.float64).eps)
@@ -831,3 +839,415 @@ def subnetwork_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tenso
     upper = max(float(upper), lower)
     return PolarBound(lower=lower, upper=upper, maximizer=tuple(best),
                       method=f"multistart projected ascent ({S} starts)")
+
+
+# --------------------------------------------------------------------------------------------
+# Polar of the Jacobian regularizer  θ(X) = (1/N) Σₙ ‖∂φ(vₙ; X)/∂v‖_F
+# --------------------------------------------------------------------------------------------
+
+#: at most this many points get the NNLS isolation bound of :func:`jacobian_polar_upper`
+JACOBIAN_ISOLATION_MAX = 64
+#: the pair term of :func:`jacobian_polar_upper` forms ``N²`` Gram entries: only up to this ``N``
+JACOBIAN_PAIR_MAX_ROWS = 4096
+#: families whose autograd Jacobian satisfies Euler's ``φ(v) = J(v)·v`` exactly
+_EULER_KINDS = ("relu_unit", "relu_chain", "conv")
+
+
+def _gamma(k: int) -> float:
+    """A generous ``γ_k = k·u/(1 − k·u)`` (``u = eps/2``) for float64: ``2k·eps``."""
+    return 2.0 * k * _EPS64
+
+
+def _check_jacobian_args(model, V: torch.Tensor, G: torch.Tensor, reg) -> None:
+    from .regularizers import JacobianRegularizer
+
+    if not isinstance(model, ParallelSubnetworks):
+        raise TypeError(f"model must be a ParallelSubnetworks, got {type(model).__name__}")
+    if not isinstance(reg, JacobianRegularizer):
+        raise TypeError(f"reg must be a JacobianRegularizer, got {type(reg).__name__}")
+    if reg.points is None:
+        raise ValueError("reg has no training inputs: bind them with reg.with_inputs(V)")
+    if V.dim() != 2 or G.dim() != 2 or V.shape[0] != G.shape[0]:
+        raise ValueError("V must be (N, d) and G (N, C) with the same N")
+
+
+def _euler_upper(V: torch.Tensor, G: torch.Tensor) -> float:
+    """``N·maxₙ ‖gₙ‖‖vₙ‖`` rounded up (power-of-two balanced rows: no under- or overflow)."""
+    N = V.shape[0]
+    prep = _balanced_rows(G, V)
+    if prep is None:
+        return 0.0
+    Gs, Vs, k, tiny = prep
+    # a tiny row: ‖gₙ‖‖vₙ‖ ≤ √(C·d)·max|gₙ|·max|vₙ| < √(C·d)·2⁻⁴⁰⁰ in the scaled units
+    worst = _TINY * math.sqrt(Gs.shape[1] * Vs.shape[1]) if bool(tiny.any()) else 0.0
+    if bool((~tiny).any()):
+        prod = _row_norms(Gs[~tiny]) * _row_norms(Vs[~tiny])
+        worst = max(worst, float(prod.max()) * (1.0 + _gamma(Gs.shape[1] + Vs.shape[1] + 6)))
+    return _scaled_back(N * worst * (1.0 + 4 * _EPS64), k)
+
+
+def _isolation_bound(v: np.ndarray, others: np.ndarray) -> tuple[float, np.ndarray]:
+    """``(s, u)``: a rigorous ``s ≥ sup{vᵀw : ‖w‖ ≤ 1, oᵀw ≤ 0 for every row o of others}``
+    and the direction ``u = v − othersᵀβ``.
+
+    For every ``β ≥ 0`` and such ``w``: ``vᵀw = (v − Σβₖoₖ)ᵀw + Σβₖoₖᵀw ≤ ‖v − Σβₖoₖ‖``;
+    ``β`` is the NNLS solution (the distance from ``v`` to the cone of the other points, which
+    is the supremum by duality), ``β = 0`` if NNLS fails.  The computed residual ``r̂`` is
+    within ``γ_{M+1}(|v| + |O|ᵀβ)`` of the exact ``v − Oᵀβ`` entrywise (``M`` rows), and
+    its norm within ``γ_{d+2}``; both are added.  ``u = r̂`` satisfies ``oᵀu ≤ 0`` (KKT) up to
+    rounding, a start for the ascent."""
+    from scipy.optimize import nnls
+
+    beta = np.zeros(others.shape[0])
+    if others.shape[0]:
+        try:
+            beta = nnls(others.T, v, maxiter=50 * max(others.shape))[0]
+        except (RuntimeError, ValueError):  # pragma: no cover - NNLS did not converge
+            beta = np.zeros(others.shape[0])
+    beta = np.maximum(beta, 0.0)
+    r = v - others.T @ beta
+    err = np.abs(v) + np.abs(others).T @ beta
+    grow = 1.0 + _gamma(v.shape[0] + 2)
+    s = (float(np.linalg.norm(r)) + _gamma(others.shape[0] + 1) * float(
+        np.linalg.norm(err)) * grow) * grow * (1.0 + 2 * _EPS64)
+    return min(s, float(np.linalg.norm(v)) * grow), r
+
+
+def _pair_bound(U: np.ndarray, a: np.ndarray, chunk: int = 512) -> float:
+    """Rigorous ``max_{i≠j} ‖uᵢ + uⱼ‖/2`` from the Gram ``UUᵀ``: each computed entry is within
+    ``γ_d |U||U|ᵀ`` of the exact one (Higham §3.5), so ``‖uᵢ+uⱼ‖² ≤ K̂ᵢᵢ + K̂ⱼⱼ + 2K̂ᵢⱼ +
+    γ_{d+4}(aᵢ + aⱼ)²`` with ``aᵢ ≥ ‖uᵢ‖``; plus an absolute ``1e-300`` for underflow."""
+    N, d = U.shape
+    if N < 2:
+        return 0.0
+    diag = np.einsum("nd,nd->n", U, U)
+    best = 0.0
+    g = _gamma(d + 4)
+    for i0 in range(0, N, chunk):
+        K = U[i0:i0 + chunk] @ U.T
+        S = diag[i0:i0 + chunk, None] + diag[None, :] + 2.0 * K
+        S = S + g * (a[i0:i0 + chunk, None] + a[None, :]) ** 2 + 1e-300
+        rows = np.arange(i0, min(i0 + chunk, N))
+        S[rows - i0, rows] = -np.inf                                   # i = j excluded
+        best = max(best, float(S.max()))
+    return math.sqrt(max(best, 0.0)) * 0.5 * (1.0 + 4 * _EPS64)
+
+
+def _relu_unit_jacobian_upper(V: torch.Tensor, G: torch.Tensor, max_isolation: int, *,
+                              pairs: bool = True
+                              ) -> tuple[float, list[tuple[int, np.ndarray]]]:
+    """The ReLU-unit refinement of :func:`jacobian_polar_upper` and the isolating directions
+    of the points it solved: ``(bound, [(n, uₙ), …])`` (``inf`` when skipped, or when
+    ``pairs=False``: only the directions are wanted)."""
+    Vn = V.detach().to("cpu", torch.float64).numpy()
+    Gn = G.detach().to("cpu", torch.float64).numpy()
+    N, d = Vn.shape
+    ra, rb = np.abs(Vn).max(axis=1), np.abs(Gn).max(axis=1)
+    live = (ra > 0) & (rb > 0)
+    if not live.any() or not (np.all((ra[live] > 1e-100) & (ra[live] < 1e100))
+                              and np.all((rb[live] > 1e-100) & (rb[live] < 1e100))):
+        return math.inf, []          # outside the range where the margins below are stated
+    c = np.linalg.norm(Gn, axis=1) * (1.0 + _gamma(Gn.shape[1] + 2))     # cₙ ≥ ‖gₙ‖
+    vn = np.linalg.norm(Vn, axis=1) * (1.0 + _gamma(d + 2))               # ≥ ‖vₙ‖
+    order = np.argsort(-(c * vn), kind="stable")
+    single, dirs = 0.0, []
+    for rank, n in enumerate(order):
+        cap = c[n] * vn[n] * (1.0 + 2 * _EPS64)
+        if cap <= single:
+            break                    # every later point has cₙ‖vₙ‖ ≤ this, and sₙ ≤ ‖vₙ‖
+        if rank >= max_isolation:
+            single = cap             # the unsolved points: bounded by the largest c‖v‖ left
+            break
+        s, u = _isolation_bound(Vn[n], np.delete(Vn, n, axis=0))
+        single = max(single, c[n] * s * (1.0 + 2 * _EPS64))
+        dirs.append((int(n), u))
+    if N > JACOBIAN_PAIR_MAX_ROWS or not pairs:
+        return math.inf, dirs
+    U = c[:, None] * Vn
+    pair = _pair_bound(U, c * vn * (1.0 + _gamma(d + 2)))
+    return N * max(single, pair) * (1.0 + 4 * _EPS64), dirs
+
+
+def jacobian_polar_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, reg, *,
+                         max_isolation: int = JACOBIAN_ISOLATION_MAX) -> float:
+    r"""Valid upper bound on the polar of the Jacobian regularizer,
+    ``Ω°(G) = sup {⟨G, φ(V; X)⟩ : θ(X) ≤ 1}``, ``θ(X) = (1/N) Σₙ ‖Jₙ‖_F``, ``Jₙ = ∂φ(vₙ; X)/∂v``.
+
+    **Euler bound** (``relu_unit``, ``relu_chain``, ``conv``; ``inf`` for other families).
+    These subnetworks are positively homogeneous of degree 1 in the input and the autograd
+    Jacobian satisfies ``φ(vₙ; X) = Jₙ vₙ`` exactly (see
+    :class:`homfact.nn.JacobianRegularizer`), so
+
+    ``⟨G, φ(V; X)⟩ = Σₙ gₙᵀ Jₙ vₙ ≤ Σₙ ‖gₙ‖ ‖Jₙ‖₂ ‖vₙ‖ ≤ maxₙ(‖gₙ‖‖vₙ‖) Σₙ ‖Jₙ‖_F
+    = N·maxₙ(‖gₙ‖‖vₙ‖)·θ(X)``,
+
+    hence ``Ω°(G) ≤ N·maxₙ ‖gₙ‖‖vₙ‖``.  It needs the regularizer's points to be exactly the
+    rows of ``V`` (``reg.covers(V)``); otherwise (a ``max_points`` subset, other data) a
+    subnetwork active only off the subset has ``θ = 0`` and a non-zero output, and ``inf`` is
+    returned.  The bound is tight only if one subnetwork can be active at a single point
+    with its Jacobian aligned to ``gₙvₙᵀ``; in general it is loose.
+
+    **ReLU units** ``φ = (Vw)₊aᵀ``: ``Jₙ = 1[vₙᵀw > 0]·a wᵀ``, so with ``‖w‖ = ‖a‖ = 1`` and
+    ``A = {n : vₙᵀw > 0}``, ``⟨G, φ⟩/θ = (N/|A|) Σ_{n∈A} (gₙᵀa)(vₙᵀw) ≤ (N/|A|) Σ_{n∈A}
+    cₙ vₙᵀw`` (``cₙ ≥ ‖gₙ‖``).  For ``|A| = 1`` the other points satisfy ``vₖᵀw ≤ 0``, so the
+    term is at most ``cₙ·dist(vₙ, cone{vₖ : k ≠ n})`` (bounded by NNLS,
+    :func:`_isolation_bound`); for ``|A| ≥ 2`` the mean of the ``uₙ = cₙvₙ`` is the mean of
+    the pair means ``(uᵢ + uⱼ)/2``, so the term is at most ``max_{i≠j} ‖uᵢ + uⱼ‖/2``
+    (:func:`_pair_bound`).  Hence ``Ω°(G) ≤ N·max(maxₙ cₙ sₙ, max_{i≠j}‖uᵢ+uⱼ‖/2)``, never
+    above the Euler bound; the isolation bound is solved for at most ``max_isolation`` points
+    (in decreasing ``cₙ‖vₙ‖``; the others keep ``cₙ‖vₙ‖``), the pair term only for
+    ``N ≤ JACOBIAN_PAIR_MAX_ROWS``.
+
+    Rounding: every norm, product and sum carries an explicit ``γ_k`` margin (float64); the
+    Euler bound runs on power-of-two balanced rows, the ReLU-unit refinement only where every
+    row with ``gₙ ≠ 0`` and ``vₙ ≠ 0`` has its largest entries (of both) within
+    ``(1e-100, 1e100)`` (no norm under- or overflows).
+    """
+    _check_jacobian_args(model, V, G, reg)
+    kind = getattr(model.make_subnetwork, "kind", "custom")
+    V = V.detach().to(torch.float64)
+    G = G.detach().to(torch.float64)
+    _check_finite(V=V, G=G)
+    if kind not in _EULER_KINDS or not reg.covers(V):
+        return math.inf
+    bound = _euler_upper(V, G)
+    if kind == "relu_unit" and bound > 0:
+        bound = min(bound, _relu_unit_jacobian_upper(V, G, int(max_isolation))[0])
+    return bound
+
+
+def _pushed_direction(V: np.ndarray, n: int, u: np.ndarray) -> np.ndarray:
+    """``u`` moved slightly so that the points ``k ≠ n`` with ``vₖᵀu ≥ −τ`` (on the kink by
+    the NNLS optimality conditions, ``τ`` relative ``1e-9``) become strictly inactive: the
+    least-squares correction in their span with target ``vₖᵀw = −1e-7‖vₖ‖‖u‖``."""
+    un = float(np.linalg.norm(u))
+    if un == 0.0:
+        return u
+    vn = np.linalg.norm(V, axis=1)
+    z = V @ u
+    near = (z > -1e-9 * vn * un)
+    near[n] = False
+    if not near.any():
+        return u
+    A = V[near]
+    target = -1e-7 * vn[near] * un - z[near]
+    delta = np.linalg.lstsq(A, target, rcond=None)[0]
+    return u + delta
+
+
+def _isolation_starts(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor,
+                      dirs: list[tuple[int, np.ndarray]]) -> list[torch.Tensor] | None:
+    """Subnetworks active at one point ``vₙ`` only: ReLU unit ``(w, a) = (uₙ, gₙ)``; ReLU chain
+    with every first-layer row ``uₙ``, positive middle layers and last layer ``gₙ1ᵀ`` (a rank-one
+    Jacobian ``∝ gₙuₙᵀ``).  ``None`` for other families or no directions."""
+    kind = getattr(model.make_subnetwork, "kind", "custom")
+    if kind not in ("relu_unit", "relu_chain") or not dirs:
+        return None
+    Vn = V.detach().to("cpu", torch.float64).numpy()
+    shapes = [tuple(p.shape[1:]) for p in model.params]
+    out: list[list[torch.Tensor]] = [[] for _ in shapes]
+    for n, u in dirs:
+        w = torch.as_tensor(_pushed_direction(Vn, n, u), dtype=model.dtype,
+                            device=model.device)
+        g = G[n].to(model.dtype)
+        if float(g.norm()) == 0.0 or float(w.norm()) == 0.0:
+            continue
+        if kind == "relu_unit":
+            layers = [w.reshape(shapes[0]), g.reshape(shapes[1])]
+        else:
+            layers = [w.expand(shapes[0]).clone()]
+            layers += [torch.ones(s, dtype=model.dtype, device=model.device)
+                       for s in shapes[1:-1]]
+            layers.append(g[:, None].expand(shapes[-1]).clone())
+        for k, t in enumerate(layers):
+            out[k].append(t)
+    if not out[0]:
+        return None
+    return [torch.stack(t) for t in out]
+
+
+def _unit_ratio(V: torch.Tensor, G: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """Exact ``⟨G, φ⟩/θ`` of ReLU units with directions the rows of ``W`` (``a`` optimal):
+    ``N‖Gᵀ(Vŵ)₊‖/#{n : vₙᵀŵ > 0}`` (0 where no point is active)."""
+    Wn = _unit(W)
+    Z = V @ Wn.T
+    m = (Z > 0).sum(dim=0).to(V.dtype)
+    num = (G.T @ torch.relu(Z)).norm(dim=0)
+    return torch.where(m > 0, V.shape[0] * num / m.clamp_min(1.0), torch.zeros_like(num))
+
+
+def _relu_unit_count_ascent(V: torch.Tensor, G: torch.Tensor, W0: torch.Tensor, n_iter: int,
+                            lr: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
+    """Directions of ReLU units with a large ``⟨G, φ⟩/θ = N‖Gᵀ(Vŵ)₊‖/#active``.
+
+    The exact ratio is piecewise smooth and its gradient does not see the count of active
+    points, which is what makes a unit cheap for the Jacobian regularizer; this ascent
+    maximizes the smoothed ``N‖Gᵀ(Vŵ)₊‖/Σₙ σ(vₙᵀŵ/(τ‖vₙ‖))`` with ``τ`` annealed from ``0.3``
+    to ``10⁻⁴`` (batched over the rows of ``W0``) and tracks the *exact* ratio of every
+    iterate.  Returns each start's best direction (unit rows) and its exact ratio."""
+    vn = V.norm(dim=1).clamp_min(1e-300)
+    W = _unit(W0.detach().clone()).requires_grad_(True)
+    opt = torch.optim.Adam([W], lr=lr)
+    best_w = _unit(W.detach()).clone()
+    best_v = _unit_ratio(V, G, best_w)
+    iters = max(1, int(n_iter))
+    for it in range(iters):
+        tau = 0.3 * (1e-4 / 0.3) ** (it / max(iters - 1, 1))
+        Wn = _unit(W)
+        Z = V @ Wn.T
+        num = (G.T @ torch.relu(Z)).norm(dim=0)
+        den = torch.sigmoid(Z / (tau * vn[:, None])).sum(dim=0).clamp_min(1e-12)
+        opt.zero_grad()
+        (-(num / den).sum()).backward()
+        opt.step()
+        with torch.no_grad():
+            Wd = _unit(W.detach())
+            val = _unit_ratio(V, G, Wd)
+            up = val > best_v
+            best_v = torch.where(up, val, best_v)
+            best_w[up] = Wd[up]
+    return best_w, best_v
+
+
+def _normalized_layers(ps: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [p / p.flatten(1).norm(dim=1).clamp_min(1e-300).view(-1, *([1] * (p.dim() - 1)))
+            for p in ps]
+
+
+def jacobian_polar(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, reg, *,
+                   n_starts: int = 16, n_iter: int = 100, lr: float = 0.05,
+                   warm: list[torch.Tensor] | None = None,
+                   max_isolation: int = JACOBIAN_ISOLATION_MAX) -> PolarBound:
+    r"""Bracket on ``Ω°(G) = sup {⟨G, φ(V; X)⟩ : θ(X) ≤ 1}`` for the Jacobian regularizer
+    ``θ = reg`` (:class:`homfact.nn.JacobianRegularizer`) and the model's subnetwork family.
+
+    Both ``φ`` and ``θ`` have degree ``K`` in ``X`` (and degree 1 in each layer), so
+    ``Ω°(G) = sup_{θ(X) > 0} ρ(X)``, ``ρ(X) = ⟨G, φ(V; X)⟩/θ(X)``, invariant to the scale of each
+    layer.  **Lower bound**: multistart Adam ascent of ``ρ`` on the per-layer unit spheres
+    (``n_starts`` fresh subnetworks from the factory, up to half replaced by the model's own
+    ``warm`` subnetworks, plus isolation starts for ReLU units and chains: subnetworks active
+    at one point only, from the NNLS directions of :func:`jacobian_polar_upper`); the best
+    point seen is scaled to ``θ(X*) = 1`` (each layer by ``θ^{-1/K}``) and ``lower`` is the
+    value ``⟨G, φ(V; X*)⟩/θ(X*)`` computed there (``0`` — the zero subnetwork — if no
+    positive value was found).  ``ρ`` is piecewise smooth: its gradient does not see the
+    activation counts in ``θ``, hence the isolation starts.  **Upper bound**:
+    :func:`jacobian_polar_upper` (valid; ``inf`` when none applies).  Candidates: further
+    distinct ascent end points (first-layer cosine ``≤ 0.99``) with positive value, each scaled
+    to ``θ = 1``.  Computed in float64 (a float32 model is copied).
+    """
+    _check_jacobian_args(model, V, G, reg)
+    if model.dtype != torch.float64:
+        import copy
+
+        model = copy.deepcopy(model).to(torch.float64)
+    V = V.detach().to(device=model.device, dtype=torch.float64)
+    G = G.detach().to(device=model.device, dtype=torch.float64)
+    _check_finite(V=V, G=G)
+    kind = getattr(model.make_subnetwork, "kind", "custom")
+    upper, dirs = math.inf, []
+    if kind in _EULER_KINDS and reg.covers(V):
+        upper = _euler_upper(V, G)
+        if kind == "relu_unit" and upper > 0:
+            refined, dirs = _relu_unit_jacobian_upper(V, G, int(max_isolation))
+            upper = min(upper, refined)
+    if kind == "relu_chain" and reg.covers(V):
+        dirs = _relu_unit_jacobian_upper(V, G, min(int(max_isolation), 16), pairs=False)[1]
+    S = max(1, int(n_starts))
+    starts = model._fresh(S)
+    if warm is not None and model.width > 0:
+        k = min(model.width, S // 2)
+        starts = [torch.cat([w[:k].detach().to(s), s[: S - k]], 0)
+                  for w, s in zip(warm, starts, strict=True)]
+    iso = _isolation_starts(model, V, G, dirs[: max(1, S)])
+    n_iso = 0 if iso is None else int(iso[0].shape[0])
+    if iso is not None:
+        starts = [torch.cat([s, t.to(s)], 0) for s, t in zip(starts, iso, strict=True)]
+    n_count = 0
+    if kind == "relu_unit":
+        # a wide, cheap search over directions alone (a = Gᵀ(Vŵ)₊ is optimal for each)
+        B = max(256, 8 * S)
+        W0 = torch.cat([starts[0][:, 0, :],
+                        torch.randn(B, V.shape[1], dtype=V.dtype).to(V.device),
+                        V[torch.randperm(V.shape[0])[:B]].to(V.device)])
+        Wc, vc = _relu_unit_count_ascent(V, G, W0, max(int(n_iter), 1))
+        top = torch.argsort(vc, descending=True)[:S]
+        top = top[vc[top] > 0]
+        n_count = int(top.numel())
+        if n_count:
+            w = Wc[top]
+            a = _unit(G.T @ torch.relu(V @ w.T), dim=0).T                # (k, C)
+            starts = [torch.cat([starts[0], w[:, None, :].to(starts[0])], 0),
+                      torch.cat([starts[1], a[:, :, None].to(starts[1])], 0)]
+    raw = [s.clone().requires_grad_(True) for s in starts]
+    opt = torch.optim.Adam(raw, lr=lr)
+
+    def ratios(ps):
+        num = (model.evaluate_subnetworks(ps, V) * G).flatten(1).sum(1)
+        th = reg.jacobian_norms(model, ps).mean(dim=1)
+        pos = th > 0
+        return torch.where(pos, num / torch.where(pos, th, torch.ones_like(th)),
+                           torch.zeros_like(th))
+
+    best_val, best = 0.0, None
+    iters = max(1, int(n_iter))
+    for it in range(iters + 1):
+        ps = _normalized_layers(raw)
+        vals = ratios(ps)
+        j = int(torch.argmax(vals.detach()))
+        if float(vals[j].detach()) > best_val:
+            best_val, best = float(vals[j].detach()), [p.detach()[j].clone() for p in ps]
+        if it == iters:
+            break
+        opt.zero_grad()
+        (-vals.sum()).backward()
+        opt.step()
+    K = model.n_layers
+    ends = [p.detach() for p in _normalized_layers(raw)]
+
+    def scaled(xs: list[torch.Tensor]) -> tuple[tuple[torch.Tensor, ...], float]:
+        """``xs`` (one subnetwork, unit layers) scaled to ``θ = 1`` and its exact ratio."""
+        one = [x.unsqueeze(0) for x in xs]
+        with torch.no_grad():
+            th = float(reg.jacobian_norms(model, one).mean())
+            if not th > 0:
+                return tuple(torch.zeros_like(x) for x in xs), 0.0
+            f = th ** (-1.0 / K)
+            xs = [x * f for x in xs]
+            one = [x.unsqueeze(0) for x in xs]
+            th = float(reg.jacobian_norms(model, one).mean())
+            num = float((model.evaluate_subnetworks(one, V)[0] * G).sum())
+        return tuple(xs), (num / th if th > 0 else 0.0)
+
+    if best is None:
+        maximizer, lower = tuple(torch.zeros(p.shape[1:], dtype=torch.float64,
+                                             device=model.device) for p in model.params), 0.0
+    else:
+        maximizer, lower = scaled(best)
+        if lower <= 0:
+            maximizer, lower = tuple(torch.zeros_like(x) for x in maximizer), 0.0
+    with torch.no_grad():
+        end_vals = ratios(ends)
+    cands, kept = [], [maximizer[0].flatten()] if lower > 0 else []
+    for j in torch.argsort(end_vals, descending=True).tolist():
+        if float(end_vals[j]) <= 0 or len(cands) >= 16:
+            break
+        first = ends[0][j].flatten()
+        if any(float(first @ k) > 0.99 * float(first.norm() * k.norm()) for k in kept):
+            continue
+        xs, val = scaled([p[j] for p in ends])
+        if val > 0:
+            kept.append(first)
+            cands.append((xs, val))
+    method = (f"Jacobian polar: multistart ascent of <G,phi>/theta ({S} starts"
+              f"{f' + {n_iso} isolation starts' if n_iso else ''}"
+              f"{f' + {n_count} smoothed-count ascent starts' if n_count else ''}) + "
+              + ("Euler upper bound N max_n |g_n||v_n|" if math.isfinite(upper) else
+                 "no upper bound (family or regularizer points not covered)")
+              + (" with ReLU-unit isolation/pair refinement" if kind == "relu_unit"
+                 and math.isfinite(upper) else ""))
+    if lower > upper * (1 + 1e-9) + 1e-300:
+        warnings.warn(f"Jacobian polar: ascent value {lower!r} exceeds the upper bound "
+                      f"{upper!r}; the bound is discarded", RuntimeWarning, stacklevel=2)
+        upper = math.inf
+    return PolarBound(lower=lower, upper=upper, maximizer=maximizer, method=method,
+                      candidates=tuple(cands))
