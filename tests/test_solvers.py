@@ -272,3 +272,39 @@ def test_problem_rejects_bad_configuration(rng):
             Problem(hf.SquaredLoss(Y), Bilinear(Y.shape), (hf.L2(), hf.L2()), bad)
     assert Problem(hf.SquaredLoss(Y), Bilinear(Y.shape), (hf.L2(), hf.L2()),
                    0.1).local_solver == "als"
+
+
+@pytest.mark.parametrize("r", [3, 11, 12, 20])
+@pytest.mark.parametrize("lam", [0.0, 1e-3, 2.0])
+def test_exact_rows_equal_each_rows_ridge_solution(r, lam):
+    """``_exact_rows`` (dual ``k×k`` solves for rows with ``k < r`` observations, primal
+    ``r×r`` otherwise, packed or gathered) against each row's ridge problem solved by least
+    squares on the stacked system ``[F_i; √λ I] x = [y_i; 0]`` — rows with no, few (< r), as
+    many and more observations than the rank, explicit zeros and unsorted column indices."""
+    import scipy.sparse as sp
+
+    from homfact.solvers.als import _exact_rows
+
+    rng = np.random.default_rng(r)
+    m, n = 60, 3 * r + 7
+    counts = rng.integers(0, 3 * r, size=m)
+    counts[:3] = (0, 1, r)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    indices = np.concatenate([rng.permutation(n)[:k] for k in counts])  # unsorted
+    data = rng.standard_normal(indices.size)
+    data[::7] = 0.0                                                       # explicit zeros
+    A = sp.csr_matrix((data, indices, indptr), shape=(m, n))
+    F = rng.standard_normal((n, r))
+    X = _exact_rows(A, F, lam)
+    ridge = max(lam, 1e-12)
+    for i in range(m):
+        cols, y = indices[indptr[i]:indptr[i + 1]], data[indptr[i]:indptr[i + 1]]
+        if cols.size == 0:
+            assert np.all(X[i] == 0.0)
+            continue
+        # the stacked least-squares system is well conditioned even where F_iᵀF_i is singular
+        M = np.vstack([F[cols], np.sqrt(ridge) * np.eye(r)])
+        x = np.linalg.lstsq(M, np.concatenate([y, np.zeros(r)]), rcond=None)[0]
+        scale = max(np.linalg.norm(x), 1e-300)
+        tol = 1e-9 if lam > 0 or cols.size >= r + 2 else 1e-4  # λ = 0, k ≈ r: cond up to 1e6
+        assert np.linalg.norm(X[i] - x) <= tol * scale, (i, cols.size)

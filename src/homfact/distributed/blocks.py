@@ -353,7 +353,7 @@ def submit_spread(client, calls: list[tuple]) -> list:
 def _default_blocks(client) -> int:
     """One block per worker thread.
 
-    Why not more: a block's factor rows, their packed outer products (``_row_grams``) and the
+    Why not more: a block's factor rows, the row solves' temporaries (``_exact_rows``) and the
     extraction tasks grow with ``Σ_b |ref_b|`` (up to ``B·n`` when rows are short) and ``B²``;
     at 10⁶ entries, r = 10 on 2 workers, ``B = 2`` swept in 0.48 s and ``B = 4`` in 0.54 s
     (medians of 5, shared machine).  Fewer blocks than threads would leave threads idle.

@@ -97,7 +97,7 @@ def solve_block(block: SideBlock, lam: float, want_residual: bool, *pieces: np.n
     ``pieces`` are the other side's factor rows for ``block.ref_cols``, by other-side block.
     """
     F = np.concatenate(pieces, axis=0)
-    X = _exact_rows(block.matrix() @ F, F, block.pattern(), lam)
+    X = _exact_rows(block.matrix(), F, lam)
     if not want_residual:
         return BlockState(X, None, float("nan"))
     r, half = _block_residual(block, X, F)
