@@ -52,11 +52,11 @@ import numpy as np
 
 from ..solvers.als import LocalResult, _ridge_right
 from ..tolerance import relative_to
-from .blocks import gather_or_cancel
+from .blocks import _get_client, gather_or_cancel
+from .maps import BilinearGradients, _ship, gram_pair
 from .maps import _reduce as _maps_reduce
-from .maps import _ship, gram_pair
-from .ops import as_vector
-from .outputs import _mix64
+from .ops import _check_factor, _check_lam, as_vector
+from .outputs import BlockArithmetic, _mix64
 
 __all__ = ["DaskBilinear", "DenseBlockOperator", "DenseBlocks", "RowLayout", "als_dense_blocks",
            "plan_row_blocks"]
@@ -112,18 +112,6 @@ def _zeros(rows: int, cols: int) -> np.ndarray:
 
 def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a + b
-
-
-def _sub(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a - b
-
-
-def _neg(a: np.ndarray) -> np.ndarray:
-    return -a
-
-
-def _scale(a: np.ndarray, c: float) -> np.ndarray:
-    return a * c
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:
@@ -279,18 +267,6 @@ def _n_threads(client) -> int:
     return max(1, sum(client.nthreads().values()))
 
 
-def _get_client(client):
-    if client is not None:
-        return client
-    from distributed import get_client
-
-    try:
-        return get_client()
-    except ValueError:
-        raise ValueError("no Dask client: pass client= or create a distributed.Client "
-                         "first") from None
-
-
 def check_dask_matrix(Y, name: str = "Y"):
     """``Y`` must be a 2-D ``dask.array.Array`` of real numbers with known, non-zero sides;
     ``TypeError``/``ValueError`` naming ``name`` otherwise (NaN/inf are found on the workers
@@ -338,7 +314,7 @@ class RowLayout:
         return max(b - a for a, b in itertools.pairwise(self.bounds))
 
 
-class DenseBlocks:
+class DenseBlocks(BlockArithmetic):
     """An ``m×n`` float matrix held as one future per row block (block ``b``: rows
     ``layout.rows(b)``, a C-ordered float64 NumPy array on a worker).
 
@@ -443,26 +419,6 @@ class DenseBlocks:
             raise ValueError("DenseBlocks combine only on the same shape and row blocks (got "
                              f"{self.layout} and {other.layout})")
         return True
-
-    def __add__(self, other):
-        if not self._check_other(other):
-            return NotImplemented
-        return self._map(_add, self.parts, other.parts)
-
-    def __sub__(self, other):
-        if not self._check_other(other):
-            return NotImplemented
-        return self._map(_sub, self.parts, other.parts)
-
-    def __neg__(self) -> DenseBlocks:
-        return self._map(_neg, self.parts)
-
-    def __mul__(self, c):
-        if isinstance(c, bool) or not isinstance(c, numbers.Real):
-            return NotImplemented
-        return self._map(_scale, self.parts, float(c))
-
-    __rmul__ = __mul__
 
     def vdot(self, other: DenseBlocks) -> float:
         """``⟨self, other⟩ = Σ_b ⟨self_b, other_b⟩`` (``B`` tasks, summed on the client in
@@ -650,7 +606,7 @@ class DenseBlockOperator:
 # the map
 
 
-class DaskBilinear:
+class DaskBilinear(BilinearGradients):
     """``Φ(U, V) = UVᵀ`` (dense, ``m×n``, degree 2) with outputs as :class:`DenseBlocks`.
 
     The distributed counterpart of :class:`homfact.maps.Bilinear`, with the same semantics
@@ -683,17 +639,6 @@ class DaskBilinear:
     @property
     def client(self):
         return self.data.client
-
-    def _check_factors(self, factors) -> tuple[np.ndarray, np.ndarray]:
-        if len(factors) != 2:
-            raise ValueError(f"factors must be [U, V], got {len(factors)} arrays")
-        U, V = (np.asarray(F, dtype=float) for F in factors)
-        m, n = self.shape
-        if U.ndim != 2 or V.ndim != 2 or U.shape[0] != m or V.shape[0] != n \
-                or U.shape[1] != V.shape[1]:
-            raise ValueError(f"factors must have shapes ({m}, r) and ({n}, r), got {U.shape} "
-                             f"and {V.shape}")
-        return U, V
 
     def _check_output(self, G) -> None:
         if not isinstance(G, DenseBlocks):
@@ -745,23 +690,6 @@ class DaskBilinear:
 
     adjoint = operator
 
-    def block_gradient(self, G: DenseBlocks, factors: list[np.ndarray], k: int) -> np.ndarray:
-        """``G V`` (``k = 0``, local to the blocks) or ``Gᵀ U`` (``k = 1``, a reduction)."""
-        U, V = self._check_factors(factors)
-        op = self.operator(G)
-        if k == 0:
-            return op.matmat(V)
-        if k == 1:
-            return op.rmatmat(U)
-        raise ValueError(f"k must be 0 or 1, got {k!r}")
-
-    def block_lipschitz(self, factors: list[np.ndarray], k: int) -> float:
-        """``‖XᵀX‖₂`` of the other factor (as :class:`homfact.maps.Bilinear`)."""
-        other = np.asarray(factors[1 - k], dtype=float)
-        if other.shape[1] == 0:
-            return 0.0
-        return float(np.linalg.norm(other.T @ other, 2))
-
     def atom_inner(self, G: DenseBlocks, columns: list[np.ndarray]) -> float:
         """``⟨G, u vᵀ⟩ = uᵀ G v = Σ_b u_bᵀ(G_b v)`` (``B`` tasks, summed in block order)."""
         self._check_output(G)
@@ -789,25 +717,6 @@ class DaskBilinear:
 
 # --------------------------------------------------------------------------------------------
 # the local solver's sweeps
-
-
-def _check_factor(F, rows: int, name: str, r: int | None = None) -> np.ndarray:
-    F = np.asarray(F, dtype=float)
-    if F.ndim != 2 or F.shape[0] != rows or (r is not None and F.shape[1] != r):
-        want = f"({rows}, {'r' if r is None else r})"
-        raise ValueError(f"{name} must have shape {want}, got {F.shape}")
-    if not np.all(np.isfinite(F)):
-        raise ValueError(f"{name} has NaN or infinite values")
-    return np.ascontiguousarray(F)
-
-
-def _check_lam(lam) -> float:
-    if isinstance(lam, bool) or not isinstance(lam, numbers.Real):
-        raise TypeError(f"lam must be a real number, got {type(lam).__name__}")
-    lam = float(lam)
-    if not math.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam must be finite and >= 0, got {lam}")
-    return lam
 
 
 def als_dense_blocks(data: DenseBlocks, U, V, lam: float, *, max_sweeps: int = 100,

@@ -403,7 +403,42 @@ class BlockResidual(BlockOperator):
 # the map
 
 
-class DaskMaskedBilinear:
+class BilinearGradients:
+    """The gradients of a distributed bilinear map ``(U, V) ↦ UVᵀ`` (observed or dense): a
+    subclass provides ``shape`` and ``operator(G)`` (``G`` as the ``m×n`` operator, with
+    ``matmat`` and ``rmatmat``)."""
+
+    def _check_factors(self, factors) -> tuple[np.ndarray, np.ndarray]:
+        if len(factors) != 2:
+            raise ValueError(f"factors must be [U, V], got {len(factors)} arrays")
+        U, V = (np.asarray(F, dtype=float) for F in factors)
+        m, n = self.shape
+        if U.ndim != 2 or V.ndim != 2 or U.shape[0] != m or V.shape[0] != n \
+                or U.shape[1] != V.shape[1]:
+            raise ValueError(f"factors must have shapes ({m}, r) and ({n}, r), got {U.shape} "
+                             f"and {V.shape}")
+        return U, V
+
+    def block_gradient(self, G, factors: list[np.ndarray], k: int) -> np.ndarray:
+        """``G V`` (``k = 0``) or ``Gᵀ U`` (``k = 1``), as :class:`homfact.maps.Bilinear`."""
+        U, V = self._check_factors(factors)
+        op = self.operator(G)
+        if k == 0:
+            return op.matmat(V)
+        if k == 1:
+            return op.rmatmat(U)
+        raise ValueError(f"k must be 0 or 1, got {k!r}")
+
+    def block_lipschitz(self, factors: list[np.ndarray], k: int) -> float:
+        """``‖XᵀX‖₂`` of the other factor ``X``: ``‖(Δ Vᵀ)‖ ≤ ‖Δ‖‖V‖₂``, and the mask of an
+        observed map only lowers it (as ``MaskedBilinear``)."""
+        other = np.asarray(factors[1 - k], dtype=float)
+        if other.shape[1] == 0:
+            return 0.0
+        return float(np.linalg.norm(other.T @ other, 2))
+
+
+class DaskMaskedBilinear(BilinearGradients):
     """``Φ(U, V) = P_Ω(UVᵀ)`` on a :class:`~homfact.distributed.BlockedEntries` (degree 2).
 
     The distributed counterpart of :class:`homfact.maps.MaskedBilinear`, with the same
@@ -446,17 +481,6 @@ class DaskMaskedBilinear:
         """``(own side, other side)`` of a ``(U-side, V-side)`` pair for the layout."""
         a, b = pair
         return (a, b) if self.layout == "rows" else (b, a)
-
-    def _check_factors(self, factors) -> tuple[np.ndarray, np.ndarray]:
-        if len(factors) != 2:
-            raise ValueError(f"factors must be [U, V], got {len(factors)} arrays")
-        U, V = (np.asarray(F, dtype=float) for F in factors)
-        m, n = self.shape
-        if U.ndim != 2 or V.ndim != 2 or U.shape[0] != m or V.shape[0] != n \
-                or U.shape[1] != V.shape[1]:
-            raise ValueError(f"factors must have shapes ({m}, r) and ({n}, r), got {U.shape} "
-                             f"and {V.shape}")
-        return U, V
 
     # ---- outputs
 
@@ -509,23 +533,6 @@ class DaskMaskedBilinear:
         return BlockOperator(G)
 
     adjoint = operator
-
-    def block_gradient(self, G: BlockVector, factors: list[np.ndarray], k: int) -> np.ndarray:
-        """``G V`` (``k = 0``) or ``Gᵀ U`` (``k = 1``), as ``MaskedBilinear``."""
-        U, V = self._check_factors(factors)
-        op = self.operator(G)
-        if k == 0:
-            return op.matmat(V)
-        if k == 1:
-            return op.rmatmat(U)
-        raise ValueError(f"k must be 0 or 1, got {k!r}")
-
-    def block_lipschitz(self, factors: list[np.ndarray], k: int) -> float:
-        """``‖XᵀX‖₂`` of the other factor: ``‖P_Ω(Δ Vᵀ)‖ ≤ ‖Δ‖‖V‖₂`` (as ``MaskedBilinear``)."""
-        other = np.asarray(factors[1 - k], dtype=float)
-        if other.shape[1] == 0:
-            return 0.0
-        return float(np.linalg.norm(other.T @ other, 2))
 
     def atom_inner(self, G: BlockVector, columns: list[np.ndarray]) -> float:
         """``⟨G, P_Ω(u vᵀ)⟩ = uᵀ G v`` (``B`` tasks, summed in block order)."""

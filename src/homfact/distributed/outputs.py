@@ -117,7 +117,36 @@ def check_layout(layout) -> str:
     return layout
 
 
-class BlockVector:
+class BlockArithmetic:
+    """``+``, ``−``, unary ``−`` and ``*`` by a real number, block by block on the workers, for
+    the block outputs (:class:`BlockVector`, :class:`homfact.distributed.dense.DenseBlocks`).
+
+    A subclass provides ``parts`` (one future per block), ``_map(func, *args)`` (one task per
+    block, a list argument indexed by block, the result a new output of the same layout) and
+    ``_check_other(other)`` (``False`` for a foreign type, an error for a mismatched layout)."""
+
+    def __add__(self, other):
+        if not self._check_other(other):
+            return NotImplemented
+        return self._map(_add, self.parts, other.parts)
+
+    def __sub__(self, other):
+        if not self._check_other(other):
+            return NotImplemented
+        return self._map(_sub, self.parts, other.parts)
+
+    def __neg__(self):
+        return self._map(_neg, self.parts)
+
+    def __mul__(self, c):
+        if isinstance(c, bool) or not isinstance(c, numbers.Real):
+            return NotImplemented
+        return self._map(_scale, self.parts, float(c))
+
+    __rmul__ = __mul__
+
+
+class BlockVector(BlockArithmetic):
     """A vector over the observed entries, one future per block of ``layout``.
 
     ``entries``: the :class:`~homfact.distributed.BlockedEntries` it is indexed by;
@@ -184,26 +213,6 @@ class BlockVector:
             raise ValueError("BlockVectors combine only on the same entries and layout "
                              f"(got layouts {self.layout!r} and {other.layout!r})")
         return True
-
-    def __add__(self, other):
-        if not self._check_other(other):
-            return NotImplemented
-        return self._map(_add, self.parts, other.parts)
-
-    def __sub__(self, other):
-        if not self._check_other(other):
-            return NotImplemented
-        return self._map(_sub, self.parts, other.parts)
-
-    def __neg__(self) -> BlockVector:
-        return self._map(_neg, self.parts)
-
-    def __mul__(self, c):
-        if isinstance(c, bool) or not isinstance(c, numbers.Real):
-            return NotImplemented
-        return self._map(_scale, self.parts, float(c))
-
-    __rmul__ = __mul__
 
     def vdot(self, other: BlockVector) -> float:
         """``⟨self, other⟩ = Σ_b ⟨self_b, other_b⟩`` (``B`` dot products on the workers,
