@@ -7,7 +7,9 @@ the fixed network has 512 units from a random start and is trained by the same l
 their ratio, the widths and the certificate.
 
 * ``--data toy``: 2-D points (the exact polar applies, so growth can certify "global");
-* ``--data mnist``: ``--n`` class-balanced MNIST digits (polar by multistart ascent).
+* ``--data mnist``: ``--n`` class-balanced MNIST digits (polar by multistart ascent), the
+  training subset and the 2,000-digit test set of ``nn_mnist_study.py`` (``--seed`` picks the
+  subset); test accuracy of both networks is reported.
 
     python examples/nn_growth_vs_fixed.py --quick
     python examples/nn_growth_vs_fixed.py --data mnist --n 256 --lam 1e-2 --device cuda
@@ -28,11 +30,14 @@ from homfact.nn.training import refine_output_weights
 
 
 def load(args):
+    """``(X, y, X_test, y_test)``: toy points (no test set), or MNIST with the study's split
+    (``examples/nn_mnist_study.py``: the fixed class-balanced 2,000-digit test set and a
+    class-balanced training subset of ``--n`` digits drawn with ``--seed``)."""
     rng = np.random.default_rng(args.seed)
     if args.data == "toy":
         X = rng.standard_normal((args.n, 2))
         y = ((X[:, 0] ** 2 - X[:, 1] > 0) ^ (X[:, 0] > 0.5)).astype(int)
-        return X, y
+        return X, y, None, None
     if args.npz:
         with np.load(args.npz) as f:
             X, y = f["X"] / 255.0, f["y"]
@@ -40,9 +45,20 @@ def load(args):
         from homfact.datasets import load_mnist_5k
 
         X, y = load_mnist_5k()
-    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), args.n // 10, replace=False)
-                          for c in range(10)])
-    return X[idx], y[idx]
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "nn_mnist_study", Path(__file__).with_name("nn_mnist_study.py"))
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)
+    train, test = study.splits(y, args.n, args.seed)
+    return X[train], y[train], X[test], y[test]
+
+
+@torch.no_grad()
+def _accuracy(model, X, y, classes) -> float:
+    out = model(torch.as_tensor(X, dtype=model.dtype, device=model.device))
+    return float((classes[out.argmax(1).cpu().numpy()] == y).mean())
 
 
 def main(argv=None) -> dict:
@@ -64,7 +80,7 @@ def main(argv=None) -> dict:
         args.data, args.n, args.width, args.iters, args.max_growth, args.lam = \
             "toy", 20, 8, 100, 10, 5e-2
     torch.set_num_threads(args.threads)
-    X, y = load(args)
+    X, y, X_test, y_test = load(args)
     t0 = time.perf_counter()
     grown = hn.GrowingClassifier(lam=args.lam, max_growth=args.max_growth, max_width=args.width,
                                  descent_iter=args.iters, device=args.device,
@@ -94,7 +110,13 @@ def main(argv=None) -> dict:
            "lower_bound": c.lower_bound, "fixed_objective": obj_fixed,
            "fixed_objective_lbfgs_only": obj_lbfgs, "fixed_width": args.width,
            "fixed_active_units": active, "ratio": c.objective / obj_fixed,
-           "time_grow_s": t_grow, "time_fixed_s": t_fixed, "device": str(dev)}
+           "time_grow_s": t_grow, "time_fixed_s": t_fixed, "device": str(dev),
+           "seed": args.seed}
+    if X_test is not None:
+        res["grown_test_accuracy"] = float(grown.score(X_test, y_test))
+        res["fixed_test_accuracy"] = _accuracy(fixed, X_test, y_test, grown.classes_)
+        print(f"test accuracy ({y_test.size} digits): grown {res['grown_test_accuracy']:.4f}, "
+              f"fixed {res['fixed_test_accuracy']:.4f}")
     print(f"growth from width 1: objective {c.objective:.6f} with {grown.width_} units "
           f"({len(grown.history_)} steps, status {c.status}, polar∈[{c.polar_lower:.4g}, "
           f"{c.polar_upper:.4g}], λ={args.lam:g}, lower bound {c.lower_bound:.6f}) "
