@@ -376,7 +376,8 @@ def test_local_solver_requirement(client, data0, Y0):
 def test_checkpoint_resume_distributed(client, data0, Y0, tmp_path):
     """Stopped after 2 outer iterations and resumed: the same iterations and factors as an
     uninterrupted fit; a checkpoint of other data is refused (the data's hash)."""
-    opts = dict(tol=1e-8, random_state=1, max_iter=8)
+    # one atom per iteration (block_size=1), so the fit takes several outer iterations
+    opts = dict(tol=1e-8, random_state=1, max_iter=8, block_size=1)
     full = grow(distributed_low_rank_problem(data0, LAM), **opts)
     assert full.stop_reason == "certified" and full.n_iter > 2
     path = tmp_path / "ck.npz"

@@ -442,3 +442,41 @@ def test_gram_path_certifies_where_the_norm_bound_cannot():
                                       rng=np.random.default_rng(1))
     assert cert.status == "global" and cert.is_global and cert.relative_gap <= 1e-8
     assert bound.upper <= lam * (1 + 1e-10) and "gram(" in bound.method
+
+
+@pytest.mark.parametrize("shape", [(40, 12), (12, 40)])
+def test_gram_path_candidates_are_the_next_singular_pairs(shape):
+    """On the Gram path ``n_candidates = k`` returns the next ``k − 1`` singular pairs (unit
+    pairs, value ``‖Ax_j‖`` = the singular value, decreasing), for either Gram side and for a
+    bare matvec/rmatvec object with ``gram_matrix``."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal(shape) @ np.diag(np.linspace(1, 3, shape[1])) if shape[0] > shape[1] \
+        else np.diag(np.linspace(1, 3, shape[0])) @ rng.standard_normal(shape)
+    s = np.linalg.svd(A, compute_uv=False)
+    b = OperatorNuclearPolar()(A, n_candidates=4)
+    assert b.method.startswith("gram(")
+    assert len(b.candidates) == 3
+    vals = [v for _, v in b.candidates]
+    np.testing.assert_allclose(vals, s[1:4], rtol=1e-10)
+    for (u, v), val in b.candidates:
+        assert u.shape == (shape[0],) and v.shape == (shape[1],)
+        np.testing.assert_allclose([np.linalg.norm(u), np.linalg.norm(v)], 1.0, rtol=1e-12)
+        assert u @ A @ v == pytest.approx(val, rel=1e-10)
+    assert OperatorNuclearPolar()(A).candidates == ()
+
+    class Bare:                       # matvec/rmatvec/gram_matrix only: no matmat
+        def __init__(self, M):
+            self.M, self.shape = M, M.shape
+
+        def matvec(self, x):
+            return self.M @ x
+
+        def rmatvec(self, y):
+            return self.M.T @ y
+
+        def gram_matrix(self):
+            small = self.M.T @ self.M if shape[0] >= shape[1] else self.M @ self.M.T
+            return small, float(np.vdot(self.M, self.M)), max(shape)
+
+    bb = OperatorNuclearPolar()(Bare(A), n_candidates=3)
+    np.testing.assert_allclose([v for _, v in bb.candidates], s[1:3], rtol=1e-10)

@@ -408,7 +408,9 @@ class OperatorNuclearPolar:
     ``gram_max_dim`` (default 2048; ``0`` turns the Gram path off): the largest Gram side
     ``d`` formed as a dense matrix.
     ``warm_start`` is ignored (a start that depends on ``op`` voids the bound).
-    ``n_candidates`` is ignored: only the top pair is returned.
+    ``n_candidates``: on the Gram path, the next ``n_candidates − 1`` eigenvectors of the
+    formed Gram give further candidate pairs (:func:`_gram_candidates`; one block product);
+    on the Lanczos path it is ignored (only the top pair is returned).
     """
 
     def __init__(self, n_steps: int | None = None, *, rel_accuracy: float = 1e-3,
@@ -459,6 +461,7 @@ class OperatorNuclearPolar:
         if gram_bound is not None:
             res = None
             x = gram_bound[1]
+            cands = _gram_candidates(A, gram_bound[3], right, int(n_candidates))
         else:
             res = lanczos_top_ritz(gram, d, self.steps_for(d), rng)
             x = res.ritz_vector
@@ -481,7 +484,8 @@ class OperatorNuclearPolar:
             return PolarBound(float(lower), float(upper), pair,
                               f"gram(d={d}, {gram_bound[2]}): upper: top eigenvalue of the "
                               f"formed Gram + roundoff allowance (deterministic); lower: its "
-                              f"eigenvector's pair", upper_probabilistic=float(upper),
+                              f"eigenvector's pair", candidates=cands,
+                              upper_probabilistic=float(upper),
                               delta=self.delta, allow_probabilistic=self.allow_probabilistic)
         upper = max(upper, lower)
         # k = d: Q_d is square and T_d = Q_dᵀ G Q_d is similar to G, so ξ = λ₁ for any start
@@ -510,9 +514,10 @@ class OperatorNuclearPolar:
 
 
     @staticmethod
-    def _gram_bound(op, right: bool, d: int, p: int) -> tuple[float, np.ndarray, str] | None:
-        """``(upper, x, how)`` of :func:`gram_sigma_max_top` on the formed ``d × d`` Gram, or
-        ``None`` when ``op`` offers no way to form it.
+    def _gram_bound(op, right: bool, d: int, p: int
+                    ) -> tuple[float, np.ndarray, str, np.ndarray] | None:
+        """``(upper, x, how, S)`` of :func:`gram_sigma_max_top` on the formed ``d × d`` Gram
+        ``S``, or ``None`` when ``op`` offers no way to form it.
 
         ``op.gram_matrix()`` states its own ``length``; for a scipy.sparse matrix or an array
         the Gram is ``fl(AᵀA)`` (or ``fl(AAᵀ)``): each entry a sum of ``p`` products, so at
@@ -538,7 +543,35 @@ class OperatorNuclearPolar:
             raise ValueError(f"gram_matrix() must return the {d}x{d} Gram of the smaller side, "
                              f"got shape {S.shape}")
         upper, x = gram_sigma_max_top(S, float(fro2), int(length))
-        return upper, x, how
+        return upper, x, how, S
+
+
+def _gram_candidates(A, S: np.ndarray, right: bool, n_candidates: int
+                     ) -> tuple[tuple[tuple[np.ndarray, np.ndarray], float], ...]:
+    """Further growth candidates from the formed Gram: the eigenvectors ``x₂, …, x_k`` of ``S``
+    after the top one (``k = n_candidates``, decreasing eigenvalue) and their pairs
+    ``(Ax_j/‖Ax_j‖, x_j)`` (or swapped) of value ``‖Ax_j‖``, with one block product (one pass
+    over the operator, a tree reduction on a cluster).  They only steer growth (feasible unit
+    pairs; no bound rests on them)."""
+    d = S.shape[0]
+    k = min(int(n_candidates), d)
+    if k <= 1:
+        return ()
+    _, X = sla.eigh(S, subset_by_index=[d - k, d - 2])    # ascending: reversed below
+    X = np.ascontiguousarray(X[:, ::-1])
+    name = "matmat" if right else "rmatmat"
+    if callable(getattr(A, name, None)):
+        W = np.asarray(getattr(A, name)(X), dtype=float).reshape(-1, k - 1)
+    else:                                                  # a bare matvec/rmatvec object
+        one = A.matvec if right else A.rmatvec
+        W = np.column_stack([np.asarray(one(x), dtype=float).reshape(-1) for x in X.T])
+    out = []
+    for j in range(k - 1):
+        nw = float(np.linalg.norm(W[:, j]))
+        if nw > 0:
+            u = W[:, j] / nw
+            out.append(((u, X[:, j]) if right else (X[:, j], u), nw))
+    return tuple(sorted(out, key=lambda c: -c[1]))
 
 
 def _fro_only(norms) -> float:
