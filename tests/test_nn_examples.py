@@ -118,6 +118,133 @@ def test_mnist_study_merge_pools_seeds_and_refuses_mismatches(tmp_path):
                   "--out", str(tmp_path / "x")])
 
 
+def test_mnist_study_chain3_jacobian_matches_the_library():
+    """The study's fc3 Jacobian (a quadratic form in the ReLU masks) is JacobianRegularizer's
+    relu_chain closed form: same values, same weight gradient; same forward as forward_each."""
+    import homfact.nn as hn
+
+    mod = _load("nn_mnist_study")
+    torch.manual_seed(0)
+    model = hn.ParallelSubnetworks(hn.relu_chain(20, 4, depth=3, width=5), 6,
+                                   dtype=torch.float64)
+    X = torch.randn(30, 20, dtype=torch.float64)
+    w = torch.rand(30, dtype=torch.float64)
+    ref = hn.JacobianRegularizer(X).jacobian_norms(model)
+    (ref * w).sum().backward()
+    g_ref = [p.grad.clone() for p in model.params]
+    for p in model.params:
+        p.grad = None
+    out, m1, m2 = mod.chain3_forward(list(model.params), X)
+    mine = mod.chain3_jacobian_norms(list(model.params), m1, m2)
+    (mine * w).sum().backward()
+    assert torch.allclose(mine, ref, rtol=1e-12, atol=1e-12)
+    assert (ref > 0).any()
+    for p, g in zip(model.params, g_ref, strict=True):
+        assert torch.allclose(p.grad, g, rtol=1e-10, atol=1e-12)
+    assert torch.allclose(out, model.forward_each(X), rtol=0, atol=1e-12)
+
+
+def test_mnist_study_batched_groups_are_independent_runs(tmp_path):
+    """Groups of one batched run (per-group rows for the loss and the Jacobian points, per-group
+    λ) train exactly as separate runs on their own rows; fc2's PN fits are its WD fits."""
+    import numpy as np
+
+    y = _fake_digits(tmp_path / "d.npz", seed=4)
+    X = np.load(tmp_path / "d.npz")["X"].astype(np.float64) / 255.0
+    mod = _load("nn_mnist_study")
+    pick = np.concatenate([np.flatnonzero(y == c)[:4] for c in range(10)])
+    Xt = torch.as_tensor(X[pick], dtype=torch.float32)
+    yt = torch.as_tensor(y[pick])
+    rows = torch.zeros((3, 40), dtype=torch.bool)
+    rows[0, :30], rows[1, 10:], rows[2, ::2] = True, True, True
+    cpu = torch.device("cpu")
+    for arch, loss in (("fc2", "hinge"), ("fc3", "cross_entropy"), ("conv", "hinge")):
+        # conv: the library's double-backprop Jacobian (the GPU cells' path)
+        specs = [("jac", 1e-2), ("wd", 1e-3), ("jac", 1e-1)]
+        _, fwd = mod.train_groups(arch, loss, specs, Xt, yt, 4, 1e-2, cpu, 0, rows=rows)
+        together = fwd(Xt)
+        for g, spec in enumerate(specs):
+            _, alone = mod.train_groups(arch, loss, [spec], Xt[rows[g]], yt[rows[g]], 4,
+                                        1e-2, cpu, 0)
+            assert torch.allclose(together[g], alone(Xt)[0], rtol=1e-4, atol=1e-5), (arch, g)
+        # the regularizer changes the fit (the Jacobian term is not silently zero)
+        _, plain = mod.train_groups(arch, loss, [("none", 0.0)], Xt[rows[2]], yt[rows[2]], 4,
+                                    1e-2, cpu, 0)
+        assert not torch.allclose(together[2], plain(Xt)[0], rtol=1e-4, atol=1e-5)
+    # two layers: weight decay and the balanced product of norms are one objective
+    _, fwd = mod.train_groups("fc2", "hinge", [("wd", 1e-2), ("pn", 1e-2)], Xt, yt, 4, 1e-2,
+                              cpu, 0)
+    both = fwd(Xt)
+    assert torch.equal(both[0], both[1])
+
+
+def test_mnist_study_jacobian_cv_quick(tmp_path):
+    """The protocol's path at tiny size: four regularizers, λ by stratified 4-fold CV in the
+    training subset, raw rows per (size, seed), the table with paired 95% t-intervals, and a
+    merge that marks the networks without results."""
+    import numpy as np
+    import pytest
+    from scipy import stats
+
+    _fake_digits(tmp_path / "d.npz", seed=5)
+    mod = _load("nn_mnist_study")
+    base = ["--quick", "--archs", "fc2", "fc3", "--losses", "hinge", "--folds", "4",
+            "--data", str(tmp_path / "d.npz")]
+    mod.main([*base, "--out", str(tmp_path / "a")])
+    mod.main([*base, "--first-seed", "1", "--out", str(tmp_path / "b")])
+    raw = json.loads((tmp_path / "a" / "n64_seed0.json").read_text())
+    assert raw["args"]["folds"] == 4 and raw["args"]["regs"] == ["none", "wd", "pn", "jac"]
+    assert [(r["arch"], r["loss"]) for r in raw["results"]] == [("fc2", "hinge"),
+                                                                 ("fc3", "hinge")]
+    for row in raw["results"]:
+        for reg in ("none", "wd", "pn", "jac"):
+            assert 0.0 <= row[reg] <= 100.0
+        assert row["jac_lam"] in row["grids"]["jac"] and row["wd_lam"] in row["grids"]["wd"]
+        # the Jacobian grid is the PN grid times a power of ten
+        ratio = np.asarray(row["grids"]["jac"]) / np.asarray(row["grids"]["pn"])
+        assert np.allclose(ratio, row["jac_grid_factor"])
+        assert np.log10(row["jac_grid_factor"]) == round(np.log10(row["jac_grid_factor"]))
+        # CV: every (reg, λ) scored on the 4 folds (accuracy summed over folds)
+        assert set(row["cv_val_acc_sum"]) == {"wd", "pn", "jac"}
+        assert all(0.0 <= v <= 4.0 for d in row["cv_val_acc_sum"].values() for v in d.values())
+        n_trained = 2 if row["arch"] == "fc2" else 3  # fc2: PN's fits are WD's
+        assert row["n_groups_cv"] == 4 * n_trained * len(row["grids"]["wd"])
+    assert raw["results"][0]["pn"] == raw["results"][0]["wd"]
+    merged = mod.main(["--merge", str(tmp_path / "a" / "n64_seed0.json"),
+                       str(tmp_path / "b" / "n64_seed1.json"), "--not-run",
+                       "conv=not run (no GPU)", "--out", str(tmp_path / "m")])
+    rows = [json.loads((tmp_path / d / f"n64_seed{k}.json").read_text())["results"][1]
+            for d, k in (("a", 0), ("b", 1))]
+    cell = merged["fc3|hinge|64"]
+    d = np.array([r["jac"] - r["none"] for r in rows])
+    half = stats.t.ppf(0.975, 1) * d.std(ddof=1) / np.sqrt(2)
+    assert cell["jac-none"] == pytest.approx((d.mean(), d.std(ddof=1) / np.sqrt(2)))
+    assert cell["jac-none_ci95"] == pytest.approx((d.mean() - half, d.mean() + half))
+    assert cell["seeds"] == [0, 1]
+    md = (tmp_path / "m" / "table.md").read_text()
+    assert "Jacobian − none [95% CI]" in md and "No augmentation" in md
+    assert "| hinge | conv (3) | 64 | 0 | not run (no GPU) |" in md
+    # the talk's row of the same loss and layer count beside a measured cell
+    talk = mod.table_markdown({"fc2|hinge|256": merged["fc2|hinge|64"]},
+                              argparse_ns(mod, sizes=[256]))
+    assert "| 88.37 | 89.88 | 93.83 |" in talk
+    # runs saved before --regs (none/WD/PN only) do not pool with these
+    old = json.loads((tmp_path / "b" / "n64_seed1.json").read_text())
+    del old["args"]["regs"]
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match="regs"):
+        mod.main(["--merge", str(tmp_path / "a" / "n64_seed0.json"), str(tmp_path / "old.json"),
+                  "--out", str(tmp_path / "x")])
+
+
+def argparse_ns(mod, **kw):
+    import argparse
+
+    base = {"archs": ["fc2"], "losses": ["hinge"], "sizes": [64], "regs": list(mod.REGS),
+            "augment": 0}
+    return argparse.Namespace(**{**base, **kw})
+
+
 def test_oracle_steps_benchmark_runs(tmp_path):
     _fake_digits(tmp_path / "d.npz", seed=2)
     mod = _load("nn_oracle_steps", EXAMPLES.parent / "benchmarks")
