@@ -13,7 +13,22 @@ Instances as ``bench_scaling``: density 0.5 %, ``m = 5n``, rank 10 + noise 0.1 (
    relative gap of 1e-5 through ``homfact.meta.grow`` (single machine: the exact polar of
    ``completion_problem``; cluster: ``OperatorNuclearPolar`` with ``allow_probabilistic=True``,
    default steps) with the status and the gap each reached, and the peak RSS of the client
-   process (the scheduler runs in it) and of every worker (``ru_maxrss`` via ``client.run``).
+   process (the scheduler runs in it) and of every worker (``VmHWM`` via ``client.run``).
+1b. **Certified** (``--part certified``): a tall instance whose Gram side ``n = 2000`` is at
+   most ``gram_max_dim = 2048`` (20000×2000, 10⁶ entries, 50 per row; quick: 1000×100,
+   4·10⁴, 2 s cap), ``homfact.meta.grow(tol=1e-5)`` capped at 180 s: ``single``
+   (``completion_problem``, local solver als-exact, the exact polar), ``dask2``
+   (``distributed_completion_problem`` with its default polar: the residual's 2000×2000 Gram
+   summed on the workers, deterministic, no probabilistic opt-in; its next eigenvectors are
+   the growth candidates).  Reported: status, gap, rank, sweeps, the time
+   spent in the descent and in the certificates (``problem.descend`` and
+   ``homfact.meta.certify_factors`` timed), and from the history the time at which the
+   certified relative gap first fell to 1e-3, 1e-4, 1e-5.
+1c. **Dense** (``--part dense``): ``hf.LowRankApproximation(λ)``, ``λ = 0.05‖Y‖₂``, on a
+   ``dask.array`` (LocalCluster 2×1, chunks of 50000 rows) against the same on NumPy, for
+   10⁵×100 and 10⁶×100 (rank 10 + noise 0.1; ``--dense-m`` to change the rows): time per
+   ridge-ALS sweep (``als_dense_blocks`` vs ``homfact.solvers.als.als_dense``), the whole fit,
+   rank, status, the objectives' relative difference, client and worker peak RSS.
 2. **Against Spark** (``pyspark``, optional: not a dependency of homfact; prints
    ``skipped: <reason>`` without it or without a JVM): ``pyspark.ml.recommendation.ALS``,
    ``local[2]``, rank 10: time per sweep from ``maxIter = 1`` and ``1 + k`` fits; held-out RMSE
@@ -23,14 +38,18 @@ Instances as ``bench_scaling``: density 0.5 %, ``m = 5n``, rank 10 + noise 0.1 (
    ``paper()`` and benchmarks/README.md section 11).
 
 Timings on a shared 2-core machine are noisy: medians of repeats, load average recorded.
-Run ``python benchmarks/bench_dask.py [--quick] [--no-spark] [--no-certify] [--sizes N ...]
-[--time-limit S]`` (``--part spark`` runs the Spark comparison alone); ``main(quick=True)``
-takes seconds (10⁵ entries, no Spark) and returns the results dict.
+Worker peak RSS is ``VmHWM`` (``ru_maxrss`` is carried over from the spawning client).
+Run ``python benchmarks/bench_dask.py [--quick] [--part all|sweeps|certified|dense|spark]
+[--no-spark] [--no-certify] [--sizes N ...] [--time-limit S] [--cert-time-limit S]
+[--dense-m M ...] [--name NAME]`` (results ``results/dask.json`` or ``dask_<part>.json``);
+``main(quick=True)`` runs every part but Spark at toy sizes in this process (well under a
+minute) and returns the results dict.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -127,7 +146,7 @@ def _csr(mapping, y):
     return sp.csr_matrix((y, (mapping.rows, mapping.cols)), shape=mapping.shape)
 
 
-def _grow_record(res, elapsed: float) -> dict:
+def _grow_record(res, elapsed: float, tol: float = TOL) -> dict:
     c = res.certificate
     return {"time_s": elapsed, "status": c.status, "relative_gap": c.relative_gap,
             "relative_gap_probabilistic": c.relative_gap_probabilistic, "rank": res.rank,
@@ -135,7 +154,7 @@ def _grow_record(res, elapsed: float) -> dict:
             "sweeps": int(sum(h.get("sweeps", 0) for h in res.history)),
             "gaps": [h.get("relative_gap") for h in res.history],
             "status_relative_gap": c.status_relative_gap,
-            "reached": bool(c.is_certified and c.status_relative_gap <= TOL)}
+            "reached": bool(c.is_certified and c.status_relative_gap <= tol)}
 
 
 def _worker_rss() -> float:
@@ -146,8 +165,36 @@ def _worker_rss() -> float:
 
 
 def _worker_maxrss() -> float:
-    import resource as _r
-    return _r.getrusage(_r.RUSAGE_SELF).ru_maxrss / 1024
+    """Peak resident set of this worker process, MiB: ``VmHWM`` of ``/proc/self/status``, the
+    high-water mark of this process's own address space.  Not ``ru_maxrss``: Linux carries
+    ``ru_maxrss`` over ``fork``/``exec``, so a worker spawned by a client holding 800 MB
+    reports at least 800 MB (measured); the results before 2026-12-03 had that flaw."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+@contextlib.contextmanager
+def _client_for(workers: int, client=None):
+    """``client`` itself when given (quick mode shares one cluster), else a Client on a new
+    :func:`_local_cluster` of ``workers``, closed on exit."""
+    if client is not None:
+        yield client
+        return
+    import distributed
+    with _local_cluster(workers) as cluster, distributed.Client(cluster) as new:
+        yield new
+
+
+def _local_cluster(workers: int):
+    """A LocalCluster of ``workers`` processes with one thread each, no memory limit, the
+    scheduler's HTTP routes on a free port."""
+    import distributed
+    return distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                    dashboard_address=None, memory_limit=0,
+                                    scheduler_kwargs={"dashboard_address": ":0"})
 
 
 def _dask(mapping, y, U0, V0, lam: float, workers: int, sweeps: int, certify: bool,
@@ -161,10 +208,7 @@ def _dask(mapping, y, U0, V0, lam: float, workers: int, sweeps: int, certify: bo
 
     out: dict = {"workers": workers}
     t = time.perf_counter()
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, memory_limit=0,
-                                  scheduler_kwargs={"dashboard_address": ":0"}) as cluster, \
-            distributed.Client(cluster) as client:
+    with _local_cluster(workers) as cluster, distributed.Client(cluster) as client:
         out["cluster_start_s"] = time.perf_counter() - t
         out["worker_idle_rss_mib"] = sorted(client.run(_worker_rss).values())
         t = time.perf_counter()
@@ -253,6 +297,256 @@ def one_machine(sizes, sweeps: int, repeat: int, certify_sizes, time_limit: floa
             print(f"  {config} nnz={nnz:.0e}: "
                   f"{p.get('per_sweep_s', p.get('error'))} s/sweep", flush=True)
     return points
+
+
+# --------------------------------------------------------------------------------------------
+# part 1b: certified completion on a tall instance (the Gram side n <= gram_max_dim)
+
+#: 10^6 entries on 20000x2000: 50 entries per row (5x rank 10), 500 per column, density 2.5 %;
+#: r(m + n - r) = 2.2e5 degrees of freedom, 4.5x oversampled (the section-3 instance at 10^6:
+#: 32 per row, 2.6x).  n = 2000 <= gram_max_dim = 2048: the workers sum the 2000x2000 Gram.
+TALL = {"m": 20_000, "n": 2_000, "nnz": 1_000_000}
+TALL_QUICK = {"m": 1_000, "n": 100, "nnz": 40_000}
+CERT_TOLS = (1e-3, 1e-4, 1e-5)
+
+
+def make_tall(m: int, n: int, nnz: int, rank: int = RANK, seed: int = 0):
+    """``bench_scaling.make_instance``'s recipe (rank ``rank`` + noise 0.1, uniform entries)
+    on a given ``m×n``."""
+    from homfact.maps import MaskedBilinear, masked_dot
+    rng = np.random.default_rng(seed)
+    key = np.sort(rng.choice(m * n, size=nnz, replace=False))
+    rows, cols = key // n, key % n
+    del key
+    mapping = MaskedBilinear((m, n), rows, cols)
+    A = rng.standard_normal((m, rank))
+    B = rng.standard_normal((n, rank))
+    y = masked_dot(A, B, mapping.rows, mapping.cols) + 0.1 * rng.standard_normal(nnz)
+    return mapping, y
+
+
+def _timed_grow(problem, tol: float, time_limit: float) -> tuple:
+    """``grow(problem, tol)`` with the time spent in the local descent (the sweeps) and in
+    ``certify_factors`` (residual, polar, certificate) summed: the benchmark wraps
+    ``problem.descend`` and ``homfact.meta.certify_factors`` (timing only)."""
+    import homfact.meta as meta
+    spent = {"descend_s": 0.0, "certify_s": 0.0, "n_certify": 0}
+    descend = problem.descend
+
+    def timed_descend(*a, **k):
+        t = time.perf_counter()
+        try:
+            return descend(*a, **k)
+        finally:
+            spent["descend_s"] += time.perf_counter() - t
+
+    orig = meta.certify_factors
+
+    def timed_certify(*a, **k):
+        t = time.perf_counter()
+        try:
+            return orig(*a, **k)
+        finally:
+            spent["certify_s"] += time.perf_counter() - t
+            spent["n_certify"] += 1
+
+    problem.descend = timed_descend
+    meta.certify_factors = timed_certify
+    try:
+        t = time.perf_counter()
+        res = meta.grow(problem, tol=tol, random_state=0, time_limit=time_limit)
+        elapsed = time.perf_counter() - t
+    finally:
+        meta.certify_factors = orig
+        del problem.descend
+    return res, elapsed, spent
+
+
+def _time_to_gaps(res, lam: float, tols=CERT_TOLS) -> dict:
+    """For each ``τ``: the first outer iteration whose certified relative gap is ``≤ τ`` (its
+    ``elapsed``, rank, sweeps so far, and the status that record would carry at ``tol = τ``);
+    ``None`` when never reached.  The gap of a record is a valid bound whenever its
+    ``polar_upper`` is finite (deterministic)."""
+    from homfact.certificate import decide_status
+    from homfact.meta import DEFAULT_POLAR_RTOL
+    out, sweeps = {}, 0
+    recs = []
+    for h in res.history:
+        sweeps += int(h.get("sweeps", 0))
+        recs.append((h, sweeps))
+    for tau in tols:
+        hit = None
+        for h, sw in recs:
+            if np.isfinite(h["polar_upper"]) and h["relative_gap"] <= tau:
+                hit = {"time_s": h["elapsed"], "iteration": h["iteration"], "rank": h["rank"],
+                       "sweeps": sw, "relative_gap": h["relative_gap"],
+                       "status_at_tau": decide_status(h["polar_lower"], h["polar_upper"], lam,
+                                                      h["relative_gap"], tau,
+                                                      DEFAULT_POLAR_RTOL)}
+                break
+        out[f"{tau:g}"] = hit
+    return out
+
+
+def measure_certified(config: str, m: int, n: int, nnz: int, tol: float = 1e-5,
+                      time_limit: float = 180.0, seed: int = 0, client=None) -> dict:
+    """Time to certified relative gaps on the tall instance: ``single`` (``completion_problem``,
+    als-exact, the exact polar) or ``dask2`` (``distributed_completion_problem``, default
+    polar: the Gram summed on the workers when ``min(m, n) <= 2048``, no probabilistic opt-in)."""
+    t = time.perf_counter()
+    mapping, y = make_tall(m, n, nnz, RANK, seed)
+    out: dict = {"config": config, "shape": [m, n], "nnz": int(nnz), "tol": tol,
+                 "time_limit": time_limit, "instance_build_s": time.perf_counter() - t,
+                 "entries_per_row": nnz / m, "entries_per_col": nnz / n}
+    lam = LAM_FRAC * _lam_max(mapping, y)
+    out["lam"] = lam
+    if config == "single":
+        from homfact.problems import completion_problem
+        problem = completion_problem(_csr(mapping, y), lam, local_solver="als-exact")
+        out["polar"] = type(problem.polar).__name__
+        res, el, spent = _timed_grow(problem, tol, time_limit)
+        out["certify"] = {**_grow_record(res, el, tol), **spent}
+    else:
+        from homfact.distributed import BlockedEntries, distributed_completion_problem
+        with _client_for(int(config[4]), client) as client:
+            t = time.perf_counter()
+            entries = BlockedEntries.from_triplets(mapping.rows, mapping.cols, y,
+                                                   mapping.shape, client=client)
+            out["blocking_s"] = time.perf_counter() - t
+            problem = distributed_completion_problem(entries, lam)
+            out["polar"] = type(problem.polar).__name__
+            res, el, spent = _timed_grow(problem, tol, time_limit)
+            out["certify"] = {**_grow_record(res, el, tol), **spent}
+            out["worker_maxrss_mib"] = sorted(client.run(_worker_maxrss).values())
+            entries.release()
+    out["time_to_gap"] = _time_to_gaps(res, lam)
+    out["history"] = [{k: h.get(k) for k in ("iteration", "rank", "sweeps", "relative_gap",
+                                              "status", "elapsed", "polar_upper", "polar_lower",
+                                              "objective")} for h in res.history]
+    out["client_maxrss_mib"] = _maxrss_mib()
+    out["loadavg_1min"] = os.getloadavg()[0]
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# part 1c: dense low-rank approximation, dask.array vs NumPy
+
+#: (m, n, rows per chunk); rank 10 + noise 0.1; 10^6 x 100 is 800 MB
+DENSE = ((100_000, 100, 50_000), (1_000_000, 100, 50_000))
+DENSE_QUICK = ((4_000, 50, 1_000),)
+
+
+def dense_instance(m: int, n: int, chunk_rows: int, rank: int = RANK, seed: int = 0):
+    """``Y = A Bᵀ + 0.1 N`` as a dask array (``A``, ``N`` from ``dask.array.random`` with a
+    fixed seed and chunks of ``chunk_rows`` rows, so every scheduler computes the same
+    numbers; ``B`` a small NumPy array)."""
+    import dask.array as da
+    rs = da.random.RandomState(seed)
+    A = rs.standard_normal((m, rank), chunks=(chunk_rows, rank))
+    N = rs.standard_normal((m, n), chunks=(chunk_rows, n))
+    B = np.random.default_rng(seed).standard_normal((n, rank))
+    return A @ B.T + 0.1 * N
+
+
+def measure_dense(config: str, m: int, n: int, chunk_rows: int, sweeps: int = 3,
+                  repeat: int = 3, time_limit: float = 300.0, seed: int = 0,
+                  client=None) -> dict:
+    """``LowRankApproximation(λ)`` with ``λ = 0.05‖Y‖₂`` on NumPy (``numpy``) or on the dask
+    array with a LocalCluster of 2 workers × 1 thread (``dask2``); time per ridge-ALS sweep
+    (``als_dense`` / ``als_dense_blocks``, ``(t(1+k) − t(1))/k`` from the same random start)."""
+    import homfact as hf
+    Yda = dense_instance(m, n, chunk_rows, RANK, seed)
+    out: dict = {"config": config, "shape": [m, n], "chunk_rows": chunk_rows,
+                 "bytes": 8 * m * n, "sweeps": sweeps, "repeat": repeat}
+    rng = np.random.default_rng(seed + 1)
+    U0, V0 = rng.standard_normal((m, RANK)), rng.standard_normal((n, RANK))
+    if config == "numpy":
+        from homfact.solvers.als import als_dense
+        t = time.perf_counter()
+        Y = Yda.compute(scheduler="synchronous")
+        out["generate_s"] = time.perf_counter() - t
+        lam = LAM_FRAC * float(np.sqrt(np.linalg.eigvalsh(Y.T @ Y)[-1]))
+
+        def call(k: int) -> float:
+            t = time.perf_counter()
+            res = als_dense(Y, U0, V0, lam, max_sweeps=k, tol=0.0)
+            assert res.n_sweeps == k
+            return time.perf_counter() - t
+        fit_data = Y
+    else:
+        from homfact.distributed import DenseBlocks, als_dense_blocks
+        stack = contextlib.ExitStack()
+        client = stack.enter_context(_client_for(int(config[-1]), client))
+        t = time.perf_counter()
+        data = DenseBlocks.from_dask_array(Yda, client=client)
+        out["blocks_s"] = time.perf_counter() - t     # generation on the workers included
+        out["n_blocks"] = data.n_blocks
+        from homfact.distributed.dense import DenseBlockOperator
+        G, _, _ = DenseBlockOperator(data).gram_matrix()
+        lam = LAM_FRAC * float(np.sqrt(np.linalg.eigvalsh(G)[-1]))
+
+        def call(k: int) -> float:
+            t = time.perf_counter()
+            res = als_dense_blocks(data, U0, V0, lam, max_sweeps=k, tol=0.0)
+            assert res.n_sweeps == k
+            return time.perf_counter() - t
+        fit_data = Yda
+    out["lam"] = lam
+    per = []
+    for _ in range(repeat):
+        t1, tk = call(1), call(1 + sweeps)
+        per.append((tk - t1) / sweeps)
+    out["per_sweep_s"] = _median(per)
+    out["per_sweep_all_s"] = per
+    if config != "numpy":
+        data.release()
+    t = time.perf_counter()
+    est = hf.LowRankApproximation(lam, time_limit=time_limit, random_state=0).fit(fit_data)
+    out["fit_s"] = time.perf_counter() - t
+    c = est.certificate_
+    out.update(rank=int(est.rank_), status=c.status, relative_gap=c.relative_gap,
+               objective=c.objective, n_iter=int(est.n_iter_), stop_reason=est.stop_reason_,
+               fit_sweeps=int(sum(h.get("sweeps", 0) for h in est.history_)),
+               tol=est.tol)
+    if config != "numpy":
+        out["worker_maxrss_mib"] = sorted(client.run(_worker_maxrss).values())
+        stack.close()
+    out["client_maxrss_mib"] = _maxrss_mib()
+    out["loadavg_1min"] = os.getloadavg()[0]
+    return out
+
+
+def certified_part(inst: dict, time_limit: float, quick: bool,
+                   configs=("single", "dask2"), client=None) -> dict:
+    out = {"instance": inst, "lam_frac": LAM_FRAC, "tols": list(CERT_TOLS), "points": []}
+    for config in configs:
+        cfg = {"config": config, **inst, "tol": CERT_TOLS[-1], "time_limit": time_limit}
+        p = (measure_certified(**cfg, client=None if config == "single" else client) if quick
+             else _in_subprocess("certified", cfg, timeout=time_limit + 900))
+        out["points"].append(p)
+        print(f"  certified {config}: {p.get('certify', {}).get('status', p.get('error'))}",
+              flush=True)
+    return out
+
+
+def dense_part(instances, sweeps: int, repeat: int, time_limit: float, quick: bool,
+               client=None) -> dict:
+    out: dict = {"rank": RANK, "lam_frac": LAM_FRAC, "points": []}
+    for m, n, c in instances:
+        for config in ("numpy", "dask2"):
+            cfg = {"config": config, "m": m, "n": n, "chunk_rows": c, "sweeps": sweeps,
+                   "repeat": repeat, "time_limit": time_limit}
+            p = (measure_dense(**cfg, client=None if config == "numpy" else client) if quick
+                 else _in_subprocess("dense", cfg, timeout=time_limit + 900))
+            out["points"].append(p)
+            print(f"  dense {m}x{n} {config}: {p.get('per_sweep_s', p.get('error'))} s/sweep",
+                  flush=True)
+        pts = [q for q in out["points"][-2:] if "error" not in q]
+        if len(pts) == 2:
+            a, b = pts
+            pts[1]["objective_rel_diff_vs_numpy"] = abs(b["objective"] - a["objective"]) / abs(
+                a["objective"])
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,56 +784,118 @@ def paper(points: list, target: dict = PAPER) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
+PARTS = ("sweeps", "certified", "dense")
+
+
 def run(quick: bool, spark: bool = True, certify: bool = True, time_limit: float = 600.0,
-        sizes: list[int] | None = None) -> dict:
+        sizes: list[int] | None = None, parts=PARTS, cert_time_limit: float = 180.0,
+        dense_m: list[int] | None = None,
+        cert_configs=("single", "dask2")) -> dict:
     if quick:
         sizes, sweeps, repeat, certify_sizes = [100_000], 2, 1, []
         spark_nnz, spark_sweeps, spark_repeat = 100_000, 2, 1
+        tall, dense, cert_time_limit = TALL_QUICK, DENSE_QUICK, min(cert_time_limit, 2.0)
     else:
         sizes, sweeps, repeat = sizes or [1_000_000, 10_000_000], 3, 3
         certify_sizes = [s for s in sizes if s <= 1_000_000] if certify else []
         spark_nnz, spark_sweeps, spark_repeat = 1_000_000, 3, 3
-    res: dict = {"sizes": sizes, "rank": RANK, "lam_frac": LAM_FRAC, "tol": TOL,
-                 "delta": DELTA, "shapes": {str(s): shape_for(s) for s in sizes}}
+        tall = TALL
+        dense = DENSE if dense_m is None else tuple((m, 100, 50_000) for m in dense_m)
+    res: dict = {"parts": list(parts), "rank": RANK, "lam_frac": LAM_FRAC, "tol": TOL,
+                 "delta": DELTA, "loadavg_start": list(os.getloadavg())}
     reason = missing_dask()
     if reason:
         print(f"dask: skipped: {reason}")
         res["skipped"] = reason
         return res
-    if quick:   # in this process: seconds
-        res["points"] = [measure_config(s, c, sweeps, repeat, False) for s in sizes
-                         for c in CONFIGS]
-    else:
-        res["points"] = one_machine(sizes, sweeps, repeat, certify_sizes, time_limit)
-    res["paper"] = paper(res["points"])
+    if "sweeps" in parts:
+        res.update(sizes=sizes, shapes={str(s): shape_for(s) for s in sizes})
+        if quick:   # in this process: seconds
+            res["points"] = [measure_config(s, c, sweeps, repeat, False) for s in sizes
+                             for c in CONFIGS]
+        else:
+            res["points"] = one_machine(sizes, sweeps, repeat, certify_sizes, time_limit)
+        res["paper"] = paper(res["points"])
+    with contextlib.ExitStack() as stack:
+        # quick mode: one 2-worker cluster for the certified and dense parts (seconds saved)
+        shared = (stack.enter_context(_client_for(2)) if quick and (
+            {"certified", "dense"} & set(parts)) else None)
+        if "certified" in parts:
+            res["certified"] = certified_part(tall, cert_time_limit, quick,
+                                              tuple(cert_configs), shared)
+        if "dense" in parts:
+            res["dense"] = dense_part(dense, sweeps, repeat, 300.0 if not quick else 30.0,
+                                      quick, shared)
     if spark:
         res["spark"] = against_spark(spark_nnz, spark_sweeps, spark_repeat,
                                      timeout=1800 if not quick else 600)
-    else:
+    elif "sweeps" in parts:
         res["spark"] = {"skipped": "--no-spark"}
+    res["loadavg_end"] = list(os.getloadavg())
     return res
 
 
 def report(res: dict) -> None:
     if "skipped" in res:
         return
+    if "points" in res:
+        report_sweeps(res)
+    if "certified" in res:
+        report_certified(res["certified"])
+    if "dense" in res:
+        report_dense(res["dense"])
+
+
+def report_certified(cres: dict) -> None:
+    rows = []
+    for p in cres["points"]:
+        if "error" in p:
+            rows.append([p["config"], "error", str(p["error"])[:60]] + [""] * 9)
+            continue
+        c = p["certify"]
+        ttg = p["time_to_gap"]
+        rows.append([p["config"], c["status"], c["relative_gap"], c["rank"], c["sweeps"],
+                     c["n_iter"], c["time_s"], c["descend_s"], c["certify_s"],
+                     *[(ttg[f"{t:g}"] or {}).get("time_s") for t in CERT_TOLS]])
+    inst = cres["instance"]
+    print_table(f"certified completion {inst['m']}x{inst['n']}, {inst['nnz']:.0e} entries, "
+                f"grow(tol=1e-5)", ["config", "status", "rel gap", "rank", "sweeps", "iters",
+                                    "time [s]", "descend [s]", "certify [s]",
+                                    *[f"t(gap<={t:g}) [s]" for t in CERT_TOLS]], rows)
+
+
+def report_dense(dres: dict) -> None:
+    rows = []
+    for p in dres["points"]:
+        if "error" in p:
+            rows.append([p.get("m"), p["config"], "error", str(p["error"])[:60]] + [""] * 6)
+            continue
+        rows.append(["x".join(map(str, p["shape"])), p["config"], p["per_sweep_s"],
+                     p["fit_s"], p["rank"], p["status"], p.get("objective_rel_diff_vs_numpy"),
+                     p["client_maxrss_mib"], max(p.get("worker_maxrss_mib", [0]) or [0])])
+    print_table("LowRankApproximation: dask.array (2 workers) vs NumPy",
+                ["shape", "config", "s/sweep", "fit [s]", "rank", "status", "obj rel diff",
+                 "client RSS [MiB]", "worker RSS [MiB]"], rows)
+
+
+def report_sweeps(res: dict) -> None:
     rows = []
     base = {p["nnz"]: p for p in res["points"] if p.get("config") == "single" and "error" not in p}
     for p in res["points"]:
         if "error" in p:
-            rows.append([p["nnz"], p["config"], "error", str(p["error"])[:60]] + [""] * 6)
+            rows.append([p["nnz"], p["config"], "error", str(p["error"])[:60]] + [""] * 7)
             continue
         b = base.get(p["nnz"])
         ratio = p["per_sweep_s"] / b["per_sweep_s"] if b else None
         cert = p.get("certify", {})
         rows.append([p["nnz"], p["config"], p["per_sweep_s"], ratio, p["gram_product_s"],
                      cert.get("time_s"), cert.get("status"),
-                     cert.get("relative_gap_probabilistic")
-                     if cert.get("status") != "global" else cert.get("relative_gap"),
+                     cert.get("relative_gap"), cert.get("relative_gap_probabilistic"),
                      p["client_maxrss_mib"], max(p.get("worker_maxrss_mib", [0]) or [0])])
     print_table("one machine vs LocalCluster (exact ALS sweeps, rank 10, density 0.5%)",
                 ["nnz", "config", "s/sweep", "x single", "s/Gram product", "t_cert [s]",
-                 "status", "rel gap", "client RSS [MiB]", "worker RSS [MiB]"], rows)
+                 "status", "rel gap", "rel gap (prob.)", "client RSS [MiB]",
+                 "worker RSS [MiB]"], rows)
     sp_ = res.get("spark", {})
     if "skipped" in sp_:
         print(f"spark: skipped: {sp_['skipped']}")
@@ -561,14 +917,19 @@ def report(res: dict) -> None:
 
 def main(quick: bool = True, out_dir=None, blas: int | None = 1, spark: bool | None = None,
          certify: bool = True, time_limit: float = 600.0, sizes: list[int] | None = None,
-         name: str = "dask") -> dict:
-    """Run the Dask benchmark and return the results (``quick``: 10⁵ entries in this process,
-    seconds; ``spark``: default off in quick mode, on otherwise); ``blas`` is accepted for
-    run_all's signature (every process here runs with one BLAS thread)."""
+         name: str = "dask", parts=PARTS, cert_time_limit: float = 180.0,
+         dense_m: list[int] | None = None,
+         cert_configs=("single", "dask2")) -> dict:
+    """Run the Dask benchmark and return the results (``quick``: toy sizes in this process,
+    seconds; ``spark``: default off in quick mode, on otherwise; ``parts``: any of
+    ``"sweeps"``, ``"certified"``, ``"dense"``); ``blas`` is accepted for run_all's signature
+    (every process here runs with one BLAS thread)."""
     del blas
     spark = (not quick) if spark is None else spark
     t0 = time.perf_counter()
-    res = run(quick, spark=spark, certify=certify, time_limit=time_limit, sizes=sizes)
+    res = run(quick, spark=spark, certify=certify, time_limit=time_limit, sizes=sizes,
+              parts=tuple(parts), cert_time_limit=cert_time_limit, dense_m=dense_m,
+              cert_configs=cert_configs)
     res["wall_s"] = time.perf_counter() - t0
     res["environment_start"] = environment()
     report(res)
@@ -583,6 +944,10 @@ def _worker_main(cfg: dict) -> None:
     with threadpool_limits(limits=1, user_api="blas"):
         if kind == "config":
             out = measure_config(**cfg)
+        elif kind == "certified":
+            out = measure_certified(**cfg)
+        elif kind == "dense":
+            out = measure_dense(**cfg)
         elif kind == "spark":
             out = measure_spark(**cfg)
         else:
@@ -594,12 +959,20 @@ if __name__ == "__main__":
     ap = bench_argparser(__doc__)
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--no-spark", action="store_true", help="skip the Spark comparison")
-    ap.add_argument("--no-certify", action="store_true", help="skip the time to gap 1e-5")
-    ap.add_argument("--part", choices=("all", "spark"), default="all")
-    ap.add_argument("--sizes", type=int, nargs="+", help="nnz values (full mode)")
+    ap.add_argument("--no-certify", action="store_true",
+                    help="sweeps part: skip the time to gap 1e-5")
+    ap.add_argument("--part", choices=("all", "spark", *PARTS), default="all",
+                    help="all: sweeps, certified, dense (and Spark unless --no-spark)")
+    ap.add_argument("--sizes", type=int, nargs="+", help="nnz values (sweeps part)")
+    ap.add_argument("--dense-m", type=int, nargs="+",
+                    help="rows of the dense instances (100 columns; default 1e5 and 1e6)")
     ap.add_argument("--time-limit", type=float, default=600.0,
-                    help="cap of each fit to gap 1e-5 [s]")
-    ap.add_argument("--name", default="dask", help="results/<name>.json")
+                    help="cap of each fit to gap 1e-5 in the sweeps part [s]")
+    ap.add_argument("--cert-time-limit", type=float, default=180.0,
+                    help="cap of each fit in the certified part [s]")
+    ap.add_argument("--cert-configs", nargs="+", choices=("single", "dask2"),
+                    default=["single", "dask2"], help="configs of the certified part")
+    ap.add_argument("--name", help="results/<name>.json (default dask, or dask_<part>)")
     a = ap.parse_args()
     if a.worker:
         _worker_main(json.loads(a.worker))
@@ -609,5 +982,10 @@ if __name__ == "__main__":
         print(json.dumps(sp_res, default=float, indent=1))
         print(f"results -> {write_results('dask_spark', sp_res, a.quick)}")
     else:
-        main(quick=a.quick, spark=False if a.no_spark else None, certify=not a.no_certify,
-             time_limit=a.time_limit, sizes=a.sizes, name=a.name)
+        parts = PARTS if a.part == "all" else (a.part,)
+        name = a.name or ("dask" if a.part in ("all", "sweeps") else f"dask_{a.part}")
+        main(quick=a.quick,
+             spark=False if (a.no_spark or a.part != "all") else None,
+             certify=not a.no_certify, time_limit=a.time_limit, sizes=a.sizes, name=name,
+             parts=parts, cert_time_limit=a.cert_time_limit, dense_m=a.dense_m,
+             cert_configs=a.cert_configs)
