@@ -64,7 +64,7 @@ _HERE = Path(__file__).resolve().parent
 if str(_HERE) not in sys.path:
     sys.path.insert(0, str(_HERE))
 
-from bench_scaling import make_instance, shape_for  # noqa: E402
+from bench_scaling import make_instance, masked_instance, shape_for  # noqa: E402
 from benchutil import bench_argparser, environment, print_table, write_results  # noqa: E402
 
 RANK = 10
@@ -313,15 +313,7 @@ CERT_TOLS = (1e-3, 1e-4, 1e-5)
 def make_tall(m: int, n: int, nnz: int, rank: int = RANK, seed: int = 0):
     """``bench_scaling.make_instance``'s recipe (rank ``rank`` + noise 0.1, uniform entries)
     on a given ``m×n``."""
-    from homfact.maps import MaskedBilinear, masked_dot
-    rng = np.random.default_rng(seed)
-    key = np.sort(rng.choice(m * n, size=nnz, replace=False))
-    rows, cols = key // n, key % n
-    del key
-    mapping = MaskedBilinear((m, n), rows, cols)
-    A = rng.standard_normal((m, rank))
-    B = rng.standard_normal((n, rank))
-    y = masked_dot(A, B, mapping.rows, mapping.cols) + 0.1 * rng.standard_normal(nnz)
+    mapping, y, _ = masked_instance(m, n, nnz, rank, seed)
     return mapping, y
 
 

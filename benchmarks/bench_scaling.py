@@ -50,8 +50,10 @@ def shape_for(nnz: int) -> tuple[int, int]:
     return round(ASPECT * n), n
 
 
-def make_instance(nnz: int, rank: int = 10, seed: int = 0):
-    m, n = shape_for(nnz)
+def masked_instance(m: int, n: int, nnz: int, rank: int = 10, seed: int = 0):
+    """``(mapping, y, rng)``: ``nnz`` distinct uniform entries of an ``m×n`` rank-``rank``
+    matrix ``ABᵀ`` (standard normal factors) plus noise ``0.1·N(0, 1)``; ``rng`` continues
+    the stream (callers draw their starts from it)."""
     rng = np.random.default_rng(seed)
     key = np.sort(rng.choice(m * n, size=nnz, replace=False))
     rows, cols = key // n, key % n
@@ -60,6 +62,12 @@ def make_instance(nnz: int, rank: int = 10, seed: int = 0):
     A = rng.standard_normal((m, rank))
     B = rng.standard_normal((n, rank))
     y = masked_dot(A, B, mapping.rows, mapping.cols) + 0.1 * rng.standard_normal(nnz)
+    return mapping, y, rng
+
+
+def make_instance(nnz: int, rank: int = 10, seed: int = 0):
+    m, n = shape_for(nnz)
+    mapping, y, rng = masked_instance(m, n, nnz, rank, seed)
     U0 = rng.standard_normal((m, rank))
     V0 = rng.standard_normal((n, rank))
     return mapping, y, U0, V0
