@@ -470,3 +470,26 @@ def test_polar_check_with_jacobian_regularizer():
     out = hn.polar_check(model, V, T, "squared", "jacobian", 1e-3, n_starts=6, n_iter=20)
     assert out["matched"] and out["flagged"]
     assert out["polar_lower"] <= out["polar_upper"] < math.inf
+
+
+@pytest.mark.parametrize(("V", "G", "feasible"), [
+    # in the stated range, but the products c_n v_n overflow the Gram: refinement dropped
+    ([[1e60, 1e59], [1e60, -1e59], [-1e60, 0.0]], [[1e96], [1e96], [1e95]], None),
+    ([[1e80, 1e79], [1e80, -1e79], [-1e80, 0.0]], [[1e90], [1e90], [1e89]], None),
+    # a zero row of V with a huge g_n, and a zero g_n with a huge row of V (inf * 0 = nan)
+    ([[0.0, 0.0], [1.0, 0.1], [1.0, -0.1]], [[1e200], [1.0], [1.0]], 3.0),
+    ([[1e200, -1e200], [1.0, 0.1], [1.0, -0.1]], [[0.0], [1.0], [1.0]], 2.0),
+])
+def test_jacobian_upper_never_below_a_feasible_value_at_extreme_scales(V, G, feasible):
+    """Reviewer's cases: the ReLU-unit refinement must not lose a NaN or an overflow (Python's
+    ``max`` drops a NaN) and return a bound below the value the unit ``w = (1, 0)``, ``a = 1``
+    reaches: ``N·⟨G, (Vw)₊⟩/|A|`` with ``A`` its active points."""
+    V = torch.tensor(V, dtype=torch.float64)
+    G = torch.tensor(G, dtype=torch.float64)
+    model = hn.ParallelSubnetworks(hn.relu_unit(2, 1), 1, dtype=torch.float64)
+    up = jacobian_polar_upper(model, V, G, hn.JacobianRegularizer(V))
+    z = V @ torch.tensor([1.0, 0.0], dtype=torch.float64)
+    value = V.shape[0] * float(G.T @ torch.relu(z)) / int((z > 0).sum())
+    assert up >= value * (1 - 1e-12)
+    if feasible is not None:
+        assert value == pytest.approx(feasible)

@@ -929,7 +929,10 @@ def _pair_bound(U: np.ndarray, a: np.ndarray, chunk: int = 512) -> float:
         S = S + g * (a[i0:i0 + chunk, None] + a[None, :]) ** 2 + 1e-300
         rows = np.arange(i0, min(i0 + chunk, N))
         S[rows - i0, rows] = -np.inf                                   # i = j excluded
-        best = max(best, float(S.max()))
+        top = float(S.max())
+        if math.isnan(top) or top == math.inf:  # Python's max() would drop a NaN: no bound
+            return math.inf
+        best = max(best, top)
     return math.sqrt(max(best, 0.0)) * 0.5 * (1.0 + 4 * _EPS64)
 
 
@@ -943,9 +946,16 @@ def _relu_unit_jacobian_upper(V: torch.Tensor, G: torch.Tensor, max_isolation: i
     Gn = G.detach().to("cpu", torch.float64).numpy()
     N, d = Vn.shape
     ra, rb = np.abs(Vn).max(axis=1), np.abs(Gn).max(axis=1)
-    live = (ra > 0) & (rb > 0)
-    if not live.any() or not (np.all((ra[live] > 1e-100) & (ra[live] < 1e100))
-                              and np.all((rb[live] > 1e-100) & (rb[live] < 1e100))):
+
+    def in_range(x: np.ndarray) -> bool:             # every non-zero row within (1e-100, 1e100)
+        nz = x[x != 0]
+        return bool(np.all(np.isfinite(x)) and np.all((nz > 1e-100) & (nz < 1e100)))
+
+    # every row (not only those with gₙ ≠ 0 and vₙ ≠ 0: all of them enter the cone and the
+    # products uₙ = cₙvₙ), and the products' range, so that no cₙ‖vₙ‖, ‖uᵢ + uⱼ‖² or Gram
+    # entry overflows (|uₙ| < √C·1e100, squares < d·C·1e200)
+    if not ((ra > 0) & (rb > 0)).any() or not (in_range(ra) and in_range(rb)) \
+            or float(ra.max()) * float(rb.max()) >= 1e100:
         return math.inf, []          # outside the range where the margins below are stated
     c = np.linalg.norm(Gn, axis=1) * (1.0 + _gamma(Gn.shape[1] + 2))     # cₙ ≥ ‖gₙ‖
     vn = np.linalg.norm(Vn, axis=1) * (1.0 + _gamma(d + 2))               # ≥ ‖vₙ‖
@@ -959,13 +969,16 @@ def _relu_unit_jacobian_upper(V: torch.Tensor, G: torch.Tensor, max_isolation: i
             single = cap             # the unsolved points: bounded by the largest c‖v‖ left
             break
         s, u = _isolation_bound(Vn[n], np.delete(Vn, n, axis=0))
+        if not math.isfinite(s):     # Python's max() would drop a NaN: no refinement
+            return math.inf, dirs
         single = max(single, c[n] * s * (1.0 + 2 * _EPS64))
         dirs.append((int(n), u))
     if N > JACOBIAN_PAIR_MAX_ROWS or not pairs:
         return math.inf, dirs
     U = c[:, None] * Vn
     pair = _pair_bound(U, c * vn * (1.0 + _gamma(d + 2)))
-    return N * max(single, pair) * (1.0 + 4 * _EPS64), dirs
+    bound = N * max(single, pair) * (1.0 + 4 * _EPS64)
+    return (bound if math.isfinite(bound) else math.inf), dirs
 
 
 def jacobian_polar_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.Tensor, reg, *,
@@ -1000,8 +1013,9 @@ def jacobian_polar_upper(model: ParallelSubnetworks, V: torch.Tensor, G: torch.T
 
     Rounding: every norm, product and sum carries an explicit ``γ_k`` margin (float64); the
     Euler bound runs on power-of-two balanced rows, the ReLU-unit refinement only where every
-    row with ``gₙ ≠ 0`` and ``vₙ ≠ 0`` has its largest entries (of both) within
-    ``(1e-100, 1e100)`` (no norm under- or overflows).
+    non-zero row of ``V`` and of ``G`` has its largest entry within ``(1e-100, 1e100)`` and
+    ``max|V|·max|G| < 1e100`` (no norm, product or Gram entry overflows; underflow is covered
+    by an absolute margin), and it is dropped (``inf``) if any of its values is not finite.
     """
     _check_jacobian_args(model, V, G, reg)
     kind = getattr(model.make_subnetwork, "kind", "custom")

@@ -104,12 +104,15 @@ class JacobianRegularizer(Regularizer):
     **Euler identity, definiteness.**  Such a subnetwork is also positively homogeneous of
     degree 1 in its *input*, and the Jacobian autograd computes — ReLU derivative ``1[z > 0]``
     (0 at the kink), the selected index of a max pooling — satisfies
-    ``φ(x; Xᵢ) = (∂φ/∂x)(x)·x`` exactly at every ``x`` (each mask ``D`` has ``D z = z₊`` also
-    where ``z = 0``).  So ``θ(Xᵢ) = 0`` implies ``φ(xₙ; Xᵢ) = 0`` at every training input (the
-    theory's condition A3), and the polar at ``G`` on those inputs is at most
+    ``φ(x; Xᵢ) = (∂φ/∂x)(x)·x`` at every ``x`` in exact arithmetic (each mask ``D`` has
+    ``D z = z₊`` also where ``z = 0``; computed masks can differ from the exact signs at points
+    within rounding of a kink).  So ``θ(Xᵢ) = 0`` implies ``φ(xₙ; Xᵢ) = 0`` at every
+    training input (the theory's condition A3), and the polar at ``G`` on those inputs is at most
     ``N·maxₙ ‖gₙ‖‖xₙ‖`` (:func:`homfact.nn.polar.jacobian_polar_upper`).  ``θ`` is the value
-    at the autograd convention: on a kink (measure zero) it is one element of the Clarke
-    range, and its gradient treats the masks as constants.
+    at the autograd convention: on a kink (measure zero) it is the value at one choice of
+    masks (for a single ReLU layer an element of the Clarke range; for deeper chains a
+    product of per-layer choices, not always in the Clarke Jacobian of the composition), and
+    its gradient treats the masks as constants.
 
     **Data.**  The regularizer is data-dependent: the training inputs are given at
     construction (``inputs``, an ``(N, d)`` tensor or array, the rows the subnetworks see —
