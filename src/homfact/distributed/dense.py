@@ -56,7 +56,7 @@ from .blocks import _get_client, gather_or_cancel
 from .maps import BilinearGradients, _ship, gram_pair
 from .maps import _reduce as _maps_reduce
 from .ops import _check_factor, _check_lam, as_vector
-from .outputs import BlockArithmetic, _mix64
+from .outputs import BlockArithmetic, _add, _mix64
 
 __all__ = ["DaskBilinear", "DenseBlockOperator", "DenseBlocks", "RowLayout", "als_dense_blocks",
            "plan_row_blocks"]
@@ -108,10 +108,6 @@ def _block_stats(a: np.ndarray) -> tuple[int, float]:
 
 def _zeros(rows: int, cols: int) -> np.ndarray:
     return np.zeros((rows, cols))
-
-
-def _add(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return a + b
 
 
 def _dot(a: np.ndarray, b: np.ndarray) -> float:

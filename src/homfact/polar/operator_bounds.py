@@ -409,7 +409,8 @@ class OperatorNuclearPolar:
     ``d`` formed as a dense matrix.
     ``warm_start`` is ignored (a start that depends on ``op`` voids the bound).
     ``n_candidates``: on the Gram path, the next ``n_candidates − 1`` eigenvectors of the
-    formed Gram give further candidate pairs (:func:`_gram_candidates`; one block product);
+    formed Gram give further candidate pairs (:func:`_gram_candidates`; one block product
+    where the operator has ``matmat``);
     on the Lanczos path it is ignored (only the top pair is returned).
     """
 
@@ -550,9 +551,11 @@ def _gram_candidates(A, S: np.ndarray, right: bool, n_candidates: int
                      ) -> tuple[tuple[tuple[np.ndarray, np.ndarray], float], ...]:
     """Further growth candidates from the formed Gram: the eigenvectors ``x₂, …, x_k`` of ``S``
     after the top one (``k = n_candidates``, decreasing eigenvalue) and their pairs
-    ``(Ax_j/‖Ax_j‖, x_j)`` (or swapped) of value ``‖Ax_j‖``, with one block product (one pass
-    over the operator, a tree reduction on a cluster).  They only steer growth (feasible unit
-    pairs; no bound rests on them)."""
+    ``(Ax_j/‖Ax_j‖, x_j)`` (or swapped) of value ``‖Ax_j‖``, with one block product where the
+    operator has ``matmat``/``rmatmat`` (one pass, a tree reduction on a cluster), else
+    ``k − 1`` products.  A second ``eigh`` on the Gram :func:`gram_sigma_max_top` already
+    decomposed (its top vector only): a cost, not a correctness matter.  They only steer
+    growth (feasible unit pairs; no bound rests on them)."""
     d = S.shape[0]
     k = min(int(n_candidates), d)
     if k <= 1:
