@@ -140,37 +140,12 @@ def per_sample_loss(loss_name: str, z: torch.Tensor, t: torch.Tensor) -> torch.T
     raise ValueError(f"loss must be 'hinge' or 'cross_entropy', got {loss_name!r}")
 
 
-def chain3_forward(params, inp: torch.Tensor):
+def chain3_forward(params, inp: torch.Tensor) -> torch.Tensor:
     """Outputs ``(s, N, C)`` of ``s`` bias-free ReLU chains ``W₃ψ(W₂ψ(W₁x))`` (``fc3``), the
-    same einsums as :meth:`ParallelSubnetworks.forward_each`, and their ReLU masks ``(s, N, h)``
-    (constants, autograd's ``1[z > 0]``) for :func:`chain3_jacobian_norms`."""
+    same einsums as :meth:`ParallelSubnetworks.forward_each`."""
     z1 = torch.einsum("nd,shd->snh", inp, params[0])
     z2 = torch.einsum("snh,sgh->sng", torch.relu(z1), params[1])
-    out = torch.einsum("snh,sch->snc", torch.relu(z2), params[2])
-    return out, (z1.detach() > 0).to(inp.dtype), (z2.detach() > 0).to(inp.dtype)
-
-
-def chain3_jacobian_norms(params, m1: torch.Tensor, m2: torch.Tensor) -> torch.Tensor:
-    """``‖∂φ(xₙ; Xᵢ)/∂x‖_F`` of three-layer ReLU chains, shape ``(s, N)``, from the masks of
-    :func:`chain3_forward`: the value of :class:`homfact.nn.JacobianRegularizer` (its
-    ``relu_chain`` closed form; equal to it in value and gradient, see the tests), computed as a
-    quadratic form in the masks, which is cheaper on a CPU.
-
-    ``J = W₃D₂W₂D₁W₁``, so ``‖J‖_F² = Σ m₂c m₂e m₁a m₁b Q_ce G_ab (W₂)_ca (W₂)_eb`` with
-    ``Q = W₃ᵀW₃``, ``G = W₁W₁ᵀ``: ``uᵀTu`` with ``u = m₂⊗m₁`` (``h²`` values, constant in the
-    weights) and ``T`` an ``h² × h²`` matrix per subnetwork — one batched matmul, no
-    ``(s, N, C, h)`` tensor."""
-    W1, W2, W3 = params
-    s, h = W2.shape[0], W2.shape[1]
-    Q = W3.transpose(1, 2) @ W3
-    G = W1 @ W1.transpose(1, 2)
-    T = (Q[:, :, None, :, None] * G[:, None, :, None, :] * W2[:, :, :, None, None]
-         * W2[:, None, None, :, :]).reshape(s, h * h, h * h)
-    u = (m2.unsqueeze(3) * m1.unsqueeze(2)).reshape(s, m1.shape[1], h * h)
-    sq = (torch.bmm(u, T) * u).sum(2).clamp_min(0.0)
-    pos = sq > 0  # √ with gradient 0 (not inf) at 0, as the library's
-    return torch.where(pos, torch.where(pos, sq, torch.ones_like(sq)).sqrt(),
-                       torch.zeros_like(sq))
+    return torch.einsum("snh,sch->snc", torch.relu(z2), params[2])
 
 
 def train_groups(arch: str, loss_name: str, specs, X, y, steps: int, lr: float, device,
@@ -225,11 +200,9 @@ def train_groups(arch: str, loss_name: str, specs, X, y, steps: int, lr: float, 
     order = torch.tensor([g for _, idx, *_ in blocks for g in idx], device=device)
     inverse = torch.argsort(order)
 
-    def block_outputs(model, k, inp, masks=False):
+    def block_outputs(model, k, inp):
         if arch == "fc3":
-            out, m1, m2 = chain3_forward(list(model.params), inp)
-            out = out.view(k, r, inp.shape[0], -1).sum(1)
-            return (out, m1, m2) if masks else out
+            return chain3_forward(list(model.params), inp).view(k, r, inp.shape[0], -1).sum(1)
         if arch == "fc2":
             h = torch.relu(inp @ model.params[0].view(k * r, -1).T).view(inp.shape[0], k, r)
             return torch.einsum("ngr,grc->gnc", h, model.params[1].view(k, r, -1))
@@ -245,17 +218,13 @@ def train_groups(arch: str, loss_name: str, specs, X, y, steps: int, lr: float, 
         val = 0.0
         for reg, idx, model, lam, w in blocks:
             k = len(idx)
-            if arch == "fc3" and reg == "jac":
-                out, m1, m2 = block_outputs(model, k, X, masks=True)
-            else:
-                out = block_outputs(model, k, X)                         # (k, N, C)
+            out = block_outputs(model, k, X)                             # (k, N, C)
             terms = per_sample_loss(loss_name, out.reshape(-1, out.shape[-1]), y.repeat(k))
             val = val + (w * terms.view(k, -1)).sum()                    # Σ_g ℓ_g
             if reg in penalty:
                 val = val + (lam * penalty[reg].per_subnetwork(model).view(k, r).sum(1)).sum()
             elif reg == "jac":
-                norms = (chain3_jacobian_norms(list(model.params), m1, m2) if arch == "fc3"
-                         else jac.jacobian_norms(model))                 # (k·r, N)
+                norms = jac.jacobian_norms(model)                        # (k·r, N)
                 theta = (norms.view(k, r, -1) * w.unsqueeze(1)).sum((1, 2))
                 val = val + (lam * theta).sum()
         val.backward()

@@ -34,6 +34,8 @@ FAMILIES = {
     "unit": (lambda: hn.relu_unit(5, 3), 5, 2),
     "chain3": (lambda: hn.relu_chain(5, 3, depth=3, width=3), 5, 3),
     "chain2_wide": (lambda: hn.relu_chain(4, 2, depth=2, width=6), 4, 2),
+    # width 13: h₁h₂ = 169 > 144, so "auto" takes the right-to-left form, not the quadratic one
+    "chain3_wide": (lambda: hn.relu_chain(5, 3, depth=3, width=13), 5, 3),
     "conv": (_conv, 100, 3),
     "custom": (_custom, 5, 3),
 }
@@ -81,6 +83,31 @@ def test_theta_matches_brute_force_jacobian(name, method):
     torch.testing.assert_close(norms, ref, rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(reg.per_subnetwork(model), ref.mean(1), rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(reg(model), ref.mean(1).sum(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("width, quadratic", [(2, True), (12, True), (13, False)])
+def test_chain3_forms_choose_by_width_and_agree(width, quadratic):
+    """Three-layer chains: the masks' quadratic form and the right-to-left form give the same
+    values and weight gradients; "auto" takes the quadratic one exactly when h₁h₂ ≤ 144."""
+    from homfact.nn import regularizers as R
+
+    torch.manual_seed(width)
+    model = hn.ParallelSubnetworks(hn.relu_chain(7, 4, depth=3, width=width), 5, dtype=DT)
+    x = torch.randn(11, 7, dtype=DT)
+    w = torch.rand(5, 11, dtype=DT)
+    ps = list(model.params)
+    assert R._prefer_chain3_quadratic(ps) is quadratic
+    grads = []
+    for form in (R._chain3_quadratic_sq, R._chain_jacobian_sq):
+        val = form(ps, x)
+        (grad,) = [torch.autograd.grad((R._safe_sqrt(val) * w).sum(), ps)]
+        grads.append((val.detach(), grad))
+    (qv, qg), (rv, rg) = grads
+    assert float(qv.max()) > 0
+    torch.testing.assert_close(qv, rv, rtol=1e-12, atol=1e-13)
+    for a, b in zip(qg, rg, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    assert not R._prefer_chain3_quadratic(ps[:2])                       # three layers only
 
 
 @pytest.mark.parametrize("name", ["unit", "chain3", "conv"])
