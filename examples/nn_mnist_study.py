@@ -562,10 +562,10 @@ def table_markdown(summary, args, not_run: dict | None = None) -> str:
     reason (e.g. ``"not run (no GPU)"``)."""
     regs = _regs(args)
     others = [r for r in regs if r != "none"]
-    head = ("| loss | net (layers) | n | seeds | " + " | ".join(REG_LABELS[r] for r in regs)
-            + " | " + " | ".join(f"{REG_LABELS[r]} − none [95% CI]" for r in others)
-            + " | talk: none | talk: WD | talk: LM |")
-    ncol = 4 + len(regs) + len(others) + 3
+    columns = (["loss", "net (layers)", "n", "seeds"] + [REG_LABELS[r] for r in regs]
+               + [f"{REG_LABELS[r]} − none [95% CI]" for r in others]
+               + ["talk: none", "talk: WD", "talk: LM"])
+    head, ncol = "| " + " | ".join(columns) + " |", len(columns)
     lines = ["Test accuracy % on the fixed 2,000-digit test set: mean ± std over the training "
              "subsets (std with ddof 0).  Δ = paired difference against none (same subset, "
              "same initial weights) in points, mean over subsets and its 95% Student-t "

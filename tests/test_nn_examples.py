@@ -217,6 +217,16 @@ def test_mnist_study_jacobian_cv_quick(tmp_path):
     talk = mod.table_markdown({"fc2|hinge|256": merged["fc2|hinge|64"]},
                               argparse_ns(mod, sizes=[256]))
     assert "| 88.37 | 89.88 | 93.83 |" in talk
+    # every row of a table has the header's column count, also with no regularized column
+    cell = {k: v for k, v in merged["fc2|hinge|64"].items() if k in ("none", "seeds")}
+    for regs in (["none", "wd", "pn", "jac"], ["none"]):
+        md = mod.table_markdown({"fc2|hinge|256": cell if regs == ["none"] else
+                                 merged["fc2|hinge|64"]}, argparse_ns(mod, sizes=[256],
+                                                                     regs=regs))
+        tables = [t for t in md.split("\n\n") if t.startswith("|")]
+        assert len(tables) == (2 if "wd" in regs else 1)
+        for table in tables:
+            assert len({line.count("|") for line in table.splitlines()}) == 1, table
     # runs saved before --regs (none/WD/PN only) do not pool with these
     old = json.loads((tmp_path / "b" / "n64_seed1.json").read_text())
     del old["args"]["regs"]
