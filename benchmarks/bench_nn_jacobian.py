@@ -56,11 +56,11 @@ def run_case(s: int, N: int, d: int, C: int, h: int, repeats: int) -> dict:
                                    dtype=torch.float32)
     x = torch.rand(N, d)
     ps = list(model.params)
+    peer = hn.JacobianRegularizer(x, method="autograd")
     forms = {
         "quadratic": lambda: R._safe_sqrt(R._chain3_quadratic_sq(ps, x)),
         "right_to_left": lambda: R._safe_sqrt(R._chain_jacobian_sq(ps, x)),
-        "double_backprop": lambda: hn.JacobianRegularizer(x, method="autograd")
-        .jacobian_norms(model),
+        "double_backprop": lambda: peer.jacobian_norms(model),
     }
     times = {}
     for name, f in forms.items():

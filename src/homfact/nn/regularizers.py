@@ -268,6 +268,20 @@ def _safe_sqrt(sq: torch.Tensor) -> torch.Tensor:
                        torch.zeros_like(sq))
 
 
+def _chain_masks(ps: Sequence[torch.Tensor], x: torch.Tensor) -> list[torch.Tensor]:
+    """ReLU masks ``1[z_k > 0]`` (``(s, N, h_k)``, ``k = 1 … L−1``) of bias-free ReLU chains at
+    the points ``x``: autograd's ReLU derivative, constants in the weights (computed without a
+    graph)."""
+    masks = []
+    with torch.no_grad():
+        h = torch.einsum("nd,shd->snh", x, ps[0])
+        for w in ps[1:-1]:
+            masks.append((h > 0).to(x.dtype))
+            h = torch.einsum("snh,sgh->sng", torch.relu(h), w)
+        masks.append((h > 0).to(x.dtype))
+    return masks
+
+
 def _chain_jacobian_sq(ps: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """``‖Jᵢₙ‖_F²`` of bias-free ReLU chains ``W_L ψ(⋯ψ(W₁x))``, shape ``(s, N)``.
 
@@ -275,12 +289,7 @@ def _chain_jacobian_sq(ps: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Ten
     derivative, constant in the weights); ``Bᵢₙ = W_L D_{L−1} ⋯ D₁`` (``C × h₁``) is formed
     right to left and ``‖Bᵢₙ W₁‖_F² = Σ_c b_c (W₁W₁ᵀ) b_cᵀ`` (or ``B W₁`` directly when
     ``h₁ ≥ d``)."""
-    masks = []
-    h = torch.einsum("nd,shd->snh", x, ps[0])
-    for w in ps[1:-1]:
-        masks.append((h.detach() > 0).to(x.dtype))
-        h = torch.einsum("snh,sgh->sng", torch.relu(h), w)
-    masks.append((h.detach() > 0).to(x.dtype))
+    masks = _chain_masks(ps, x)
     B = ps[-1].unsqueeze(1) * masks[-1].unsqueeze(2)                     # (s, N, C, h)
     for w, m in zip(reversed(ps[1:-1]), reversed(masks[:-1]), strict=True):
         B = torch.einsum("snch,shg->sncg", B, w) * m.unsqueeze(2)
@@ -308,15 +317,6 @@ def _prefer_chain3_quadratic(ps: Sequence[torch.Tensor]) -> bool:
 _CHAIN3_QUADRATIC_MAX = 144
 
 
-def _chain3_masks(ps: Sequence[torch.Tensor], x: torch.Tensor):
-    """ReLU masks ``1[z₁ > 0]`` ``(s, N, h₁)`` and ``1[z₂ > 0]`` ``(s, N, h₂)`` of three-layer
-    chains at the points ``x`` (constants: computed without a graph)."""
-    with torch.no_grad():
-        z1 = torch.einsum("nd,shd->snh", x, ps[0])
-        z2 = torch.einsum("snh,sgh->sng", torch.relu(z1), ps[1])
-    return (z1 > 0).to(x.dtype), (z2 > 0).to(x.dtype)
-
-
 def _chain3_quadratic_sq(ps: Sequence[torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """``‖Jᵢₙ‖_F²`` of three-layer bias-free ReLU chains as a quadratic form in the masks,
     shape ``(s, N)``.
@@ -328,7 +328,7 @@ def _chain3_quadratic_sq(ps: Sequence[torch.Tensor], x: torch.Tensor) -> torch.T
     (:func:`_prefer_chain3_quadratic`)."""
     W1, W2, W3 = ps
     s, h2, h1 = W2.shape
-    m1, m2 = _chain3_masks(ps, x)
+    m1, m2 = _chain_masks(ps, x)
     Q = W3.transpose(1, 2) @ W3                                          # (s, h₂, h₂)
     G = W1 @ W1.transpose(1, 2)                                          # (s, h₁, h₁)
     T = (Q[:, :, None, :, None] * G[:, None, :, None, :] * W2[:, :, :, None, None]
